@@ -1,0 +1,151 @@
+# trackrig - hardware-in-the-loop test rig for GPS/telematics trackers.
+#
+#   make demo     install what is missing, build, run the main job on a simulated rack
+#   make test     install what is missing, build with ASan+UBSan, run the Criterion suite
+#   make bench    benchmarks (figures as ratios against a baseline measured in the same run)
+#   make all      build/rig and build/simrack
+#   make install PREFIX=/usr/local
+#   make deps     apt-get what the build, tests and demo need (skips what is already there)
+
+VERSION := 0.1.0
+PREFIX  ?= /usr/local
+BUILD   ?= build
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+STD     := -std=gnu11 -Wall -Wextra -Werror -MMD -MP
+SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+
+# Libraries, always through pkg-config. Recursive (=) so that they are read
+# when a recipe runs, after `deps` has installed them.
+PKGS      := libserialport sqlite3 yaml-0.1
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lm
+TEST_CFLAGS = $(shell pkg-config --cflags criterion)
+TEST_LIBS   = $(shell pkg-config --libs criterion)
+
+CPPFLAGS += -DTRACKRIG_VERSION=\"$(VERSION)\" -D_GNU_SOURCE
+
+# Include paths are the walls between rooms: drivers/ and fixtures/ cannot
+# even see rig/'s headers.
+INC = -Idrivers -Irig
+$(BUILD)/obj/drivers/%.o $(BUILD)/san/obj/drivers/%.o: INC = -Idrivers
+$(BUILD)/obj/fixtures/%.o $(BUILD)/san/obj/fixtures/%.o: INC = -Idrivers
+$(BUILD)/san/obj/tests/%.o: INC = -Idrivers -Irig -Itests
+
+DRV_SRC   := $(wildcard drivers/*.c)
+RIG_SRC   := $(filter-out rig/main.c,$(wildcard rig/*.c))
+SIM_SRC   := $(wildcard fixtures/simrack/*.c)
+TEST_SRC  := $(wildcard tests/*.c)
+BENCH_SRC := $(wildcard tests/bench/*.c)
+TOOL_SRC  := $(wildcard tests/tools/*.c)
+TOOLS     := $(patsubst tests/tools/%.c,$(BUILD)/san/%,$(TOOL_SRC))
+
+obj     = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+sanobj  = $(patsubst %.c,$(BUILD)/san/obj/%.o,$(1))
+
+.PHONY: all demo test test-run bench bench-run deps install clean check-walls
+.DEFAULT_GOAL := all
+# Keep tool objects: make would otherwise delete them as intermediates.
+.SECONDARY:
+
+all: $(BUILD)/rig $(BUILD)/simrack
+
+# ---- release build -------------------------------------------------------
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) $(CFLAGS) $(CPPFLAGS) $(INC) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/rig: $(call obj,rig/main.c $(RIG_SRC) $(DRV_SRC))
+	$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS)
+
+$(BUILD)/simrack: $(call obj,$(SIM_SRC) $(DRV_SRC))
+	$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS)
+
+# ---- sanitizer build for the tests ---------------------------------------
+$(BUILD)/san/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) -O1 -g $(SAN) $(CPPFLAGS) $(INC) $(PKG_CFLAGS) $(TEST_CFLAGS) -c $< -o $@
+
+$(BUILD)/san/rig: $(call sanobj,rig/main.c $(RIG_SRC) $(DRV_SRC))
+	$(CC) $(SAN) $^ -o $@ $(PKG_LIBS)
+
+$(BUILD)/san/simrack: $(call sanobj,$(SIM_SRC) $(DRV_SRC))
+	$(CC) $(SAN) $^ -o $@ $(PKG_LIBS)
+
+$(BUILD)/san/trackrig-tests: $(call sanobj,$(TEST_SRC) $(RIG_SRC) $(DRV_SRC))
+	$(CC) $(SAN) $^ -o $@ $(PKG_LIBS) $(TEST_LIBS)
+
+# Small programs tests run in a child process (tests/tools).
+$(BUILD)/san/%: $(BUILD)/san/obj/tests/tools/%.o $(call sanobj,$(DRV_SRC))
+	$(CC) $(SAN) $^ -o $@ $(PKG_LIBS)
+
+# The LD_PRELOAD shim that lets libserialport open a pty (see tests/shim).
+# Built without sanitizers: it is preloaded into other programs.
+$(BUILD)/ptyshim.so: tests/shim/ptyshim.c
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) -O2 -fPIC -shared $< -o $@ -ldl
+
+test: deps
+	@$(MAKE) --no-print-directory test-run
+
+test-run: check-walls $(BUILD)/san/rig $(BUILD)/san/simrack $(BUILD)/san/trackrig-tests $(BUILD)/ptyshim.so $(TOOLS)
+	TRACKRIG_BIN=$(BUILD)/san TRACKRIG_SHIM=$(BUILD)/ptyshim.so \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  tests/run-suite $(BUILD)/san/trackrig-tests $(TESTFLAGS)
+
+# ---- benchmarks (release build) ------------------------------------------
+$(BUILD)/bench/%: tests/bench/%.c $(call obj,$(RIG_SRC) $(DRV_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) $(CFLAGS) $(CPPFLAGS) -Idrivers -Irig $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
+
+BENCHES := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+bench: deps
+	@$(MAKE) --no-print-directory bench-run
+
+bench-run: all $(BENCHES)
+	@for b in $(BENCHES); do echo "== $$b"; TRACKRIG_BIN=$(BUILD) $$b || exit 1; done
+
+# ---- the main job on the simulated rack ----------------------------------
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@$(BUILD)/rig demo
+
+# ---- the walls between rooms (DEVELOPERS.md) -----------------------------
+check-walls:
+	@bad=$$(grep -lE '#include +"(\.\./)*rig/' drivers/*.[ch] fixtures/simrack/*.[ch] 2>/dev/null; \
+	       grep -lE '#include +"(\.\./)*fixtures/' rig/*.[ch] drivers/*.[ch] 2>/dev/null); \
+	 if [ -n "$$bad" ]; then echo "wall breached (see README.md, 'The house'): $$bad"; exit 1; fi
+
+# ---- install, clean --------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/trackrig/scenarios
+	install -m 755 $(BUILD)/rig $(BUILD)/simrack $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 scenarios/*.yaml $(DESTDIR)$(PREFIX)/share/trackrig/scenarios/ 2>/dev/null || true
+
+clean:
+	rm -rf $(BUILD)
+
+# ---- dependencies ----------------------------------------------------------
+# Each entry: how to tell it is there (pkg-config module or command) and the
+# Debian package that brings it.
+DEPS := pc:libserialport:libserialport-dev pc:sqlite3:libsqlite3-dev \
+	pc:yaml-0.1:libyaml-dev pc:criterion:libcriterion-dev \
+	cmd:socat:socat cmd:gcc:gcc cmd:make:make
+
+deps:
+	@command -v pkg-config >/dev/null || { apt-get update -qq && apt-get install -y -qq pkg-config; }
+	@missing=""; for d in $(DEPS); do \
+	   kind=$${d%%:*}; rest=$${d#*:}; what=$${rest%%:*}; pkg=$${rest#*:}; \
+	   case $$kind in \
+	     pc)  pkg-config --exists $$what || missing="$$missing $$pkg";; \
+	     cmd) command -v $$what >/dev/null || [ -x /usr/sbin/$$what ] || missing="$$missing $$pkg";; \
+	   esac; \
+	 done; \
+	 if [ -n "$$missing" ]; then \
+	   echo "deps: installing$$missing"; \
+	   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	 else echo "deps: all present"; fi
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
