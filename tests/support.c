@@ -1,0 +1,422 @@
+/* support.c - shared helpers for the end-to-end tests (see support.h). */
+#include "support.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define START_TIMEOUT_MS 10000
+#define STOP_TIMEOUT_MS 5000
+#define RUN_TIMEOUT_MS 10000
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* In a fresh child: die with the test (even if it crashes), start with a
+ * clean signal mask, and exec. Never returns. */
+static void exec_child(char *const argv[])
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execv(argv[0], argv);
+	fprintf(stderr, "support: exec %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+/* fork() whose child gets SIGKILL when the parent dies. Returns as fork(). */
+static pid_t fork_tied(void)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)   /* the parent died before prctl */
+			_exit(127);
+	}
+	return pid;
+}
+
+/* Waits up to TIMEOUT_MS for PID; SIGKILL after that. Returns the wait status,
+ * or -1 when it had to be killed. */
+static int reap(pid_t pid, int timeout_ms)
+{
+	int st;
+	int64_t end = now_ms() + timeout_ms;
+	while (now_ms() < end) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return st;
+		if (r < 0)
+			return -1;
+		sleep_ms(5);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+static const char *describe_status(int st, char *buf, size_t len)
+{
+	if (st == -1)
+		snprintf(buf, len, "did not exit in time (killed)");
+	else if (WIFEXITED(st))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(buf, len, "died of signal %d", WTERMSIG(st));
+	else
+		snprintf(buf, len, "wait status %#x", st);
+	return buf;
+}
+
+/* ---- files and programs ---- */
+
+int support_tmpdir(char *buf, size_t len)
+{
+	if (snprintf(buf, len, "/tmp/trackrig-test-XXXXXX") >= (int)len) {
+		fprintf(stderr, "support_tmpdir: buffer too small\n");
+		return -1;
+	}
+	if (!mkdtemp(buf)) {
+		fprintf(stderr, "support_tmpdir: mkdtemp: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	if (remove(path) < 0 && errno != ENOENT)
+		fprintf(stderr, "support_rmtree: %s: %s\n", path, strerror(errno));
+	return 0;
+}
+
+int support_rmtree(const char *path)
+{
+	if (!path || !*path || strcmp(path, "/") == 0)
+		return -1;
+	if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
+		return -1;
+	return access(path, F_OK) == 0 ? -1 : 0;
+}
+
+const char *support_bin(const char *name, char *buf, size_t len)
+{
+	const char *dir = getenv("TRACKRIG_BIN");
+	snprintf(buf, len, "%s/%s", dir && *dir ? dir : "build/san", name);
+	return buf;
+}
+
+char *support_read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "support_read_file: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	while (buf) {
+		len += fread(buf + len, 1, cap - len - 1, f);
+		if (len < cap - 1)
+			break;
+		char *bigger = realloc(buf, cap * 2);
+		if (!bigger) {
+			free(buf);
+			buf = NULL;
+			break;
+		}
+		buf = bigger;
+		cap *= 2;
+	}
+	if (buf)
+		buf[len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+int support_run(char *const argv[], char *out, size_t outlen)
+{
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		fprintf(stderr, "support_run: pipe: %s\n", strerror(errno));
+		return -1;
+	}
+	pid_t pid = fork_tied();
+	if (pid < 0) {
+		fprintf(stderr, "support_run: fork: %s\n", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		dup2(pfd[1], STDOUT_FILENO);
+		dup2(pfd[1], STDERR_FILENO);
+		exec_child(argv);
+	}
+	close(pfd[1]);
+	size_t used = 0;
+	bool timed_out = false;
+	int64_t end = now_ms() + RUN_TIMEOUT_MS;
+	for (;;) {
+		int left = (int)(end - now_ms());
+		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+		if (left <= 0 || poll(&p, 1, left) == 0) {
+			timed_out = true;
+			break;
+		}
+		char chunk[512];
+		ssize_t n = read(pfd[0], chunk, sizeof chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (out && outlen > 1 && used < outlen - 1) {
+			size_t take = (size_t)n < outlen - 1 - used ? (size_t)n : outlen - 1 - used;
+			memcpy(out + used, chunk, take);
+			used += take;
+		}
+	}
+	if (out && outlen)
+		out[used] = '\0';
+	close(pfd[0]);
+	if (timed_out)
+		kill(pid, SIGKILL);
+	int st = reap(pid, RUN_TIMEOUT_MS);
+	if (timed_out || st == -1 || !WIFEXITED(st)) {
+		char why[64];
+		fprintf(stderr, "support_run: %s %s\n", argv[0],
+			timed_out ? "took too long (killed)" : describe_status(st, why, sizeof why));
+		return -1;
+	}
+	return WEXITSTATUS(st);
+}
+
+/* ---- the simulated rack ---- */
+
+const char *simrack_console(const struct simrack_proc *p, int slot, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/slot%d/console", p->dir, slot);
+	return buf;
+}
+
+const char *simrack_rackfile(const struct simrack_proc *p, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/rack.yaml", p->dir);
+	return buf;
+}
+
+int simrack_start(struct simrack_proc *p, int slots, const char *profiles, unsigned seed)
+{
+	char bin[PATH_MAX], yaml[PATH_MAX + 16], nslots[16], nseed[16];
+	p->pid = 0;
+	if (support_tmpdir(p->dir, sizeof p->dir) < 0)
+		return -1;
+	support_bin("simrack", bin, sizeof bin);
+	if (access(bin, X_OK) < 0) {
+		fprintf(stderr, "simrack_start: %s: %s (build it, or set TRACKRIG_BIN)\n", bin,
+			strerror(errno));
+		support_rmtree(p->dir);
+		return -1;
+	}
+	snprintf(nslots, sizeof nslots, "%d", slots);
+	snprintf(nseed, sizeof nseed, "%u", seed);
+	char *argv[] = { bin, "--slots", nslots, "--dir", p->dir, "--seed", nseed,
+			 profiles ? "--profiles" : NULL, (char *)profiles, NULL };
+
+	pid_t pid = fork_tied();
+	if (pid < 0) {
+		fprintf(stderr, "simrack_start: fork: %s\n", strerror(errno));
+		support_rmtree(p->dir);
+		return -1;
+	}
+	if (pid == 0) {
+		/* Its one stdout line ("ready") is noise in test logs; stderr
+		 * (errors, sanitizer reports) stays. */
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0)
+			dup2(null, STDOUT_FILENO);
+		exec_child(argv);
+	}
+	p->pid = pid;
+
+	simrack_rackfile(p, yaml, sizeof yaml);
+	int64_t end = now_ms() + START_TIMEOUT_MS;
+	while (now_ms() < end) {
+		if (access(yaml, F_OK) == 0)
+			return 0;
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			char why[64];
+			fprintf(stderr, "simrack_start: simrack %s before writing %s\n",
+				describe_status(st, why, sizeof why), yaml);
+			p->pid = 0;
+			simrack_stop(p);
+			return -1;
+		}
+		sleep_ms(5);
+	}
+	fprintf(stderr, "simrack_start: no %s after %d ms\n", yaml, START_TIMEOUT_MS);
+	simrack_kill(p);
+	simrack_stop(p);
+	return -1;
+}
+
+int simrack_stop(struct simrack_proc *p)
+{
+	int rc = 0;
+	if (p->pid > 0) {
+		kill(p->pid, SIGTERM);
+		int st = reap(p->pid, STOP_TIMEOUT_MS);
+		if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			char why[64];
+			fprintf(stderr, "simrack_stop: simrack %s on SIGTERM\n",
+				describe_status(st, why, sizeof why));
+			rc = -1;
+		}
+		p->pid = 0;
+	}
+	if (p->dir[0]) {
+		support_rmtree(p->dir);
+		p->dir[0] = '\0';
+	}
+	return rc;
+}
+
+void simrack_kill(struct simrack_proc *p)
+{
+	if (p->pid <= 0)
+		return;
+	kill(p->pid, SIGKILL);
+	waitpid(p->pid, NULL, 0);
+	p->pid = 0;
+}
+
+/* ---- raw console lines ---- */
+
+int support_tty_open(const char *path)
+{
+	int fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "support_tty_open: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	struct termios t;
+	if (tcgetattr(fd, &t) < 0) {
+		fprintf(stderr, "support_tty_open: %s: tcgetattr: %s\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	cfmakeraw(&t);
+	/* TCSANOW, not TCSAFLUSH: an event line already queued (the @BOOT of
+	 * a device that booted before we opened) must survive. */
+	if (tcsetattr(fd, TCSANOW, &t) < 0) {
+		fprintf(stderr, "support_tty_open: %s: tcsetattr: %s\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One line before the monotonic deadline END. */
+static int readline_until(int fd, char *buf, size_t len, int64_t end)
+{
+	size_t n = 0;
+	for (;;) {
+		int left = (int)(end - now_ms());
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (left <= 0)
+			return -1;
+		int r = poll(&p, 1, left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || !(p.revents & POLLIN))
+			return -1;
+		char c;
+		ssize_t got = read(fd, &c, 1);
+		if (got < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (got <= 0)
+			return -1;
+		if (c == '\n')
+			break;
+		if (n + 1 < len)
+			buf[n++] = c;
+	}
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if (len)
+		buf[n] = '\0';
+	return (int)n;
+}
+
+int support_tty_readline(int fd, char *buf, size_t len, int timeout_ms)
+{
+	return readline_until(fd, buf, len, now_ms() + timeout_ms);
+}
+
+int support_tty_expect(int fd, const char *prefix, char *buf, size_t len, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+	for (;;) {
+		int n = readline_until(fd, buf, len, end);
+		if (n < 0 || strncmp(buf, prefix, strlen(prefix)) == 0)
+			return n;
+	}
+}
+
+int support_tty_command(int fd, const char *cmd, char *buf, size_t len, int timeout_ms,
+			bool skip_events)
+{
+	int64_t end = now_ms() + timeout_ms;
+	size_t clen = strlen(cmd);
+	char *line = malloc(clen + 2);
+	if (!line)
+		return -1;
+	memcpy(line, cmd, clen);
+	memcpy(line + clen, "\r\n", 2);
+	size_t off = 0;
+	while (off < clen + 2) {
+		ssize_t w = write(fd, line + off, clen + 2 - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			fprintf(stderr, "support_tty_command: write '%s': %s\n", cmd, strerror(errno));
+			free(line);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	free(line);
+	for (;;) {
+		int n = readline_until(fd, buf, len, end);
+		if (n < 0 || !skip_events || buf[0] != '@')
+			return n;
+	}
+}

@@ -1,0 +1,91 @@
+/*
+ * support.h - shared helpers for the end-to-end tests.
+ *
+ * A test starts its own simulated rack (simrack) in its own temp dir, talks
+ * to consoles over their ptys, and stops the rack; nothing is shared between
+ * tests, so Criterion can run them in parallel. Programs come from
+ * $TRACKRIG_BIN (the sanitizer build; default build/san).
+ *
+ * Functions returning int give 0 (or a count / fd) on success and -1 on
+ * failure, with a message on stderr saying what failed: a test then asserts
+ * on the return value and the log tells why.
+ */
+#ifndef TRACKRIG_TEST_SUPPORT_H
+#define TRACKRIG_TEST_SUPPORT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* ---- the simulated rack ---- */
+
+struct simrack_proc {
+	pid_t pid;             /* 0 once reaped (simrack_kill, or by the test) */
+	char dir[PATH_MAX];    /* the rack dir: DIR/rack.yaml, DIR/slotK/console */
+};
+
+/* Starts simrack with SLOTS slots, PROFILES (NULL: simrack's default) and
+ * SEED in a fresh temp dir, and waits (at most 10 s) until DIR/rack.yaml is
+ * there, i.e. every console exists. simrack gets SIGKILL if the test process
+ * dies. Returns 0, or -1 (nothing left running, dir removed). */
+int simrack_start(struct simrack_proc *p, int slots, const char *profiles, unsigned seed);
+
+/* SIGTERM, waits for the exit (SIGKILL after 5 s), removes the temp dir.
+ * Returns 0 when simrack exited 0 (a clean stop: no sanitizer report), else
+ * -1 with the reason on stderr; callers may ignore it.
+ * Also just removes the dir after simrack_kill() or when pid is 0. */
+int simrack_stop(struct simrack_proc *p);
+
+/* SIGKILL and reap: the rack vanishes without cleaning up, like a pulled
+ * cable. The dir stays until simrack_stop(). */
+void simrack_kill(struct simrack_proc *p);
+
+/* DIR/slotSLOT/console into BUF; returns BUF. */
+const char *simrack_console(const struct simrack_proc *p, int slot, char *buf, size_t len);
+
+/* DIR/rack.yaml into BUF; returns BUF. */
+const char *simrack_rackfile(const struct simrack_proc *p, char *buf, size_t len);
+
+/* ---- files and programs ---- */
+
+/* Makes a fresh scratch dir under /tmp into BUF; remove it with support_rmtree(). */
+int support_tmpdir(char *buf, size_t len);
+
+/* Removes PATH and everything under it, never following symlinks. */
+int support_rmtree(const char *path);
+
+/* $TRACKRIG_BIN/NAME (default build/san/NAME) into BUF; returns BUF. */
+const char *support_bin(const char *name, char *buf, size_t len);
+
+/* The whole file at PATH, NUL-terminated, malloc'ed (caller frees), or NULL. */
+char *support_read_file(const char *path);
+
+/* Runs ARGV (argv[0] a path) to completion, its stdout and stderr together
+ * into OUT (NUL-terminated, may be NULL). Returns the exit code, or -1 when
+ * it could not run, died of a signal or took longer than 10 s. */
+int support_run(char *const argv[], char *out, size_t outlen);
+
+/* ---- raw console lines ---- */
+
+/* Opens a tty (pty slave or its symlink) O_RDWR|O_NOCTTY and puts it in raw
+ * mode without flushing what is queued. Returns the fd or -1. */
+int support_tty_open(const char *path);
+
+/* Reads one line (terminator stripped, "\r\n" or "\n") into BUF within
+ * TIMEOUT_MS. An over-long line is truncated to fit BUF. Returns the length,
+ * or -1 on timeout, hang-up or error. Reads byte by byte: nothing past the
+ * line is consumed, so calls can be mixed freely. */
+int support_tty_readline(int fd, char *buf, size_t len, int timeout_ms);
+
+/* Reads lines until one starts with PREFIX ("" matches any); the others are
+ * skipped. Returns its length or -1 when TIMEOUT_MS passes first. */
+int support_tty_expect(int fd, const char *prefix, char *buf, size_t len, int timeout_ms);
+
+/* Sends CMD + "\r\n" and reads the next line into BUF within TIMEOUT_MS,
+ * skipping event lines (starting with '@') when SKIP_EVENTS. Returns the
+ * length or -1. */
+int support_tty_command(int fd, const char *cmd, char *buf, size_t len, int timeout_ms,
+			bool skip_events);
+
+#endif
