@@ -1,0 +1,693 @@
+/*
+ * store.c - the results store on SQLite; the contract is in store.h, the
+ * schema in store_schema.c, the tables and queries in docs/results-store.md.
+ *
+ * Several rig processes share one file (a nightly run writing, `rig audit`
+ * reading in another terminal), hence WAL, which lets readers and the one
+ * writer proceed together, and a busy timeout for writers that meet.
+ * Every statement is prepared once at open and kept: later modules push a
+ * million telemetry rows through here, and re-preparing would dominate.
+ */
+#include "store.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#ifndef TRACKRIG_VERSION
+#error "TRACKRIG_VERSION must be defined (the Makefile passes -DTRACKRIG_VERSION=...)"
+#endif
+
+/* Defined in store_schema.c; migration N is store_migrations[N - 1] and there
+ * are store_schema_latest() of them. */
+extern const char *const store_migrations[];
+
+/* 'TRKR' in the file header, stamped by every migration, so a file of ours
+ * is told from someone else's SQLite file (file(1) shows it too). */
+#define STORE_APPLICATION_ID 0x54524B52
+
+/* Writers hold the lock for milliseconds (a row, a batch of telemetry); five
+ * seconds rides over any of them yet still fails visibly when a hung process
+ * keeps a transaction open. */
+#define STORE_BUSY_MS 5000
+
+/* "2026-11-26T08:35:05.123Z" and its NUL, with room to spare. */
+#define STORE_TIME_LEN 32
+
+enum stmt {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_USER_VERSION,
+	ST_RUN_BEGIN,
+	ST_RUN_END,
+	ST_DEVICE_SEEN,
+	ST_STEP_BEGIN,
+	ST_STEP_END,
+	ST_MEASUREMENT_ADD,
+	ST_EVENT_ADD,
+	ST_AUDIT_ADD,
+	/* One per filter combination, so each query can use its index (a single
+	 * "?1 IS NULL OR imei = ?1" statement cannot). ?1 is the IMEI, ?2 SINCE. */
+	ST_AUDIT_ALL,
+	ST_AUDIT_IMEI,
+	ST_AUDIT_SINCE,
+	ST_AUDIT_IMEI_SINCE,
+	ST_COUNT
+};
+
+struct stmt_def {
+	const char *what; /* names the statement in error messages */
+	const char *sql;
+};
+
+#define AUDIT_COLUMNS \
+	"SELECT id, run_id, at, operator, station, slot, port, imei, command, result FROM audit "
+
+static const struct stmt_def stmt_defs[ST_COUNT] = {
+	[ST_BEGIN] = { "begin", "BEGIN IMMEDIATE" },
+	[ST_COMMIT] = { "commit", "COMMIT" },
+	[ST_ROLLBACK] = { "rollback", "ROLLBACK" },
+	[ST_USER_VERSION] = { "read schema version", "PRAGMA user_version" },
+	[ST_RUN_BEGIN] = { "insert run",
+		"INSERT INTO runs (started_at, command, station, rack, operator, seed, rig_version)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)" },
+	[ST_RUN_END] = { "end run",
+		"UPDATE runs SET finished_at = ?1, outcome = ?2 WHERE id = ?3" },
+	/* NULL fields keep what is stored; RETURNING gives the id on both the
+	 * insert and the update path, which last_insert_rowid() would not. */
+	[ST_DEVICE_SEEN] = { "upsert device",
+		"INSERT INTO devices (imei, iccid, serial, vendor, model, hw_rev, firmware,"
+		"                     first_seen, last_seen)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
+		" ON CONFLICT (imei) DO UPDATE SET"
+		"  iccid = coalesce(excluded.iccid, iccid),"
+		"  serial = coalesce(excluded.serial, serial),"
+		"  vendor = coalesce(excluded.vendor, vendor),"
+		"  model = coalesce(excluded.model, model),"
+		"  hw_rev = coalesce(excluded.hw_rev, hw_rev),"
+		"  firmware = coalesce(excluded.firmware, firmware),"
+		"  last_seen = excluded.last_seen"
+		" RETURNING id" },
+	[ST_STEP_BEGIN] = { "insert step",
+		"INSERT INTO steps (run_id, slot, scenario, idx, kind, text, started_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)" },
+	[ST_STEP_END] = { "end step",
+		"UPDATE steps SET finished_at = ?1, outcome = ?2, message = ?3 WHERE id = ?4" },
+	[ST_MEASUREMENT_ADD] = { "insert measurement",
+		"INSERT INTO measurements (run_id, step_id, slot, name, value, unit, low, high,"
+		"                          outcome, at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)" },
+	[ST_EVENT_ADD] = { "insert event",
+		"INSERT INTO events (run_id, slot, imei, at, source, kind, detail)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)" },
+	[ST_AUDIT_ADD] = { "insert audit",
+		"INSERT INTO audit (at, run_id, operator, station, slot, port, imei, command, result)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)" },
+	[ST_AUDIT_ALL] = { "read audit",
+		AUDIT_COLUMNS "ORDER BY at, id" },
+	[ST_AUDIT_IMEI] = { "read audit",
+		AUDIT_COLUMNS "WHERE imei = ?1 ORDER BY at, id" },
+	[ST_AUDIT_SINCE] = { "read audit",
+		AUDIT_COLUMNS "WHERE at >= ?2 ORDER BY at, id" },
+	[ST_AUDIT_IMEI_SINCE] = { "read audit",
+		AUDIT_COLUMNS "WHERE imei = ?1 AND at >= ?2 ORDER BY at, id" },
+};
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *stmt[ST_COUNT];
+	char err[1024];
+};
+
+/* ---- errors: "<path>: <what failed>: <why>" ---- */
+
+__attribute__((format(printf, 2, 3)))
+static int failf(store *s, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(s->err, sizeof s->err, "%s: ", s->path);
+	if (n < 0 || (size_t)n >= sizeof s->err)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(s->err + n, sizeof s->err - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* For a failed SQLite call: the message is read before anything else can
+ * replace it. */
+static int fail_db(store *s, const char *what)
+{
+	return failf(s, "%s: %s", what, sqlite3_errmsg(s->db));
+}
+
+/* ---- statement helpers ---- */
+
+/* Leaves a kept statement ready for its next use and holding no pointer into
+ * a caller's memory: text is bound SQLITE_STATIC (no copy), which is safe
+ * only because every call steps and then clears before it returns. */
+static void stmt_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+/* Row ids: 0 means "none" in store.h and is stored as NULL. */
+static int bind_id(sqlite3_stmt *st, int i, int64_t id)
+{
+	return id ? sqlite3_bind_int64(st, i, id) : sqlite3_bind_null(st, i);
+}
+
+/* NaN means "no value" in store.h. SQLite would turn NaN into NULL itself,
+ * but that is an implementation detail; this says it on purpose. */
+static int bind_real(sqlite3_stmt *st, int i, double v)
+{
+	return isnan(v) ? sqlite3_bind_null(st, i) : sqlite3_bind_double(st, i, v);
+}
+
+static int bind_failed(store *s, enum stmt id)
+{
+	fail_db(s, stmt_defs[id].what);
+	stmt_done(s->stmt[id]);
+	return -1;
+}
+
+/* Steps the bound statement ID to its end. */
+static int stmt_run(store *s, enum stmt id)
+{
+	sqlite3_stmt *st = s->stmt[id];
+	int ret = 0;
+	if (sqlite3_step(st) != SQLITE_DONE)
+		ret = fail_db(s, stmt_defs[id].what);
+	stmt_done(st);
+	return ret;
+}
+
+static int64_t stmt_insert(store *s, enum stmt id)
+{
+	if (stmt_run(s, id) < 0)
+		return -1;
+	return sqlite3_last_insert_rowid(s->db);
+}
+
+/* An UPDATE of one row by id: touching none means the caller's id is wrong,
+ * which must not pass silently. */
+static int stmt_update_one(store *s, enum stmt id, const char *noun, int64_t row)
+{
+	if (stmt_run(s, id) < 0)
+		return -1;
+	if (sqlite3_changes(s->db) != 1)
+		return failf(s, "%s: no %s with id %lld", stmt_defs[id].what, noun,
+			     (long long)row);
+	return 0;
+}
+
+/* A one-off PRAGMA or query returning one integer; used at open, before the
+ * kept statements exist. */
+static int query_int(store *s, const char *sql, const char *what, int *out)
+{
+	sqlite3_stmt *st;
+	int ret = -1;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return fail_db(s, what);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*out = sqlite3_column_int(st, 0);
+		ret = 0;
+	} else {
+		fail_db(s, what);
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static int exec(store *s, const char *sql, const char *what)
+{
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return fail_db(s, what);
+	return 0;
+}
+
+/* ---- open: identify, configure, migrate, prepare ---- */
+
+/* Decides from the header alone, reading and never writing, whether this
+ * file may be touched: a file we refuse must be left exactly as found. */
+static int check_identity(store *s, int *version)
+{
+	int app_id, objects;
+	if (query_int(s, "PRAGMA application_id", "read header", &app_id) < 0) {
+		if ((sqlite3_errcode(s->db) & 0xff) == SQLITE_NOTADB)
+			return failf(s, "not a SQLite database; refusing to touch it");
+		return -1;
+	}
+	if (query_int(s, "PRAGMA user_version", "read schema version", version) < 0)
+		return -1;
+	if (app_id != 0 && app_id != STORE_APPLICATION_ID)
+		return failf(s, "not a trackrig results store (application_id 0x%08x)",
+			     (unsigned)app_id);
+	if (*version > store_schema_latest())
+		return failf(s, "written by a newer rig (schema version %d, this rig knows "
+			     "up to %d); refusing to open it: use a newer rig",
+			     *version, store_schema_latest());
+	if (app_id == STORE_APPLICATION_ID)
+		return 0;
+	/* No stamp: only an empty file is ours to build in. Anything else is
+	 * somebody's database passed by mistake (a typo in --db). */
+	if (query_int(s, "SELECT count(*) FROM sqlite_schema", "read schema", &objects) < 0)
+		return -1;
+	if (objects > 0 || *version != 0)
+		return failf(s, "not a trackrig results store (schema version %d, %d tables "
+			     "and indexes of something else); refusing to touch it",
+			     *version, objects);
+	return 0;
+}
+
+static int configure(store *s)
+{
+	sqlite3_stmt *st;
+	const char *mode;
+	int ret = 0;
+
+	/* The pragma answers with the mode in force: a filesystem without
+	 * shared memory (some network mounts) silently stays in "delete". */
+	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK)
+		return fail_db(s, "set WAL journal");
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		ret = fail_db(s, "set WAL journal");
+	} else {
+		mode = (const char *)sqlite3_column_text(st, 0);
+		if (!mode || (strcasecmp(mode, "wal") && strcasecmp(mode, "memory")))
+			ret = failf(s, "set WAL journal: journal mode stayed '%s' (network "
+				    "filesystem?)", mode ? mode : "?");
+	}
+	sqlite3_finalize(st);
+	if (ret < 0)
+		return -1;
+	/* In WAL, NORMAL loses at most the last commits on power loss, never
+	 * consistency; FULL would sync on every telemetry batch. */
+	return exec(s, "PRAGMA synchronous = NORMAL", "set synchronous");
+}
+
+/* Runs migration N, bringing the file from N-1 to N, inside the caller's
+ * transaction. */
+static int apply_migration(store *s, int n)
+{
+	sqlite3_stmt *st;
+	char *msg = NULL;
+	char stamp[128];
+	int rc;
+
+	if (sqlite3_exec(s->db, store_migrations[n - 1], NULL, NULL, &msg) != SQLITE_OK) {
+		failf(s, "migration %d: %s", n, msg ? msg : sqlite3_errmsg(s->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	/* Foreign keys are off while migrating (a table rebuild needs that),
+	 * so check by hand what they would have enforced. */
+	if (sqlite3_prepare_v2(s->db, "PRAGMA foreign_key_check", -1, &st, NULL) != SQLITE_OK)
+		return fail_db(s, "migration foreign key check");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		failf(s, "migration %d leaves a foreign key violation in table %s", n,
+		      (const char *)sqlite3_column_text(st, 0));
+	else if (rc != SQLITE_DONE)
+		fail_db(s, "migration foreign key check");
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	snprintf(stamp, sizeof stamp, "PRAGMA application_id = %d; PRAGMA user_version = %d",
+		 STORE_APPLICATION_ID, n);
+	return exec(s, stamp, "stamp schema version");
+}
+
+/* Brings the file up to store_schema_latest(), one migration per
+ * transaction. The version is read again under the write lock because
+ * another rig may have migrated the file since check_identity() looked. */
+static int migrate(store *s, int version)
+{
+	int latest = store_schema_latest();
+
+	if (version >= latest)
+		return 0;
+	if (exec(s, "PRAGMA foreign_keys = OFF", "disable foreign keys for migration") < 0)
+		return -1;
+	while (version < latest) {
+		if (exec(s, "BEGIN IMMEDIATE", "begin migration") < 0)
+			return -1;
+		if (query_int(s, "PRAGMA user_version", "read schema version", &version) < 0)
+			goto fail;
+		if (version > latest) {
+			failf(s, "written by a newer rig while opening (schema version %d, "
+			      "this rig knows up to %d)", version, latest);
+			goto fail;
+		}
+		if (version < latest && apply_migration(s, ++version) < 0)
+			goto fail;
+		if (exec(s, "COMMIT", "commit migration") < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static int enable_foreign_keys(store *s)
+{
+	int on = 0;
+	if (exec(s, "PRAGMA foreign_keys = ON", "enable foreign keys") < 0 ||
+	    query_int(s, "PRAGMA foreign_keys", "enable foreign keys", &on) < 0)
+		return -1;
+	if (on != 1)
+		return failf(s, "enable foreign keys: this SQLite has no foreign key support");
+	return 0;
+}
+
+static int prepare_all(store *s)
+{
+	for (int i = 0; i < ST_COUNT; i++)
+		if (sqlite3_prepare_v3(s->db, stmt_defs[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
+				       &s->stmt[i], NULL) != SQLITE_OK)
+			return failf(s, "prepare %s: %s", stmt_defs[i].what, sqlite3_errmsg(s->db));
+	return 0;
+}
+
+static int open_db(store *s)
+{
+	int version;
+	/* sqlite3_open_v2 hands back a handle even on failure: it is kept so
+	 * the message can be read, and store_close frees it. */
+	if (sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+			    NULL) != SQLITE_OK)
+		return s->db ? fail_db(s, "open") : failf(s, "open: out of memory");
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
+	if (check_identity(s, &version) < 0 || configure(s) < 0 || migrate(s, version) < 0 ||
+	    enable_foreign_keys(s) < 0 || prepare_all(s) < 0)
+		return -1;
+	return 0;
+}
+
+int store_open(const char *path, store **out, char *err, size_t errlen)
+{
+	store *s;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (out)
+		*out = NULL;
+	if (!out || !path || !*path) {
+		if (err && errlen)
+			snprintf(err, errlen, "results store: %s", out ? "no path given" : "no handle to fill");
+		return -1;
+	}
+	s = calloc(1, sizeof *s);
+	if (!s || !(s->path = strdup(path))) {
+		free(s);
+		if (err && errlen)
+			snprintf(err, errlen, "%s: open: out of memory", path);
+		return -1;
+	}
+	if (open_db(s) < 0) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s", s->err);
+		store_close(s);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+void store_close(store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(s->stmt[i]);
+	/* close_v2: statements a later module prepared on store_db() and has
+	 * not finalized yet keep the handle alive until they are, rather than
+	 * making the close fail and leak. */
+	sqlite3_close_v2(s->db);
+	free(s->path);
+	free(s);
+}
+
+const char *store_error(const store *s)
+{
+	return s ? s->err : "results store: no store";
+}
+
+int store_schema_version(store *s)
+{
+	sqlite3_stmt *st = s->stmt[ST_USER_VERSION];
+	int version = -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	else
+		fail_db(s, stmt_defs[ST_USER_VERSION].what);
+	stmt_done(st);
+	return version;
+}
+
+const char *store_now(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	if (!buf || len < 25) {
+		if (buf && len)
+			buf[0] = '\0';
+		return NULL;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03dZ", (int)(ts.tv_nsec / 1000000));
+	return buf;
+}
+
+/* ---- runs ---- */
+
+int64_t store_run_begin(store *s, const struct store_run *r)
+{
+	sqlite3_stmt *st = s->stmt[ST_RUN_BEGIN];
+	char now[STORE_TIME_LEN];
+
+	if (!r)
+		return failf(s, "insert run: no run given");
+	/* SQLite integers are signed: a seed above INT64_MAX is kept as its bit
+	 * pattern (gcc converts modulo 2^64) and read back with a cast. */
+	if (bind_text(st, 1, store_now(now, sizeof now)) || bind_text(st, 2, r->command) ||
+	    bind_text(st, 3, r->station) || bind_text(st, 4, r->rack) ||
+	    bind_text(st, 5, r->operator_) || sqlite3_bind_int64(st, 6, (sqlite3_int64)r->seed) ||
+	    bind_text(st, 7, TRACKRIG_VERSION))
+		return bind_failed(s, ST_RUN_BEGIN);
+	return stmt_insert(s, ST_RUN_BEGIN);
+}
+
+int store_run_end(store *s, int64_t run_id, const char *outcome)
+{
+	sqlite3_stmt *st = s->stmt[ST_RUN_END];
+	char now[STORE_TIME_LEN];
+
+	if (!outcome)
+		return failf(s, "end run: run %lld: no outcome given", (long long)run_id);
+	if (bind_text(st, 1, store_now(now, sizeof now)) || bind_text(st, 2, outcome) ||
+	    sqlite3_bind_int64(st, 3, run_id))
+		return bind_failed(s, ST_RUN_END);
+	return stmt_update_one(s, ST_RUN_END, "run", run_id);
+}
+
+/* ---- devices ---- */
+
+int64_t store_device_seen(store *s, const struct store_device *d)
+{
+	sqlite3_stmt *st = s->stmt[ST_DEVICE_SEEN];
+	char now[STORE_TIME_LEN];
+	int64_t id = -1;
+
+	if (!d || !d->imei || !*d->imei)
+		return failf(s, "upsert device: no IMEI given");
+	if (bind_text(st, 1, d->imei) || bind_text(st, 2, d->iccid) ||
+	    bind_text(st, 3, d->serial) || bind_text(st, 4, d->vendor) ||
+	    bind_text(st, 5, d->model) || bind_text(st, 6, d->hw_rev) ||
+	    bind_text(st, 7, d->firmware) || bind_text(st, 8, store_now(now, sizeof now)))
+		return bind_failed(s, ST_DEVICE_SEEN);
+	/* With RETURNING the whole change is made by the first step. */
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	else
+		fail_db(s, stmt_defs[ST_DEVICE_SEEN].what);
+	stmt_done(st);
+	return id;
+}
+
+/* ---- steps, measurements, events ---- */
+
+int64_t store_step_begin(store *s, int64_t run_id, const char *slot, const char *scenario,
+			 int index, const char *kind, const char *text)
+{
+	sqlite3_stmt *st = s->stmt[ST_STEP_BEGIN];
+	char now[STORE_TIME_LEN];
+
+	if (sqlite3_bind_int64(st, 1, run_id) || bind_text(st, 2, slot) ||
+	    bind_text(st, 3, scenario) || sqlite3_bind_int(st, 4, index) ||
+	    bind_text(st, 5, kind) || bind_text(st, 6, text) ||
+	    bind_text(st, 7, store_now(now, sizeof now)))
+		return bind_failed(s, ST_STEP_BEGIN);
+	return stmt_insert(s, ST_STEP_BEGIN);
+}
+
+int store_step_end(store *s, int64_t step_id, const char *outcome, const char *message)
+{
+	sqlite3_stmt *st = s->stmt[ST_STEP_END];
+	char now[STORE_TIME_LEN];
+
+	if (!outcome)
+		return failf(s, "end step: step %lld: no outcome given", (long long)step_id);
+	if (bind_text(st, 1, store_now(now, sizeof now)) || bind_text(st, 2, outcome) ||
+	    bind_text(st, 3, message) || sqlite3_bind_int64(st, 4, step_id))
+		return bind_failed(s, ST_STEP_END);
+	return stmt_update_one(s, ST_STEP_END, "step", step_id);
+}
+
+int64_t store_measurement_add(store *s, const struct store_measurement *m)
+{
+	sqlite3_stmt *st = s->stmt[ST_MEASUREMENT_ADD];
+	char now[STORE_TIME_LEN];
+
+	if (!m)
+		return failf(s, "insert measurement: no measurement given");
+	if (sqlite3_bind_int64(st, 1, m->run_id) || bind_id(st, 2, m->step_id) ||
+	    bind_text(st, 3, m->slot) || bind_text(st, 4, m->name) ||
+	    bind_real(st, 5, m->value) || bind_text(st, 6, m->unit) ||
+	    bind_real(st, 7, m->low) || bind_real(st, 8, m->high) ||
+	    bind_text(st, 9, m->outcome) || bind_text(st, 10, store_now(now, sizeof now)))
+		return bind_failed(s, ST_MEASUREMENT_ADD);
+	return stmt_insert(s, ST_MEASUREMENT_ADD);
+}
+
+int64_t store_event_add(store *s, const struct store_event *e)
+{
+	sqlite3_stmt *st = s->stmt[ST_EVENT_ADD];
+	char now[STORE_TIME_LEN];
+
+	if (!e)
+		return failf(s, "insert event: no event given");
+	if (bind_id(st, 1, e->run_id) || bind_text(st, 2, e->slot) ||
+	    bind_text(st, 3, e->imei) ||
+	    bind_text(st, 4, e->at ? e->at : store_now(now, sizeof now)) ||
+	    bind_text(st, 5, e->source) || bind_text(st, 6, e->kind) ||
+	    bind_text(st, 7, e->detail))
+		return bind_failed(s, ST_EVENT_ADD);
+	return stmt_insert(s, ST_EVENT_ADD);
+}
+
+/* ---- audit trail ---- */
+
+int64_t store_audit_add(store *s, const struct store_audit *a)
+{
+	sqlite3_stmt *st = s->stmt[ST_AUDIT_ADD];
+	char now[STORE_TIME_LEN];
+
+	if (!a)
+		return failf(s, "insert audit: no entry given");
+	if (bind_text(st, 1, store_now(now, sizeof now)) || bind_id(st, 2, a->run_id) ||
+	    bind_text(st, 3, a->operator_) || bind_text(st, 4, a->station) ||
+	    bind_text(st, 5, a->slot) || bind_text(st, 6, a->port) ||
+	    bind_text(st, 7, a->imei) || bind_text(st, 8, a->command) ||
+	    bind_text(st, 9, a->result))
+		return bind_failed(s, ST_AUDIT_ADD);
+	return stmt_insert(s, ST_AUDIT_ADD);
+}
+
+static const char *column_text(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+int store_audit_each(store *s, const char *imei, const char *since, store_audit_cb cb,
+		     void *ctx)
+{
+	enum stmt id = imei ? (since ? ST_AUDIT_IMEI_SINCE : ST_AUDIT_IMEI)
+			    : (since ? ST_AUDIT_SINCE : ST_AUDIT_ALL);
+	sqlite3_stmt *st = s->stmt[id];
+	int rc, visited = 0;
+
+	if (!cb)
+		return failf(s, "read audit: no callback given");
+	/* The statement is shared by the handle: a callback walking the same
+	 * query again would reset it under our feet. */
+	if (sqlite3_stmt_busy(st))
+		return failf(s, "read audit: a walk with the same filters is already in "
+			     "progress on this handle");
+	if (imei && bind_text(st, 1, imei))
+		return bind_failed(s, id);
+	/* Stored times end in 'Z'; a SINCE ending in 'Z' would sort after every
+	 * time in its own minute ("08:00:00.000Z" < "08:00Z"), so it is dropped. */
+	if (since) {
+		size_t n = strlen(since);
+		if (n && since[n - 1] == 'Z')
+			n--;
+		if (sqlite3_bind_text(st, 2, since, (int)n, SQLITE_STATIC))
+			return bind_failed(s, id);
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_audit_row row = {
+			.id = sqlite3_column_int64(st, 0),
+			.run_id = sqlite3_column_int64(st, 1),
+			.at = column_text(st, 2),
+			.operator_ = column_text(st, 3),
+			.station = column_text(st, 4),
+			.slot = column_text(st, 5),
+			.port = column_text(st, 6),
+			.imei = column_text(st, 7),
+			.command = column_text(st, 8),
+			.result = column_text(st, 9),
+		};
+		visited++;
+		if (cb(ctx, &row)) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		visited = fail_db(s, stmt_defs[id].what);
+	stmt_done(st);
+	return visited;
+}
+
+/* ---- transactions ---- */
+
+int store_begin(store *s)
+{
+	return stmt_run(s, ST_BEGIN);
+}
+
+int store_commit(store *s)
+{
+	return stmt_run(s, ST_COMMIT);
+}
+
+int store_rollback(store *s)
+{
+	return stmt_run(s, ST_ROLLBACK);
+}
+
+struct sqlite3 *store_db(store *s)
+{
+	return s->db;
+}

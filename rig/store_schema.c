@@ -1,0 +1,131 @@
+/*
+ * store_schema.c - the results store's schema, written as the ordered list of
+ * migrations that builds it. This array is the one place the schema lives.
+ *
+ * Migration N (counting from 1) brings a file from user_version N-1 to N.
+ * store.c runs each missing one once, in its own transaction, with foreign
+ * keys off (so a migration may rebuild a table the SQLite way: create new,
+ * copy, drop old, rename) and a foreign_key_check before it commits; it also
+ * stamps user_version and the application_id, so entries hold only schema.
+ *
+ * To change the schema, append one entry at the end, headed by a comment
+ * "N: what it adds". Never edit, reorder or remove an entry once it has been
+ * committed: stores in the field have already run it and would never see the
+ * change. docs/results-store.md has the rules and an example.
+ */
+#include "store.h"
+
+/* Read by store.c, which declares it; its length is store_schema_latest(). */
+const char *const store_migrations[] = {
+	/* 1: runs, devices, steps, measurements, events, audit. */
+	"CREATE TABLE runs ("
+	"  id          INTEGER PRIMARY KEY,"
+	"  started_at  TEXT NOT NULL,"
+	"  finished_at TEXT,"
+	"  command     TEXT NOT NULL,"
+	"  station     TEXT,"
+	"  rack        TEXT,"
+	"  operator    TEXT NOT NULL,"
+	/* uint64 seeds are stored as their int64 bit pattern;
+	 * printf('%llu', seed) shows the one the operator typed. */
+	"  seed        INTEGER NOT NULL,"
+	"  outcome     TEXT CHECK (outcome IN ('pass','fail','error','aborted')),"
+	"  rig_version TEXT NOT NULL,"
+	/* A finished run always says how it ended, and only a finished one. */
+	"  CHECK ((finished_at IS NULL) = (outcome IS NULL))"
+	");"
+
+	"CREATE TABLE devices ("
+	"  id         INTEGER PRIMARY KEY,"
+	"  imei       TEXT NOT NULL UNIQUE CHECK (imei <> ''),"
+	"  iccid      TEXT,"
+	"  serial     TEXT,"
+	"  vendor     TEXT,"
+	"  model      TEXT,"
+	"  hw_rev     TEXT,"
+	"  firmware   TEXT,"
+	"  first_seen TEXT NOT NULL,"
+	"  last_seen  TEXT NOT NULL"
+	");"
+
+	"CREATE TABLE steps ("
+	"  id          INTEGER PRIMARY KEY,"
+	"  run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	"  slot        TEXT,"
+	"  scenario    TEXT,"
+	"  idx         INTEGER NOT NULL,"
+	"  kind        TEXT,"
+	"  text        TEXT,"
+	"  started_at  TEXT NOT NULL,"
+	"  finished_at TEXT,"
+	"  outcome     TEXT CHECK (outcome IN"
+	"                ('pass','fail','error','timeout','aborted')),"
+	"  message     TEXT,"
+	"  CHECK ((finished_at IS NULL) = (outcome IS NULL))"
+	");"
+	"CREATE INDEX steps_run ON steps(run_id);"
+
+	"CREATE TABLE measurements ("
+	"  id      INTEGER PRIMARY KEY,"
+	"  run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	"  step_id INTEGER REFERENCES steps(id) ON DELETE CASCADE,"
+	"  slot    TEXT,"
+	"  name    TEXT NOT NULL,"
+	"  value   REAL,"              /* NULL: no reading (NaN) */
+	"  unit    TEXT,"
+	"  low     REAL,"              /* NULL: no lower limit */
+	"  high    REAL,"              /* NULL: no upper limit */
+	"  outcome TEXT CHECK (outcome IN ('pass','fail','marginal')),"
+	"  at      TEXT NOT NULL"
+	");"
+	"CREATE INDEX measurements_run ON measurements(run_id);"
+	/* Without it, deleting a step scans every measurement. */
+	"CREATE INDEX measurements_step ON measurements(step_id);"
+
+	"CREATE TABLE events ("
+	"  id     INTEGER PRIMARY KEY,"
+	/* A device's history outlives the run that happened to see it. */
+	"  run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,"
+	"  slot   TEXT,"
+	"  imei   TEXT,"
+	/* Callers may pass their own time: keep the text sortable. */
+	"  at     TEXT NOT NULL CHECK (at GLOB"
+	"    '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*Z'),"
+	"  source TEXT NOT NULL,"
+	"  kind   TEXT NOT NULL,"
+	"  detail TEXT"
+	");"
+	"CREATE INDEX events_run ON events(run_id);"
+	"CREATE INDEX events_imei_at ON events(imei, at);"
+
+	"CREATE TABLE audit ("
+	"  id       INTEGER PRIMARY KEY,"
+	"  at       TEXT NOT NULL,"
+	/* No ON DELETE action: a run with an audit trail cannot be deleted. */
+	"  run_id   INTEGER REFERENCES runs(id),"
+	"  operator TEXT NOT NULL,"
+	"  station  TEXT,"
+	"  slot     TEXT,"
+	"  port     TEXT,"
+	"  imei     TEXT,"
+	"  command  TEXT NOT NULL,"
+	"  result   TEXT NOT NULL"
+	");"
+	"CREATE INDEX audit_imei_at ON audit(imei, at);"
+	"CREATE INDEX audit_at ON audit(at);"
+	"CREATE INDEX audit_run ON audit(run_id);"
+	/* A trail that can be edited proves nothing: rows are append-only. A
+	 * retention policy, if one is ever wanted, is a migration that drops
+	 * these triggers on purpose. */
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	"  BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END;"
+	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	"  BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END;",
+
+	/* Append migration 2 here. */
+};
+
+int store_schema_latest(void)
+{
+	return (int)(sizeof store_migrations / sizeof store_migrations[0]);
+}
