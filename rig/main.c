@@ -1,0 +1,82 @@
+/*
+ * main.c - the `rig` command: one table of subcommands.
+ */
+#include "cli.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+extern int cmd_probe(int argc, char **argv);
+extern int cmd_ports(int argc, char **argv);
+extern int cmd_audit(int argc, char **argv);
+extern int cmd_demo(int argc, char **argv);
+extern const char cmd_probe_usage[], cmd_ports_usage[], cmd_audit_usage[], cmd_demo_usage[];
+
+static const struct rig_command commands[] = {
+	{ "probe", "identity, firmware and status of trackers (one port or a whole rack)", cmd_probe_usage, cmd_probe },
+	{ "ports", "list serial ports with their USB identity", cmd_ports_usage, cmd_ports },
+	{ "audit", "print the audit trail of remote actions", cmd_audit_usage, cmd_audit },
+	{ "demo", "start a simulated rack and probe every slot", cmd_demo_usage, cmd_demo },
+};
+
+const struct rig_command *cli_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: rig COMMAND [OPTIONS]\n"
+		"       rig COMMAND --help\n"
+		"       rig --version\n\n"
+		"trackrig: hardware-in-the-loop tests for GPS/telematics trackers.\n"
+		"With no rack file, commands that need a rack start a simulated one.\n\n"
+		"commands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out,
+		"\nexit codes: 0 ok/pass, 1 a check failed, 2 usage or configuration error,\n"
+		"            3 infrastructure error (device, port or service unreachable)\n");
+}
+
+/* A port opened while fd 0, 1 or 2 is closed would become stdin/stdout/
+ * stderr, and log or trace output would go out on the serial line. */
+static void keep_std_fds_open(void)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) < 0)
+			break;
+}
+
+int main(int argc, char **argv)
+{
+	keep_std_fds_open();
+	if (argc < 2) {
+		usage(stderr);
+		return RIG_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return RIG_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("rig (trackrig) %s\n", TRACKRIG_VERSION);
+		return RIG_EXIT_OK;
+	}
+	const struct rig_command *c = cli_find(argv[1]);
+	if (!c) {
+		fprintf(stderr, "rig: unknown command '%s' (see rig --help)\n", argv[1]);
+		return RIG_EXIT_USAGE;
+	}
+	if (cli_wants_help(argc - 1, argv + 1)) {
+		fputs(c->usage, stdout);
+		return RIG_EXIT_OK;
+	}
+	return c->run(argc - 1, argv + 1);
+}
