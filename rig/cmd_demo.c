@@ -23,8 +23,10 @@ int cmd_demo(int argc, char **argv)
 	for (int i = 1; i < argc && n < 15; i++)
 		args[n++] = argv[i];
 	args[n] = NULL;
+	fflush(stdout);
 	fprintf(stderr, "trackrig demo: starting a simulated 4-slot rack and probing each slot...\n");
 	int rc = cmd_probe(n, args);
+	fflush(stdout);
 	fprintf(stderr, "\nrecorded in %s; `rig audit` shows every command sent.\n", cli_db_path(NULL));
 	return rc;
 }

@@ -399,6 +399,20 @@ Test(cli, help_version_and_usage_errors)
 	cr_assert_eq(run(none, NULL, out, sizeof out, err, sizeof err), 2);
 }
 
+Test(cli, ports_lists_through_libserialport)
+{
+	static char out[65536], err[65536];
+	char *argv[] = { (char *)rig_bin(), "ports", "--json", NULL };
+	cr_assert_eq(run(argv, NULL, out, sizeof out, err, sizeof err), 0, "%s", err);
+	cr_assert(out[0] == '[' && strstr(out, "]"), "a JSON array: %s", out);
+	cr_assert_null(strstr(out, "/dev/pts/"), "ptys are no ports to libserialport: %s", out);
+	char *table[] = { (char *)rig_bin(), "ports", NULL };
+	cr_assert_eq(run(table, NULL, out, sizeof out, err, sizeof err), 0, "%s", err);
+	cr_assert(strstr(out, "PORT") || strstr(out, "no serial ports found"), "%s", out);
+	char *bad[] = { (char *)rig_bin(), "ports", "extra", NULL };
+	cr_assert_eq(run(bad, NULL, out, sizeof out, err, sizeof err), 2);
+}
+
 Test(cli, broken_rack_file_is_a_configuration_error_with_position)
 {
 	char dir[] = "/tmp/trackrig-cli-XXXXXX";
