@@ -1,0 +1,283 @@
+/* scenario.c - reading and checking scenario files (see scenario.h). */
+#include "scenario.h"
+#include "yamldoc.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const scenario_sources[] = {
+	"boot_time",       /* s from power on to the boot event */
+	"supply.current",  /* A drawn now, read from the supply */
+	"supply.voltage",  /* V at the output now */
+	"uptime",          /* s the device says it has been up */
+	NULL,
+};
+
+static const char *const top_keys[] = { "name", "summary", "requires", "steps", NULL };
+static const char *const relay_keys[] = { "line", "state", NULL };
+static const char *const expect_keys[] = { "event", "state", "reason", "answer", "equals", "within", "absent", NULL };
+static const char *const measure_keys[] = { "name", "source", "unit", "low", "high", "marginal", NULL };
+
+static const struct {
+	const char *key;
+	enum scenario_step_kind kind;
+} kinds[] = {
+	{ "power", STEP_POWER }, { "relay", STEP_RELAY }, { "wait", STEP_WAIT }, { "command", STEP_COMMAND },
+	{ "expect", STEP_EXPECT }, { "measure", STEP_MEASURE }, { "record", STEP_RECORD },
+};
+
+int scenario_duration(const char *text, int64_t *ms)
+{
+	const char *p = text;
+	int64_t total = 0;
+	if (!*p)
+		return -1;
+	while (*p) {
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		char *end;
+		long long n = strtoll(p, &end, 10);
+		int64_t unit;
+		if (strncmp(end, "ms", 2) == 0) unit = 1, end += 2;
+		else if (*end == 's') unit = 1000, end++;
+		else if (*end == 'm') unit = 60000, end++;
+		else if (*end == 'h') unit = 3600000, end++;
+		else return -1;
+		if (n > INT64_MAX / unit / 2)
+			return -1;
+		total += n * unit;
+		p = end;
+	}
+	*ms = total;
+	return 0;
+}
+
+static const char *keypath(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static const char *keypath(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return buf;
+}
+
+static int read_duration(struct ydoc *d, yaml_node_t *n, const char *path, int64_t *ms)
+{
+	const char *s = ydoc_scalar(n);
+	if (!s || scenario_duration(s, ms))
+		return ydoc_fail(d, n, path, "expected a duration such as 500ms, 30s, 10m, 2h or 1h30m, got '%s'",
+				 s ? s : "a non-value");
+	return 0;
+}
+
+static int read_on_off(struct ydoc *d, yaml_node_t *n, const char *path, bool *on)
+{
+	const char *s = ydoc_scalar(n);
+	/* YAML 1.1 tools turn on/off into booleans; libyaml leaves the text. */
+	if (s && (!strcmp(s, "on") || !strcmp(s, "true"))) return *on = true, 0;
+	if (s && (!strcmp(s, "off") || !strcmp(s, "false"))) return *on = false, 0;
+	return ydoc_fail(d, n, path, "expected on or off, got '%s'", s ? s : "a non-value");
+}
+
+static int read_limit(struct ydoc *d, yaml_node_t *map, const char *key, const char *base, double *out)
+{
+	char path[96];
+	yaml_node_t *v = ydoc_get(d, map, key);
+	*out = NAN;
+	return v ? ydoc_double(d, v, keypath(path, sizeof path, "%s.%s", base, key), out) : 0;
+}
+
+static int read_expect(struct ydoc *d, yaml_node_t *v, const char *base, struct scenario_step *st)
+{
+	char path[96];
+	if (ydoc_map(d, v, base, expect_keys))
+		return -1;
+	static const struct { const char *key; enum scenario_expect_kind kind; } subj[] = {
+		{ "event", EXPECT_EVENT }, { "state", EXPECT_STATE }, { "reason", EXPECT_REASON }, { "answer", EXPECT_ANSWER },
+	};
+	int found = 0;
+	for (size_t i = 0; i < sizeof subj / sizeof subj[0]; i++) {
+		yaml_node_t *s = ydoc_get(d, v, subj[i].key);
+		if (!s)
+			continue;
+		if (found++)
+			return ydoc_fail(d, s, base, "expect one thing per step: event, state, reason or answer");
+		st->expect = subj[i].kind;
+		if (ydoc_str(d, s, keypath(path, sizeof path, "%s.%s", base, subj[i].key), st->text, sizeof st->text))
+			return -1;
+	}
+	if (!found)
+		return ydoc_fail(d, v, base, "say what to expect: event, state, reason or answer");
+	yaml_node_t *eq = ydoc_get(d, v, "equals");
+	if (eq && st->expect != EXPECT_STATE)
+		return ydoc_fail(d, eq, base, "'equals' goes with 'state'");
+	if (st->expect == EXPECT_STATE && !eq)
+		return ydoc_fail(d, v, base, "a state expectation needs 'equals'");
+	if (eq && ydoc_str(d, eq, keypath(path, sizeof path, "%s.equals", base), st->value, sizeof st->value))
+		return -1;
+	yaml_node_t *w = ydoc_get(d, v, "within");
+	if (w && read_duration(d, w, keypath(path, sizeof path, "%s.within", base), &st->duration_ms))
+		return -1;
+	yaml_node_t *a = ydoc_get(d, v, "absent");
+	if (a && ydoc_bool(d, a, keypath(path, sizeof path, "%s.absent", base), &st->negate))
+		return -1;
+	return 0;
+}
+
+static int read_measure(struct ydoc *d, yaml_node_t *v, const char *base, struct scenario_step *st)
+{
+	char path[96];
+	if (ydoc_map(d, v, base, measure_keys))
+		return -1;
+	yaml_node_t *name = ydoc_get(d, v, "name"), *src = ydoc_get(d, v, "source"), *unit = ydoc_get(d, v, "unit");
+	if (!name || !src || !unit)
+		return ydoc_fail(d, v, base, "a measurement needs 'name', 'source' and 'unit'");
+	if (ydoc_str(d, name, keypath(path, sizeof path, "%s.name", base), st->name, sizeof st->name) ||
+	    ydoc_str(d, src, keypath(path, sizeof path, "%s.source", base), st->source, sizeof st->source) ||
+	    ydoc_str(d, unit, keypath(path, sizeof path, "%s.unit", base), st->unit, sizeof st->unit) ||
+	    read_limit(d, v, "low", base, &st->low) || read_limit(d, v, "high", base, &st->high))
+		return -1;
+	bool known = false;
+	char list[200] = "";
+	for (size_t i = 0; scenario_sources[i]; i++) {
+		known |= strcmp(scenario_sources[i], st->source) == 0;
+		strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+		strncat(list, scenario_sources[i], sizeof list - strlen(list) - 1);
+	}
+	if (!known)
+		return ydoc_fail(d, src, keypath(path, sizeof path, "%s.source", base),
+				 "unknown source '%s' (known: %s)", st->source, list);
+	if (!isnan(st->low) && !isnan(st->high) && st->low > st->high)
+		return ydoc_fail(d, v, base, "low limit %g is above high limit %g", st->low, st->high);
+	yaml_node_t *m = ydoc_get(d, v, "marginal");
+	if (m) {
+		if (ydoc_double(d, m, keypath(path, sizeof path, "%s.marginal", base), &st->marginal))
+			return -1;
+		if (st->marginal < 0 || st->marginal > 0.5)
+			return ydoc_fail(d, m, path, "a fraction of the band between 0 and 0.5, got %g", st->marginal);
+		if (isnan(st->low) || isnan(st->high))
+			return ydoc_fail(d, m, path, "a marginal band needs both limits");
+	}
+	return 0;
+}
+
+static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_step *st)
+{
+	char base[32], path[96];
+	keypath(base, sizeof base, "steps[%d]", idx);
+	st->line = (int)n->start_mark.line + 1;
+	st->low = st->high = NAN;
+	yaml_node_t *v;
+	const char *key = ydoc_pair(d, n, 0, &v);
+	if (!key)
+		return ydoc_fail(d, n, base, "a step is one 'kind: value' pair, e.g. '- wait: 30s'");
+	yaml_node_t *extra;
+	if (ydoc_pair(d, n, 1, &extra))
+		return ydoc_fail(d, extra, base, "one kind per step ('%s' given with more keys): indent the details under it", key);
+	size_t k = 0;
+	while (k < sizeof kinds / sizeof kinds[0] && strcmp(kinds[k].key, key))
+		k++;
+	if (k == sizeof kinds / sizeof kinds[0])
+		return ydoc_fail(d, n, base, "unknown step '%s' (known: power, relay, wait, command, expect, measure, record)", key);
+	st->kind = kinds[k].kind;
+	keypath(path, sizeof path, "%s.%s", base, key);
+	switch (st->kind) {
+	case STEP_POWER: {
+		const char *s = ydoc_scalar(v);
+		if (s && !strcmp(s, "on")) st->power = POWER_ON;
+		else if (s && !strcmp(s, "off")) st->power = POWER_OFF;
+		else if (s && !strcmp(s, "cycle")) st->power = POWER_CYCLE;
+		else return ydoc_fail(d, v, path, "expected on, off or cycle, got '%s'", s ? s : "a non-value");
+		return 0;
+	}
+	case STEP_RELAY:
+		if (ydoc_map(d, v, path, relay_keys))
+			return -1;
+		if (!ydoc_get(d, v, "line") || !ydoc_get(d, v, "state"))
+			return ydoc_fail(d, v, path, "a relay step needs 'line' and 'state'");
+		if (ydoc_str(d, ydoc_get(d, v, "line"), keypath(path, sizeof path, "%s.relay.line", base), st->text, sizeof st->text))
+			return -1;
+		return read_on_off(d, ydoc_get(d, v, "state"), keypath(path, sizeof path, "%s.relay.state", base), &st->on);
+	case STEP_WAIT:
+		return read_duration(d, v, path, &st->duration_ms);
+	case STEP_COMMAND:
+	case STEP_RECORD:
+		if (ydoc_str(d, v, path, st->text, sizeof st->text))
+			return -1;
+		if (st->kind == STEP_COMMAND && (!*st->text || strpbrk(st->text, "\r\n")))
+			return ydoc_fail(d, v, path, "a command is one non-empty line");
+		return 0;
+	case STEP_EXPECT:
+		return read_expect(d, v, path, st);
+	case STEP_MEASURE:
+		return read_measure(d, v, path, st);
+	}
+	return 0;
+}
+
+static int read_scenario(struct ydoc *d, struct scenario *sc)
+{
+	yaml_node_t *root = ydoc_root(d), *v;
+	if (ydoc_map(d, root, "", top_keys))
+		return -1;
+	if (!(v = ydoc_get(d, root, "name")))
+		return ydoc_fail(d, root, "", "missing 'name'");
+	if (ydoc_str(d, v, "name", sc->name, sizeof sc->name))
+		return -1;
+	if ((v = ydoc_get(d, root, "summary")) && ydoc_str(d, v, "summary", sc->summary, sizeof sc->summary))
+		return -1;
+	if ((v = ydoc_get(d, root, "requires"))) {
+		int n = ydoc_seq(d, v, "requires");
+		if (n < 0)
+			return -1;
+		if (n > SCENARIO_MAX_REQUIRES)
+			return ydoc_fail(d, v, "requires", "more than %d requirements", SCENARIO_MAX_REQUIRES);
+		for (int i = 0; i < n; i++) {
+			char path[32];
+			if (ydoc_str(d, ydoc_item(d, v, i), keypath(path, sizeof path, "requires[%d]", i),
+				     sc->requires[sc->n_requires], sizeof sc->requires[0]))
+				return -1;
+			sc->n_requires++;
+		}
+	}
+	if (!(v = ydoc_get(d, root, "steps")))
+		return ydoc_fail(d, root, "", "missing 'steps'");
+	int n = ydoc_seq(d, v, "steps");
+	if (n < 0)
+		return -1;
+	if (n == 0)
+		return ydoc_fail(d, v, "steps", "a scenario needs at least one step");
+	sc->steps = calloc((size_t)n, sizeof *sc->steps);
+	if (!sc->steps)
+		return ydoc_fail(d, v, "steps", "out of memory");
+	for (int i = 0; i < n; i++) {
+		if (read_step(d, ydoc_item(d, v, i), i, &sc->steps[i]))
+			return -1;
+		sc->n_steps++;
+	}
+	return 0;
+}
+
+int scenario_load(const char *path, struct scenario *sc, char *err, size_t errlen)
+{
+	memset(sc, 0, sizeof *sc);
+	snprintf(sc->file, sizeof sc->file, "%s", path);
+	struct ydoc d;
+	int rc = ydoc_load(&d, path, err, errlen);
+	if (rc == 0)
+		rc = read_scenario(&d, sc);
+	ydoc_free(&d);
+	return rc;
+}
+
+void scenario_free(struct scenario *sc)
+{
+	free(sc->steps);
+	sc->steps = NULL;
+	sc->n_steps = 0;
+}

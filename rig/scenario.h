@@ -1,0 +1,80 @@
+/*
+ * scenario.h - scenario files: what a device must support and the steps
+ * that test it.
+ *
+ * YAML through yamldoc, so every error reads "file:line:column: key: what".
+ * A scenario is checked whole when it is loaded (unknown keys, bad
+ * durations, unknown step kinds, limits the wrong way round), so a typo
+ * fails before the first slot is touched, not two hours into a run.
+ * docs/scenario-file.md describes the format.
+ */
+#ifndef TRACKRIG_SCENARIO_H
+#define TRACKRIG_SCENARIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SCENARIO_TEXT_MAX 256
+#define SCENARIO_NAME_MAX 64
+#define SCENARIO_MAX_REQUIRES 8
+
+enum scenario_step_kind {
+	STEP_POWER,    /* power on|off|cycle */
+	STEP_RELAY,    /* relay LINE on|off */
+	STEP_WAIT,     /* wait DURATION */
+	STEP_COMMAND,  /* command TEXT: sent to the tracker, answer kept */
+	STEP_EXPECT,   /* expect an event, a state, a reason code or a value within a time */
+	STEP_MEASURE,  /* measure a named quantity against limits */
+	STEP_RECORD,   /* record a note in the results */
+};
+
+enum scenario_power { POWER_ON, POWER_OFF, POWER_CYCLE };
+
+/* What an expect step waits for. */
+enum scenario_expect_kind {
+	EXPECT_EVENT,  /* an event line kind from the device: boot, ign, ... */
+	EXPECT_STATE,  /* a device state field: "reset_reason == power_on" */
+	EXPECT_REASON, /* a reason code from the diagnostics */
+	EXPECT_ANSWER, /* the last command's answer contains text */
+};
+
+struct scenario_step {
+	enum scenario_step_kind kind;
+	int line;                        /* where the step is in the file */
+	char text[SCENARIO_TEXT_MAX];    /* command text, record note, expect subject, relay line */
+	enum scenario_power power;
+	bool on;                         /* relay state */
+	int64_t duration_ms;             /* wait, or expect's "within" (0: now) */
+	enum scenario_expect_kind expect;
+	char value[SCENARIO_TEXT_MAX];   /* expect state/answer value */
+	bool negate;                     /* expect ... absent (e.g. no reason code) */
+	/* measure */
+	char name[SCENARIO_NAME_MAX];
+	char source[SCENARIO_NAME_MAX];  /* boot_time, supply.current, supply.voltage, ... */
+	char unit[16];
+	double low, high;                /* NAN: no such limit */
+	double marginal;                 /* fraction of the band, 0..0.5: near a limit is marginal */
+};
+
+struct scenario {
+	char file[256];
+	char name[SCENARIO_NAME_MAX];
+	char summary[SCENARIO_TEXT_MAX];
+	char requires[SCENARIO_MAX_REQUIRES][SCENARIO_NAME_MAX]; /* console, power, relay:ignition, ... */
+	int n_requires;
+	struct scenario_step *steps;
+	int n_steps;
+};
+
+/* Measurement sources the engine can produce; a scenario naming another is
+ * refused at load. NULL-terminated. */
+extern const char *const scenario_sources[];
+
+int scenario_load(const char *path, struct scenario *sc, char *err, size_t errlen);
+void scenario_free(struct scenario *sc);
+
+/* Parses "500ms", "5s", "10m", "2h", "1h30m" into milliseconds. Returns 0 or -1. */
+int scenario_duration(const char *text, int64_t *ms);
+
+#endif

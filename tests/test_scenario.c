@@ -1,0 +1,139 @@
+/* test_scenario.c - scenario files: every step kind, and errors that say where. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "scenario.h"
+
+static char dir[64];
+
+static void make_dir(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/trackrig-scn-test-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+static void remove_dir(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(scenario, .init = make_dir, .fini = remove_dir);
+
+static const char *write_file(const char *text)
+{
+	static char path[128];
+	snprintf(path, sizeof path, "%s/s.yaml", dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+Test(scenario, durations)
+{
+	int64_t ms;
+	cr_assert_eq(scenario_duration("500ms", &ms), 0);
+	cr_assert_eq(ms, 500);
+	cr_assert_eq(scenario_duration("1h30m", &ms), 0);
+	cr_assert_eq(ms, 5400000);
+	cr_assert_eq(scenario_duration("2h", &ms), 0);
+	cr_assert_eq(ms, 7200000);
+	cr_assert_eq(scenario_duration("10", &ms), -1, "a bare number has no unit");
+	cr_assert_eq(scenario_duration("5 s", &ms), -1);
+	cr_assert_eq(scenario_duration("-5s", &ms), -1);
+	cr_assert_eq(scenario_duration("", &ms), -1);
+	cr_assert_eq(scenario_duration("99999999999999999h", &ms), -1);
+}
+
+Test(scenario, shipped_power_loss_reads)
+{
+	struct scenario sc;
+	char err[512];
+	cr_assert_eq(scenario_load("scenarios/power-loss.yaml", &sc, err, sizeof err), 0, "%s", err);
+	cr_assert_str_eq(sc.name, "power-loss");
+	cr_assert_eq(sc.n_requires, 2);
+	cr_assert_gt(sc.n_steps, 5);
+	scenario_free(&sc);
+}
+
+Test(scenario, every_step_kind)
+{
+	struct scenario sc;
+	char err[512];
+	const char *p = write_file(
+		"name: t\nsummary: all kinds\nrequires: [console, power, relay:ignition]\nsteps:\n"
+		"  - power: cycle\n"
+		"  - relay: {line: ignition, state: on}\n"
+		"  - wait: 2h\n"
+		"  - command: getparam 2001\n"
+		"  - expect: {answer: internet}\n"
+		"  - expect: {event: boot, within: 1m}\n"
+		"  - expect: {state: reset_reason, equals: power_on}\n"
+		"  - expect: {reason: power_loss_suspected, absent: true}\n"
+		"  - measure: {name: i_idle, source: supply.current, unit: A, low: 0.01, high: 0.2, marginal: 0.1}\n"
+		"  - record: done\n");
+	cr_assert_eq(scenario_load(p, &sc, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(sc.n_steps, 10);
+	cr_assert_eq(sc.steps[0].kind, STEP_POWER);
+	cr_assert_eq(sc.steps[0].power, POWER_CYCLE);
+	cr_assert_eq(sc.steps[1].kind, STEP_RELAY);
+	cr_assert_str_eq(sc.steps[1].text, "ignition");
+	cr_assert(sc.steps[1].on);
+	cr_assert_eq(sc.steps[2].duration_ms, 7200000);
+	cr_assert_str_eq(sc.steps[3].text, "getparam 2001");
+	cr_assert_eq(sc.steps[4].expect, EXPECT_ANSWER);
+	cr_assert_eq(sc.steps[5].expect, EXPECT_EVENT);
+	cr_assert_eq(sc.steps[5].duration_ms, 60000);
+	cr_assert_str_eq(sc.steps[6].value, "power_on");
+	cr_assert(sc.steps[7].negate);
+	cr_assert_str_eq(sc.steps[8].source, "supply.current");
+	cr_assert_float_eq(sc.steps[8].high, 0.2, 1e-12);
+	cr_assert_float_eq(sc.steps[8].marginal, 0.1, 1e-12);
+	cr_assert_eq(sc.steps[9].kind, STEP_RECORD);
+	cr_assert_eq(sc.steps[9].line, 14);
+	scenario_free(&sc);
+}
+
+static void expect_error(const char *text, const char *part1, const char *part2)
+{
+	struct scenario sc;
+	char err[512] = "";
+	const char *p = write_file(text);
+	cr_assert_eq(scenario_load(p, &sc, err, sizeof err), -1, "accepted: %s", text);
+	cr_assert(strstr(err, part1), "error '%s' lacks '%s'", err, part1);
+	if (part2)
+		cr_assert(strstr(err, part2), "error '%s' lacks '%s'", err, part2);
+	scenario_free(&sc);
+}
+
+Test(scenario, errors_name_line_column_and_key)
+{
+	expect_error("name: t\nsteps:\n  - wait: soon\n", "s.yaml:3:11: steps[0].wait", "expected a duration");
+	expect_error("name: t\nsteps:\n  - reboot: now\n", "s.yaml:3:5: steps[0]", "unknown step 'reboot'");
+	expect_error("name: t\nsteps:\n  - power: sideways\n", "steps[0].power", "expected on, off or cycle");
+	expect_error("name: t\nsteps:\n  - power: off\n    wait: 5s\n", "one kind per step", NULL);
+	expect_error("name: t\nsteps:\n  - expect: {event: boot, within: 1 minute}\n", "steps[0].expect.within", NULL);
+	expect_error("name: t\nsteps:\n  - expect: {within: 1m}\n", "say what to expect", NULL);
+	expect_error("name: t\nsteps:\n  - expect: {event: boot, reason: x}\n", "one thing per step", NULL);
+	expect_error("name: t\nsteps:\n  - expect: {state: reset_reason}\n", "needs 'equals'", NULL);
+	expect_error("name: t\nsteps:\n  - measure: {name: x, source: moon.phase, unit: A}\n", "unknown source 'moon.phase'",
+		     "supply.current");
+	expect_error("name: t\nsteps:\n  - measure: {name: x, source: boot_time, unit: s, low: 5, high: 1}\n",
+		     "low limit 5 is above high limit 1", NULL);
+	expect_error("name: t\nsteps:\n  - measure: {name: x, source: boot_time, unit: s, high: 1, marginal: 0.1}\n",
+		     "needs both limits", NULL);
+	expect_error("name: t\nsteps:\n  - relay: {line: ignition}\n", "needs 'line' and 'state'", NULL);
+	expect_error("name: t\nsteps:\n  - relay: {line: ignition, state: maybe}\n", "expected on or off", NULL);
+	expect_error("name: t\nsteps:\n  - command: \"\"\n", "one non-empty line", NULL);
+	expect_error("name: t\nsteps: []\n", "at least one step", NULL);
+	expect_error("steps:\n  - wait: 1s\n", "missing 'name'", NULL);
+	expect_error("name: t\nstep:\n  - wait: 1s\n", "unknown key 'step'", NULL);
+	expect_error("name: t\nsteps:\n  - wait: [1s\n", "YAML syntax", NULL);
+}
