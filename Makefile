@@ -18,7 +18,7 @@ SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omi
 
 # Libraries, always through pkg-config. Recursive (=) so that they are read
 # when a recipe runs, after `deps` has installed them.
-PKGS      := libserialport sqlite3 yaml-0.1
+PKGS      := libserialport sqlite3 yaml-0.1 libmodbus
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lm
 TEST_CFLAGS = $(shell pkg-config --cflags criterion)
@@ -131,8 +131,8 @@ clean:
 # Each entry: how to tell it is there (pkg-config module or command) and the
 # Debian package that brings it.
 DEPS := pc:libserialport:libserialport-dev pc:sqlite3:libsqlite3-dev \
-	pc:yaml-0.1:libyaml-dev pc:criterion:libcriterion-dev \
-	cmd:socat:socat cmd:gcc:gcc cmd:make:make
+	pc:yaml-0.1:libyaml-dev pc:criterion:libcriterion-dev pc:libmodbus:libmodbus-dev \
+	cmd:socat:socat cmd:mbpoll:mbpoll cmd:gcc:gcc cmd:make:make
 
 deps:
 	@command -v pkg-config >/dev/null || { apt-get update -qq && apt-get install -y -qq pkg-config; }
