@@ -2,22 +2,11 @@
 #include "rack.h"
 #include "yamldoc.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Key paths only label error messages, so a cut-short one is acceptable. */
-static const char *keypath(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static const char *keypath(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	return buf;
-}
-#define P(...) keypath(path, sizeof path, __VA_ARGS__)
+#define P(...) ydoc_keypath(path, sizeof path, __VA_ARGS__)
 
 static const char *const top_keys[] = { "station", "reference", "boards", "slots", NULL };
 static const char *const ref_keys[] = { "lat", "lon", "alt", NULL };
@@ -149,7 +138,7 @@ static int read_lines(struct ydoc *d, yaml_node_t *n, const char *base, const st
 		struct rack_line *l = &s->lines[s->n_lines++];
 		snprintf(l->name, sizeof l->name, "%s", name);
 		char lb[160];
-		keypath(lb, sizeof lb, "%s.%s", base, name);
+		ydoc_keypath(lb, sizeof lb, "%s.%s", base, name);
 		if (ydoc_map(d, v, lb, line_keys))
 			return -1;
 		if (!ydoc_get(d, v, "board") || !ydoc_get(d, v, "channel"))
@@ -196,7 +185,7 @@ static int read_slot(struct ydoc *d, yaml_node_t *n, int idx, const struct rack 
 		return -1;
 	if ((v = ydoc_get(d, n, "expect"))) {
 		char eb[64];
-		keypath(eb, sizeof eb, "%s.expect", base);
+		ydoc_keypath(eb, sizeof eb, "%s.expect", base);
 		if (ydoc_map(d, v, eb, expect_keys) ||
 		    opt_str(d, v, "imei", eb, s->expect.imei, sizeof s->expect.imei) ||
 		    opt_str(d, v, "iccid", eb, s->expect.iccid, sizeof s->expect.iccid) ||

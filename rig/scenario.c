@@ -4,7 +4,6 @@
 
 #include <ctype.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,16 +55,6 @@ int scenario_duration(const char *text, int64_t *ms)
 	return 0;
 }
 
-static const char *keypath(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static const char *keypath(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	return buf;
-}
-
 static int read_duration(struct ydoc *d, yaml_node_t *n, const char *path, int64_t *ms)
 {
 	const char *s = ydoc_scalar(n);
@@ -89,7 +78,7 @@ static int read_limit(struct ydoc *d, yaml_node_t *map, const char *key, const c
 	char path[96];
 	yaml_node_t *v = ydoc_get(d, map, key);
 	*out = NAN;
-	return v ? ydoc_double(d, v, keypath(path, sizeof path, "%s.%s", base, key), out) : 0;
+	return v ? ydoc_double(d, v, ydoc_keypath(path, sizeof path, "%s.%s", base, key), out) : 0;
 }
 
 static int read_expect(struct ydoc *d, yaml_node_t *v, const char *base, struct scenario_step *st)
@@ -108,7 +97,7 @@ static int read_expect(struct ydoc *d, yaml_node_t *v, const char *base, struct 
 		if (found++)
 			return ydoc_fail(d, s, base, "expect one thing per step: event, state, reason or answer");
 		st->expect = subj[i].kind;
-		if (ydoc_str(d, s, keypath(path, sizeof path, "%s.%s", base, subj[i].key), st->text, sizeof st->text))
+		if (ydoc_str(d, s, ydoc_keypath(path, sizeof path, "%s.%s", base, subj[i].key), st->text, sizeof st->text))
 			return -1;
 	}
 	if (!found)
@@ -118,13 +107,13 @@ static int read_expect(struct ydoc *d, yaml_node_t *v, const char *base, struct 
 		return ydoc_fail(d, eq, base, "'equals' goes with 'state'");
 	if (st->expect == EXPECT_STATE && !eq)
 		return ydoc_fail(d, v, base, "a state expectation needs 'equals'");
-	if (eq && ydoc_str(d, eq, keypath(path, sizeof path, "%s.equals", base), st->value, sizeof st->value))
+	if (eq && ydoc_str(d, eq, ydoc_keypath(path, sizeof path, "%s.equals", base), st->value, sizeof st->value))
 		return -1;
 	yaml_node_t *w = ydoc_get(d, v, "within");
-	if (w && read_duration(d, w, keypath(path, sizeof path, "%s.within", base), &st->duration_ms))
+	if (w && read_duration(d, w, ydoc_keypath(path, sizeof path, "%s.within", base), &st->duration_ms))
 		return -1;
 	yaml_node_t *a = ydoc_get(d, v, "absent");
-	if (a && ydoc_bool(d, a, keypath(path, sizeof path, "%s.absent", base), &st->negate))
+	if (a && ydoc_bool(d, a, ydoc_keypath(path, sizeof path, "%s.absent", base), &st->negate))
 		return -1;
 	return 0;
 }
@@ -137,9 +126,9 @@ static int read_measure(struct ydoc *d, yaml_node_t *v, const char *base, struct
 	yaml_node_t *name = ydoc_get(d, v, "name"), *src = ydoc_get(d, v, "source"), *unit = ydoc_get(d, v, "unit");
 	if (!name || !src || !unit)
 		return ydoc_fail(d, v, base, "a measurement needs 'name', 'source' and 'unit'");
-	if (ydoc_str(d, name, keypath(path, sizeof path, "%s.name", base), st->name, sizeof st->name) ||
-	    ydoc_str(d, src, keypath(path, sizeof path, "%s.source", base), st->source, sizeof st->source) ||
-	    ydoc_str(d, unit, keypath(path, sizeof path, "%s.unit", base), st->unit, sizeof st->unit) ||
+	if (ydoc_str(d, name, ydoc_keypath(path, sizeof path, "%s.name", base), st->name, sizeof st->name) ||
+	    ydoc_str(d, src, ydoc_keypath(path, sizeof path, "%s.source", base), st->source, sizeof st->source) ||
+	    ydoc_str(d, unit, ydoc_keypath(path, sizeof path, "%s.unit", base), st->unit, sizeof st->unit) ||
 	    read_limit(d, v, "low", base, &st->low) || read_limit(d, v, "high", base, &st->high))
 		return -1;
 	bool known = false;
@@ -150,13 +139,13 @@ static int read_measure(struct ydoc *d, yaml_node_t *v, const char *base, struct
 		strncat(list, scenario_sources[i], sizeof list - strlen(list) - 1);
 	}
 	if (!known)
-		return ydoc_fail(d, src, keypath(path, sizeof path, "%s.source", base),
+		return ydoc_fail(d, src, ydoc_keypath(path, sizeof path, "%s.source", base),
 				 "unknown source '%s' (known: %s)", st->source, list);
 	if (!isnan(st->low) && !isnan(st->high) && st->low > st->high)
 		return ydoc_fail(d, v, base, "low limit %g is above high limit %g", st->low, st->high);
 	yaml_node_t *m = ydoc_get(d, v, "marginal");
 	if (m) {
-		if (ydoc_double(d, m, keypath(path, sizeof path, "%s.marginal", base), &st->marginal))
+		if (ydoc_double(d, m, ydoc_keypath(path, sizeof path, "%s.marginal", base), &st->marginal))
 			return -1;
 		if (st->marginal < 0 || st->marginal > 0.5)
 			return ydoc_fail(d, m, path, "a fraction of the band between 0 and 0.5, got %g", st->marginal);
@@ -169,7 +158,7 @@ static int read_measure(struct ydoc *d, yaml_node_t *v, const char *base, struct
 static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_step *st)
 {
 	char base[32], path[96];
-	keypath(base, sizeof base, "steps[%d]", idx);
+	ydoc_keypath(base, sizeof base, "steps[%d]", idx);
 	st->line = (int)n->start_mark.line + 1;
 	st->low = st->high = NAN;
 	yaml_node_t *v;
@@ -185,7 +174,7 @@ static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_st
 	if (k == sizeof kinds / sizeof kinds[0])
 		return ydoc_fail(d, n, base, "unknown step '%s' (known: power, relay, wait, command, expect, measure, record)", key);
 	st->kind = kinds[k].kind;
-	keypath(path, sizeof path, "%s.%s", base, key);
+	ydoc_keypath(path, sizeof path, "%s.%s", base, key);
 	switch (st->kind) {
 	case STEP_POWER: {
 		const char *s = ydoc_scalar(v);
@@ -200,9 +189,9 @@ static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_st
 			return -1;
 		if (!ydoc_get(d, v, "line") || !ydoc_get(d, v, "state"))
 			return ydoc_fail(d, v, path, "a relay step needs 'line' and 'state'");
-		if (ydoc_str(d, ydoc_get(d, v, "line"), keypath(path, sizeof path, "%s.relay.line", base), st->text, sizeof st->text))
+		if (ydoc_str(d, ydoc_get(d, v, "line"), ydoc_keypath(path, sizeof path, "%s.relay.line", base), st->text, sizeof st->text))
 			return -1;
-		return read_on_off(d, ydoc_get(d, v, "state"), keypath(path, sizeof path, "%s.relay.state", base), &st->on);
+		return read_on_off(d, ydoc_get(d, v, "state"), ydoc_keypath(path, sizeof path, "%s.relay.state", base), &st->on);
 	case STEP_WAIT:
 		return read_duration(d, v, path, &st->duration_ms);
 	case STEP_COMMAND:
@@ -239,7 +228,7 @@ static int read_scenario(struct ydoc *d, struct scenario *sc)
 			return ydoc_fail(d, v, "requires", "more than %d requirements", SCENARIO_MAX_REQUIRES);
 		for (int i = 0; i < n; i++) {
 			char path[32];
-			if (ydoc_str(d, ydoc_item(d, v, i), keypath(path, sizeof path, "requires[%d]", i),
+			if (ydoc_str(d, ydoc_item(d, v, i), ydoc_keypath(path, sizeof path, "requires[%d]", i),
 				     sc->requires[sc->n_requires], sizeof sc->requires[0]))
 				return -1;
 			sc->n_requires++;

@@ -64,6 +64,15 @@ int ydoc_fail(struct ydoc *d, const yaml_node_t *at, const char *path, const cha
 	return -1;
 }
 
+const char *ydoc_keypath(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return buf;
+}
+
 const char *ydoc_scalar(const yaml_node_t *n)
 {
 	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;

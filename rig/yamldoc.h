@@ -49,6 +49,10 @@ int ydoc_long(struct ydoc *d, yaml_node_t *n, const char *path, long min, long m
 int ydoc_double(struct ydoc *d, yaml_node_t *n, const char *path, double *out);
 int ydoc_bool(struct ydoc *d, yaml_node_t *n, const char *path, bool *out);
 
+/* Formats a key path ("slots[2].console") into BUF. Key paths only label
+ * error messages, so one cut short is acceptable. Returns BUF. */
+const char *ydoc_keypath(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* The scalar text of N, or NULL when N is not a scalar. */
 const char *ydoc_scalar(const yaml_node_t *n);
 

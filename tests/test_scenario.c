@@ -6,28 +6,27 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "support.h"
+
 #include "scenario.h"
 
-static char dir[64];
+static char dir[4096];
 
 static void make_dir(void)
 {
-	snprintf(dir, sizeof dir, "/tmp/trackrig-scn-test-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(support_tmpdir(dir, sizeof dir), 0);
 }
 
 static void remove_dir(void)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(support_rmtree(dir), 0);
 }
 
 TestSuite(scenario, .init = make_dir, .fini = remove_dir);
 
 static const char *write_file(const char *text)
 {
-	static char path[128];
+	static char path[4200];
 	snprintf(path, sizeof path, "%s/s.yaml", dir);
 	FILE *f = fopen(path, "w");
 	cr_assert_not_null(f);
