@@ -1,0 +1,76 @@
+/*
+ * modbus_link.h - one Modbus connection (TCP or RTU) to one unit.
+ *
+ * Power supplies and relay boards speak Modbus over a TCP gateway or a
+ * serial line; their drivers only see this small face and never know which
+ * transport is underneath (libmodbus keeps framing per backend).
+ *
+ * Transport strings:
+ *   "tcp://HOST:PORT"          HOST a name or address, PORT 1..65535
+ *   "rtu:/dev/ttyUSB0@115200"  always 8N1 (every supported device uses it)
+ *
+ * Every call returns MODBUS_LINK_OK (0) or a negative enum modbus_link_err
+ * and leaves a message in modbus_link_error() naming the transport, the
+ * unit, the operation with its register or coil, and the reason:
+ * "tcp://10.0.0.5:502 unit 7: read holding registers 0..18: no answer
+ * within 500 ms (unit absent or wrong unit id?)".
+ * A unit that never answers and a wrong unit id look the same on the wire
+ * (a request for another unit gets no answer), so both are TIMEOUT.
+ */
+#ifndef TRACKRIG_MODBUS_LINK_H
+#define TRACKRIG_MODBUS_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum modbus_link_err {
+	MODBUS_LINK_OK = 0,
+	MODBUS_LINK_ERR_ARG = -1,       /* bad transport string, unit, address, count */
+	MODBUS_LINK_ERR_CONNECT = -2,   /* connection refused, port cannot be opened */
+	MODBUS_LINK_ERR_TIMEOUT = -3,   /* no answer in time (absent unit, wrong unit id) */
+	MODBUS_LINK_ERR_EXCEPTION = -4, /* the unit answered with a Modbus exception */
+	MODBUS_LINK_ERR_GONE = -5,      /* connection lost and one reconnect failed */
+	MODBUS_LINK_ERR_IO = -6,        /* malformed answer or other OS error */
+};
+
+#define MODBUS_LINK_DEFAULT_TIMEOUT_MS 500
+
+typedef struct modbus_link modbus_link;
+
+/* Opens TRANSPORT to UNIT (0..255 over TCP, 1..247 over RTU) and connects,
+ * with a response timeout of MODBUS_LINK_DEFAULT_TIMEOUT_MS. On failure
+ * *OUT is NULL, the reason is in ERR (ERRLEN bytes, may be 0). */
+int modbus_link_open(const char *transport, int unit, modbus_link **out,
+		     char *err, size_t errlen);
+
+void modbus_link_close(modbus_link *l);
+
+/* Sets how long each request waits for its answer (MS > 0). */
+int modbus_link_set_timeout(modbus_link *l, int ms);
+
+/* FC03: reads N (1..125) holding registers from ADDR into DEST. */
+int modbus_link_read_registers(modbus_link *l, int addr, int n, uint16_t *dest);
+
+/* FC06: writes VALUE to holding register ADDR. */
+int modbus_link_write_register(modbus_link *l, int addr, uint16_t value);
+
+/* FC05: sets coil ADDR on (0xFF00) or off (0x0000). */
+int modbus_link_write_coil(modbus_link *l, int addr, bool on);
+
+/* FC01: reads N (1..2000) coils from ADDR into DEST. */
+int modbus_link_read_coils(modbus_link *l, int addr, int n, bool *dest);
+
+/* The last failure's message, or "". */
+const char *modbus_link_error(const modbus_link *l);
+
+/* "TRANSPORT unit N", for callers' own messages. */
+const char *modbus_link_where(const modbus_link *l);
+
+/* The exception code (1..11) of the last EXCEPTION failure, else 0. */
+int modbus_link_exception(const modbus_link *l);
+
+/* Short text for an error code ("timeout", "exception", ...). */
+const char *modbus_link_strerror(int err);
+
+#endif
