@@ -12,10 +12,13 @@ extern int cmd_probe(int argc, char **argv);
 extern int cmd_ports(int argc, char **argv);
 extern int cmd_audit(int argc, char **argv);
 extern int cmd_demo(int argc, char **argv);
-extern const char cmd_probe_usage[], cmd_ports_usage[], cmd_audit_usage[], cmd_demo_usage[];
+extern int cmd_power(int argc, char **argv);
+extern const char cmd_probe_usage[], cmd_ports_usage[], cmd_audit_usage[], cmd_demo_usage[],
+	cmd_power_usage[];
 
 static const struct rig_command commands[] = {
 	{ "probe", "identity, firmware and status of trackers (one port or a whole rack)", cmd_probe_usage, cmd_probe },
+	{ "power", "switch or read slots' supplies (on, off, cycle, status)", cmd_power_usage, cmd_power },
 	{ "ports", "list serial ports with their USB identity", cmd_ports_usage, cmd_ports },
 	{ "audit", "print the audit trail of remote actions", cmd_audit_usage, cmd_audit },
 	{ "demo", "start a simulated rack and probe every slot", cmd_demo_usage, cmd_demo },

@@ -431,3 +431,34 @@ Test(cli, broken_rack_file_is_a_configuration_error_with_position)
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	cr_assert_eq(system(cmd), 0);
 }
+
+Test(power, off_on_status_through_the_rack_supply_and_audited, .timeout = 60)
+{
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start(&sr, 2, "reference", 9), 0);
+	char rackfile[4200], db[4200];
+	snprintf(rackfile, sizeof rackfile, "%s/rack.yaml", sr.dir);
+	snprintf(db, sizeof db, "%s/results.db", sr.dir);
+	static char out[65536], err[65536];
+	char *off[] = { (char *)rig_bin(), "power", "2", "off", "--rack", rackfile, "--db", db, "--operator", "qa1", NULL };
+	cr_assert_eq(run(off, NULL, out, sizeof out, err, sizeof err), 0, "%s", err);
+	char *st[] = { (char *)rig_bin(), "power", "all", "status", "--rack", rackfile, NULL };
+	cr_assert_eq(run(st, NULL, out, sizeof out, err, sizeof err), 0, "%s", err);
+	cr_assert(strstr(out, "\n1     on "), "%s", out);
+	cr_assert(strstr(out, "\n2     off "), "%s", out);
+	/* The tracker behind the supply really lost power: its console is silent. */
+	char port[4200];
+	simrack_console(&sr, 2, port, sizeof port);
+	char *probe[] = { (char *)rig_bin(), "probe", port, "--timeout", "300", "--db", db, NULL };
+	cr_assert_eq(run(probe, NULL, out, sizeof out, err, sizeof err), 3, "%s", out);
+	char *on[] = { (char *)rig_bin(), "power", "2", "on", "--rack", rackfile, "--db", db, NULL };
+	cr_assert_eq(run(on, NULL, out, sizeof out, err, sizeof err), 0, "%s", err);
+	cr_assert(strstr(out, "\n2     on "), "%s", out);
+	char *audit[] = { (char *)rig_bin(), "audit", "--db", db, "--json", NULL };
+	cr_assert_eq(run(audit, NULL, out, sizeof out, err, sizeof err), 0, "%s", err);
+	cr_assert(strstr(out, "\"power off\"") && strstr(out, "\"power on\"") && strstr(out, "\"qa1\""), "%s", out);
+	char *bad[] = { (char *)rig_bin(), "power", "9", "off", "--rack", rackfile, NULL };
+	cr_assert_eq(run(bad, NULL, out, sizeof out, err, sizeof err), 2);
+	cr_assert(strstr(err, "slot 9 is not in"), "%s", err);
+	simrack_stop(&sr);
+}
