@@ -1,6 +1,8 @@
 /* support.c - shared helpers for the end-to-end tests (see support.h). */
 #include "support.h"
 
+#include <criterion/criterion.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -419,4 +421,20 @@ int support_tty_command(int fd, const char *cmd, char *buf, size_t len, int time
 		if (n < 0 || !skip_events || buf[0] != '@')
 			return n;
 	}
+}
+
+int support_console_booted(const struct simrack_proc *p, int slot, char *boot, size_t len)
+{
+	char path[PATH_MAX + 32];
+	int fd = support_tty_open(simrack_console(p, slot, path, sizeof path));
+	cr_assert_geq(fd, 0, "cannot open %s", path);
+	cr_assert_geq(support_tty_expect(fd, "@BOOT", boot, len, SUPPORT_BOOT_MS), 0,
+		      "slot %d: no @BOOT within %d ms", slot, SUPPORT_BOOT_MS);
+	return fd;
+}
+
+void support_console_command(int fd, const char *cmd, char *buf, size_t len)
+{
+	cr_assert_geq(support_tty_command(fd, cmd, buf, len, SUPPORT_ANSWER_MS, true), 0,
+		      "no answer to '%s' within %d ms", cmd, SUPPORT_ANSWER_MS);
 }

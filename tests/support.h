@@ -88,4 +88,16 @@ int support_tty_expect(int fd, const char *prefix, char *buf, size_t len, int ti
 int support_tty_command(int fd, const char *cmd, char *buf, size_t len, int timeout_ms,
 			bool skip_events);
 
+/* ---- asserting console helpers (Criterion tests only) ---- */
+
+#define SUPPORT_BOOT_MS 10000   /* wait for @BOOT (flaky boots slower, ASan is slow) */
+#define SUPPORT_ANSWER_MS 5000  /* wait for an answer from a healthy console */
+
+/* Opens SLOT's console and waits for its @BOOT line (copied into BOOT);
+ * fails the test if either does not happen. Returns the fd. */
+int support_console_booted(const struct simrack_proc *p, int slot, char *boot, size_t len);
+
+/* Sends CMD and fails the test unless an answer (events skipped) arrives. */
+void support_console_command(int fd, const char *cmd, char *buf, size_t len);
+
 #endif

@@ -21,8 +21,6 @@
 #include "ident.h"
 #include "support.h"
 
-#define BOOT_MS 10000     /* wait for @BOOT (flaky boots slower, ASan is slow) */
-#define ANSWER_MS 5000    /* wait for an answer from a healthy console */
 #define SLOW_MS 10000     /* flaky answers come up to 2.5 s late, queued */
 
 #define TELTONIKA_TAC "35209408"
@@ -72,22 +70,6 @@ static bool match(const char *re, const char *s, char out[][64], size_t groups)
 }
 
 /* Opens slot SLOT's console and waits for its @BOOT line (into BOOT). */
-static int open_booted(const struct simrack_proc *p, int slot, char *boot, size_t len)
-{
-	char path[PATH_MAX + 32];
-	int fd = support_tty_open(simrack_console(p, slot, path, sizeof path));
-	cr_assert_geq(fd, 0, "cannot open %s", path);
-	cr_assert_geq(support_tty_expect(fd, "@BOOT", boot, len, BOOT_MS), 0,
-		      "slot %d: no @BOOT within %d ms", slot, BOOT_MS);
-	return fd;
-}
-
-static void command(int fd, const char *cmd, char *buf, size_t len)
-{
-	cr_assert_geq(support_tty_command(fd, cmd, buf, len, ANSWER_MS, true), 0,
-		      "no answer to '%s' within %d ms", cmd, ANSWER_MS);
-}
-
 struct expect {
 	char imei[16], iccid[21], serial[11];
 };
@@ -162,8 +144,8 @@ Test(simrack, getver_gives_valid_imei_per_slot)
 	char imeis[4][64];
 	for (int k = 1; k <= 4; k++) {
 		char line[600], boot[600], g[4][64];
-		int fd = open_booted(p, k, boot, sizeof boot);
-		command(fd, "getver", line, sizeof line);
+		int fd = support_console_booted(p, k, boot, sizeof boot);
+		support_console_command(fd, "getver", line, sizeof line);
 		close(fd);
 		cr_assert(match(VER_RE, line, g, 4), "slot %d: getver answer '%s'", k, line);
 		struct expect e = rack_expect(p, k);
@@ -186,14 +168,14 @@ Test(simrack, getimeiccid_gives_valid_iccid)
 	struct simrack_proc *p = start(0, 2, NULL, 5);
 	for (int k = 1; k <= 2; k++) {
 		char line[600], boot[600], g[2][64], v[4][64];
-		int fd = open_booted(p, k, boot, sizeof boot);
-		command(fd, "getimeiccid", line, sizeof line);
+		int fd = support_console_booted(p, k, boot, sizeof boot);
+		support_console_command(fd, "getimeiccid", line, sizeof line);
 		cr_assert(match(IMEICCID_RE, line, g, 2), "slot %d: '%s'", k, line);
 		cr_expect(ident_imei_valid(g[0]), "IMEI %s", g[0]);
 		cr_expect(ident_iccid_valid(g[1]), "ICCID %s", g[1]);
 		struct expect e = rack_expect(p, k);
 		cr_expect_str_eq(g[1], e.iccid);
-		command(fd, "getver", line, sizeof line);
+		support_console_command(fd, "getver", line, sizeof line);
 		cr_assert(match(VER_RE, line, v, 4), "'%s'", line);
 		cr_expect_str_eq(v[2], g[0], "getver and getimeiccid disagree on the IMEI");
 		close(fd);
@@ -205,8 +187,8 @@ Test(simrack, getimeiccid_gives_valid_iccid)
 static void identity_of(const struct simrack_proc *p, int slot, char *out, size_t len)
 {
 	char boot[600];
-	int fd = open_booted(p, slot, boot, sizeof boot);
-	command(fd, "getimeiccid", out, len);
+	int fd = support_console_booted(p, slot, boot, sizeof boot);
+	support_console_command(fd, "getimeiccid", out, len);
 	close(fd);
 }
 
@@ -240,12 +222,12 @@ Test(simrack, boot_event_comes_before_answers)
 	int fd = support_tty_open(simrack_console(p, 1, path, sizeof path));
 	cr_assert_geq(fd, 0);
 	/* The very first line the console ever says is the boot event. */
-	cr_assert_geq(support_tty_readline(fd, line, sizeof line, BOOT_MS), 0, "no line at all");
+	cr_assert_geq(support_tty_readline(fd, line, sizeof line, SUPPORT_BOOT_MS), 0, "no line at all");
 	cr_assert(match(BOOT_RE, line, g, 1), "first line '%s' is not @BOOT", line);
 	cr_expect_str_eq(g[0], "power_on");
-	cr_assert_geq(support_tty_command(fd, "getver", line, sizeof line, ANSWER_MS, false), 0);
+	cr_assert_geq(support_tty_command(fd, "getver", line, sizeof line, SUPPORT_ANSWER_MS, false), 0);
 	cr_expect(strncmp(line, "Ver:", 4) == 0, "'%s'", line);
-	command(fd, "getinfo", line, sizeof line);
+	support_console_command(fd, "getinfo", line, sizeof line);
 	cr_expect(strstr(line, " Reset:power_on Boots:1"), "'%s'", line);
 	cr_expect(strncmp(line, "RTC:", 4) == 0, "'%s'", line);
 	close(fd);
@@ -256,13 +238,13 @@ Test(simrack, cpureset_reboots_with_reason)
 {
 	struct simrack_proc *p = start(0, 1, NULL, 1);
 	char line[600], boot[600], g[1][64];
-	int fd = open_booted(p, 1, boot, sizeof boot);
-	command(fd, "cpureset", line, sizeof line);
+	int fd = support_console_booted(p, 1, boot, sizeof boot);
+	support_console_command(fd, "cpureset", line, sizeof line);
 	cr_expect_str_eq(line, "Resetting");
-	cr_assert_geq(support_tty_readline(fd, line, sizeof line, BOOT_MS), 0, "no @BOOT after reset");
+	cr_assert_geq(support_tty_readline(fd, line, sizeof line, SUPPORT_BOOT_MS), 0, "no @BOOT after reset");
 	cr_assert(match(BOOT_RE, line, g, 1), "'%s'", line);
 	cr_expect_str_eq(g[0], "cpureset");
-	command(fd, "getinfo", line, sizeof line);
+	support_console_command(fd, "getinfo", line, sizeof line);
 	cr_expect(strstr(line, " RST:4 "), "'%s'", line);
 	cr_expect(strstr(line, " Reset:cpureset Boots:2"), "'%s'", line);
 	close(fd);
@@ -273,32 +255,32 @@ Test(simrack, setparam_getparam_round_trip)
 {
 	struct simrack_proc *p = start(0, 2, NULL, 1);
 	char line[600], boot[600];
-	int fd = open_booted(p, 1, boot, sizeof boot);
-	command(fd, "getparam 2001", line, sizeof line);
+	int fd = support_console_booted(p, 1, boot, sizeof boot);
+	support_console_command(fd, "getparam 2001", line, sizeof line);
 	cr_expect_str_eq(line, "Param ID:2001 Value:internet");
-	command(fd, "setparam 2001:iot.example", line, sizeof line);
+	support_console_command(fd, "setparam 2001:iot.example", line, sizeof line);
 	cr_expect_str_eq(line, "New value 2001:iot.example;");
-	command(fd, "getparam 2001", line, sizeof line);
+	support_console_command(fd, "getparam 2001", line, sizeof line);
 	cr_expect_str_eq(line, "Param ID:2001 Value:iot.example");
-	command(fd, "setparam 2004:host:5027", line, sizeof line);
+	support_console_command(fd, "setparam 2004:host:5027", line, sizeof line);
 	cr_expect_str_eq(line, "New value 2004:host:5027;");
-	command(fd, "getparam 2004", line, sizeof line);
+	support_console_command(fd, "getparam 2004", line, sizeof line);
 	cr_expect_str_eq(line, "Param ID:2004 Value:host:5027");
-	command(fd, "getparam x1", line, sizeof line);
+	support_console_command(fd, "getparam x1", line, sizeof line);
 	cr_expect(strncmp(line, "ERROR", 5) == 0, "'%s'", line);
-	command(fd, "setparam 2001", line, sizeof line);
+	support_console_command(fd, "setparam 2001", line, sizeof line);
 	cr_expect(strncmp(line, "ERROR", 5) == 0, "'%s'", line);
 
 	/* Parameters live in flash: a reset keeps them... */
-	command(fd, "cpureset", line, sizeof line);
-	cr_assert_geq(support_tty_expect(fd, "@BOOT", line, sizeof line, BOOT_MS), 0);
-	command(fd, "getparam 2001", line, sizeof line);
+	support_console_command(fd, "cpureset", line, sizeof line);
+	cr_assert_geq(support_tty_expect(fd, "@BOOT", line, sizeof line, SUPPORT_BOOT_MS), 0);
+	support_console_command(fd, "getparam 2001", line, sizeof line);
 	cr_expect_str_eq(line, "Param ID:2001 Value:iot.example");
 	close(fd);
 
 	/* ...and they are the device's own, not the rack's. */
-	fd = open_booted(p, 2, boot, sizeof boot);
-	command(fd, "getparam 2001", line, sizeof line);
+	fd = support_console_booted(p, 2, boot, sizeof boot);
+	support_console_command(fd, "getparam 2001", line, sizeof line);
 	cr_expect_str_eq(line, "Param ID:2001 Value:internet");
 	close(fd);
 	stop(0);
@@ -308,13 +290,13 @@ Test(simrack, unknown_command_is_error)
 {
 	struct simrack_proc *p = start(0, 1, NULL, 1);
 	char line[600], boot[600];
-	int fd = open_booted(p, 1, boot, sizeof boot);
+	int fd = support_console_booted(p, 1, boot, sizeof boot);
 	const char *bad[] = { "bogus", "GETVER", "getver now", "get ver" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		command(fd, bad[i], line, sizeof line);
+		support_console_command(fd, bad[i], line, sizeof line);
 		cr_expect_str_eq(line, "ERROR: unknown command", "'%s' gave '%s'", bad[i], line);
 	}
-	command(fd, "getio", line, sizeof line);
+	support_console_command(fd, "getio", line, sizeof line);
 	cr_expect(strncmp(line, "DI1:", 4) == 0, "'%s'", line);
 	close(fd);
 	stop(0);
@@ -330,14 +312,14 @@ static void send_run(int fd, char c, size_t n, const char *end, char *buf, size_
 	memcpy(s + n, end, elen);
 	cr_assert_eq(write(fd, s, n + elen), (ssize_t)(n + elen));
 	free(s);
-	cr_assert_geq(support_tty_readline(fd, buf, len, ANSWER_MS), 0, "no answer to %zu bytes", n);
+	cr_assert_geq(support_tty_readline(fd, buf, len, SUPPORT_ANSWER_MS), 0, "no answer to %zu bytes", n);
 }
 
 Test(simrack, over_long_line_is_error_and_console_survives)
 {
 	struct simrack_proc *p = start(0, 1, NULL, 1);
 	char line[600], boot[600];
-	int fd = open_booted(p, 1, boot, sizeof boot);
+	int fd = support_console_booted(p, 1, boot, sizeof boot);
 	send_run(fd, 'x', 1000, "\r\n", line, sizeof line);
 	cr_expect(strncmp(line, "ERROR", 5) == 0, "1000-byte line gave '%s'", line);
 	/* The limit is 512 bytes of text, whichever terminator follows:
@@ -349,7 +331,7 @@ Test(simrack, over_long_line_is_error_and_console_survives)
 		send_run(fd, 'x', 513, ends[i], line, sizeof line);
 		cr_expect_str_eq(line, "ERROR: line too long");
 	}
-	command(fd, "getver", line, sizeof line);
+	support_console_command(fd, "getver", line, sizeof line);
 	cr_expect(strncmp(line, "Ver:", 4) == 0, "console dead after a long line: '%s'", line);
 	close(fd);
 	stop(0);
@@ -359,7 +341,7 @@ Test(simrack, garbage_and_nul_bytes_do_not_crash)
 {
 	struct simrack_proc *p = start(0, 1, NULL, 1);
 	char line[600], boot[600];
-	int fd = open_booted(p, 1, boot, sizeof boot);
+	int fd = support_console_booted(p, 1, boot, sizeof boot);
 	char junk[4096];
 	uint32_t x = 12345;
 	for (size_t i = 0; i < sizeof junk; i++) {
@@ -373,7 +355,7 @@ Test(simrack, garbage_and_nul_bytes_do_not_crash)
 	cr_assert_eq(write(fd, "\n\r\n\r\n", 5), 5);
 	/* Whatever the noise earned, the console answers the next real command. */
 	cr_assert_eq(write(fd, "getimeiccid\r\n", 13), 13);
-	cr_assert_geq(support_tty_expect(fd, "IMEI: ", line, sizeof line, ANSWER_MS), 0,
+	cr_assert_geq(support_tty_expect(fd, "IMEI: ", line, sizeof line, SUPPORT_ANSWER_MS), 0,
 		      "console dead after garbage");
 	cr_expect(strstr(line, "ICCID: "), "'%s'", line);
 	cr_expect_eq(waitpid(p->pid, NULL, WNOHANG), 0, "simrack died");
@@ -487,8 +469,8 @@ Test(simrack, flaky_console_drops_characters_reproducibly)
 	struct expect e = rack_expect(a, 1);
 	char full[128], boot[600];
 	snprintf(full, sizeof full, "IMEI: %s ICCID: %s", e.imei, e.iccid);
-	int fa = open_booted(a, 1, boot, sizeof boot);
-	int fb = open_booted(b, 1, boot, sizeof boot);
+	int fa = support_console_booted(a, 1, boot, sizeof boot);
+	int fb = support_console_booted(b, 1, boot, sizeof boot);
 	char la[N][600], lb[N][600];
 	int garbled = 0;
 	for (int i = 0; i < N; i++) {

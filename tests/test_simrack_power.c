@@ -21,8 +21,6 @@
 
 #include "support.h"
 
-#define BOOT_MS 10000     /* wait for @BOOT (ASan is slow) */
-#define ANSWER_MS 5000    /* wait for an answer from a healthy console */
 #define SILENT_MS 1500    /* how long a dead console is given to (wrongly) answer */
 #define STATE_MS 5000     /* poll bound for a register to show a new state */
 
@@ -146,26 +144,10 @@ static uint16_t wait_reg(modbus_t *c, int addr, uint16_t v, bool equal)
 	return got;
 }
 
-static int open_booted(int slot, char *boot, size_t len)
-{
-	char path[PATH_MAX + 32];
-	int fd = support_tty_open(simrack_console(&rack, slot, path, sizeof path));
-	cr_assert_geq(fd, 0, "cannot open %s", path);
-	cr_assert_geq(support_tty_expect(fd, "@BOOT", boot, len, BOOT_MS), 0,
-		      "slot %d: no @BOOT within %d ms", slot, BOOT_MS);
-	return fd;
-}
-
-static void command(int fd, const char *cmd, char *buf, size_t len)
-{
-	cr_assert_geq(support_tty_command(fd, cmd, buf, len, ANSWER_MS, true), 0,
-		      "no answer to '%s' within %d ms", cmd, ANSWER_MS);
-}
-
 static unsigned boots(int fd)
 {
 	char line[600];
-	command(fd, "getinfo", line, sizeof line);
+	support_console_command(fd, "getinfo", line, sizeof line);
 	const char *b = strstr(line, " Boots:");
 	cr_assert_not_null(b, "getinfo without Boots: '%s'", line);
 	return (unsigned)atoi(b + 7);
@@ -184,7 +166,7 @@ static void assert_dead(modbus_t *c, int fd)
 static void assert_reboots(int fd, unsigned boots_before)
 {
 	char line[600];
-	cr_assert_geq(support_tty_expect(fd, "@BOOT", line, sizeof line, BOOT_MS), 0,
+	cr_assert_geq(support_tty_expect(fd, "@BOOT", line, sizeof line, SUPPORT_BOOT_MS), 0,
 		      "no @BOOT after power returned");
 	cr_expect(strstr(line, " reason=power_on "), "'%s'", line);
 	cr_expect_eq(boots(fd), boots_before + 1);
@@ -234,7 +216,7 @@ Test(simrack_power, output_off_kills_and_on_reboots)
 {
 	start(1, NULL);
 	char boot[600];
-	int fd = open_booted(1, boot, sizeof boot);
+	int fd = support_console_booted(&rack, 1, boot, sizeof boot);
 	unsigned before = boots(fd);
 	modbus_t *c = client(0, supply_port(1));
 	set_reg(c, REG_OUTPUT, 0);
@@ -251,12 +233,12 @@ Test(simrack_power, vset_below_brownout_kills_too)
 {
 	start(1, NULL);
 	char boot[600];
-	int fd = open_booted(1, boot, sizeof boot);
+	int fd = support_console_booted(&rack, 1, boot, sizeof boot);
 	unsigned before = boots(fd);
 	modbus_t *c = client(0, supply_port(1));
 	set_reg(c, REG_VSET, 700);    /* 7 V: still above the 6 V brown-out */
 	char line[600];
-	command(fd, "getver", line, sizeof line);
+	support_console_command(fd, "getver", line, sizeof line);
 	set_reg(c, REG_VSET, 500);    /* 5 V: below it */
 	cr_expect_eq(reg(c, REG_OUTPUT), 1, "the output itself stays on");
 	assert_dead(c, fd);
@@ -269,14 +251,14 @@ Test(simrack_power, power_cut_keeps_flash_params_on_reference)
 {
 	start(1, NULL);
 	char boot[600], line[600];
-	int fd = open_booted(1, boot, sizeof boot);
-	command(fd, "setparam 2001:iot.example", line, sizeof line);
+	int fd = support_console_booted(&rack, 1, boot, sizeof boot);
+	support_console_command(fd, "setparam 2001:iot.example", line, sizeof line);
 	modbus_t *c = client(0, supply_port(1));
 	set_reg(c, REG_OUTPUT, 0);
 	wait_reg(c, REG_IOUT, 0, true);
 	set_reg(c, REG_OUTPUT, 1);
-	cr_assert_geq(support_tty_expect(fd, "@BOOT", line, sizeof line, BOOT_MS), 0);
-	command(fd, "getparam 2001", line, sizeof line);
+	cr_assert_geq(support_tty_expect(fd, "@BOOT", line, sizeof line, SUPPORT_BOOT_MS), 0);
+	support_console_command(fd, "getparam 2001", line, sizeof line);
 	cr_expect_str_eq(line, "Param ID:2001 Value:iot.example");
 	close(fd);
 }
@@ -318,7 +300,7 @@ Test(simrack_power, ignition_coil_prints_ign)
 {
 	start(2, NULL);
 	char boot[600], line[600];
-	int fd = open_booted(2, boot, sizeof boot);
+	int fd = support_console_booted(&rack, 2, boot, sizeof boot);
 	modbus_t *c = client(0, board_port());
 	uint8_t coils[6];
 	cr_assert_eq(modbus_read_bits(c, 0, 6, coils), 6, "%s", modbus_strerror(errno));
@@ -327,15 +309,15 @@ Test(simrack_power, ignition_coil_prints_ign)
 		cr_expect_eq(coils[3 * k + 1], 1, "slot %d GNSS antenna starts connected", k + 1);
 		cr_expect_eq(coils[3 * k + 2], 1, "slot %d cell antenna starts connected", k + 1);
 	}
-	command(fd, "getio", line, sizeof line);
+	support_console_command(fd, "getio", line, sizeof line);
 	cr_expect(strncmp(line, "DI1:0 ", 6) == 0, "'%s'", line);
 	cr_assert_eq(modbus_write_bit(c, 3, 1), 1, "%s", modbus_strerror(errno));   /* slot 2 */
-	cr_assert_geq(support_tty_readline(fd, line, sizeof line, ANSWER_MS), 0, "no @IGN");
+	cr_assert_geq(support_tty_readline(fd, line, sizeof line, SUPPORT_ANSWER_MS), 0, "no @IGN");
 	cr_expect_str_eq(line, "@IGN state=on");
-	command(fd, "getio", line, sizeof line);
+	support_console_command(fd, "getio", line, sizeof line);
 	cr_expect(strncmp(line, "DI1:1 ", 6) == 0, "'%s'", line);
 	cr_assert_eq(modbus_write_bit(c, 3, 0), 1);
-	cr_assert_geq(support_tty_readline(fd, line, sizeof line, ANSWER_MS), 0, "no @IGN");
+	cr_assert_geq(support_tty_readline(fd, line, sizeof line, SUPPORT_ANSWER_MS), 0, "no @IGN");
 	cr_expect_str_eq(line, "@IGN state=off");
 	close(fd);
 }
