@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "power.h"
 #include "rack.h"
+#include "slots.h"
 #include "store.h"
 
 #include <getopt.h>
@@ -124,21 +125,14 @@ int cmd_power(int argc, char **argv)
 		return cli_fail(RIG_EXIT_USAGE, "power", "which rack? give --rack FILE (or set TRACKRIG_RACK)");
 
 	struct rack rack;
+	bool *sel;
+	int rc = slots_load(rack_file, argv[optind], "power", &rack, &sel, NULL);
+	if (rc != RIG_EXIT_OK)
+		return rc;
 	char err[768];
-	if (rack_load(rack_file, &rack, err, sizeof err)) {
-		rack_free(&rack);
-		return cli_fail(RIG_EXIT_USAGE, "power", "%s", err);
-	}
-	bool *sel = calloc((size_t)rack.n_slots, sizeof *sel);
-	if (!sel || rack_select(&rack, argv[optind], sel, err, sizeof err) < 0) {
-		free(sel);
-		rack_free(&rack);
-		return cli_fail(RIG_EXIT_USAGE, "power", "%s", err);
-	}
 	store *db = NULL;
 	if (act != ACT_STATUS && store_open(cli_db_path(db_path), &db, err, sizeof err)) {
-		free(sel);
-		rack_free(&rack);
+		slots_free(&rack, sel);
 		return cli_fail(RIG_EXIT_INFRA, "power", "results store: %s", err);
 	}
 	printf("%-4s  %-6s  %6s  %6s  %7s  %7s  %-2s  %s\n", "SLOT", "OUTPUT", "V-SET", "V-OUT", "I-SET", "I-OUT", "  ", "PROT");
@@ -168,7 +162,6 @@ int cmd_power(int argc, char **argv)
 		}
 	}
 	store_close(db);
-	free(sel);
-	rack_free(&rack);
+	slots_free(&rack, sel);
 	return exit_code;
 }
