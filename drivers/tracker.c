@@ -31,6 +31,7 @@ struct tracker {
 	unsigned q_head, q_count, q_dropped;
 	tracker_observer obs;
 	void *obs_ctx;
+	const struct tracker_clock *clock; /* NULL: wall clock */
 	char err[TRACKER_LINE_MAX + 256];
 };
 
@@ -54,16 +55,21 @@ const char *tracker_strerror(int err)
 	return "unknown error";
 }
 
-static int64_t now_ms(void)
+static int64_t wall_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int remaining(int64_t deadline)
+static int64_t now_ms(const tracker *t)
 {
-	int64_t left = deadline - now_ms();
+	return t->clock ? t->clock->now_ms(t->clock->ctx) : wall_ms();
+}
+
+static int remaining(const tracker *t, int64_t deadline)
+{
+	int64_t left = deadline - now_ms(t);
 	return left < 0 ? 0 : (int)(left > INT32_MAX ? INT32_MAX : left);
 }
 
@@ -101,6 +107,13 @@ void tracker_close(tracker *t)
 	if (t->ops->close)
 		t->ops->close(t->link);
 	free(t);
+}
+
+int tracker_fd(const tracker *t) { return t->ops->fd ? t->ops->fd(t->link) : -1; }
+
+void tracker_set_clock(tracker *t, const struct tracker_clock *clock)
+{
+	t->clock = clock && t->ops->fd ? clock : NULL;
 }
 
 void tracker_set_observer(tracker *t, tracker_observer fn, void *ctx)
@@ -214,9 +227,19 @@ static int take_line(tracker *t, char *line, enum line_kind *kind)
 	}
 }
 
-/* Reads more bytes into the buffer, waiting at most TIMEOUT_MS. */
-static int fill(tracker *t, const char *cmd, int timeout_ms)
+/* Reads more bytes into the buffer, waiting until DEADLINE at the latest. */
+static int fill(tracker *t, const char *cmd, int64_t deadline)
 {
+	int timeout_ms = remaining(t, deadline);
+	if (t->clock) {
+		/* Wait in the harness's time, then take what is there. */
+		int w = t->clock->wait_readable(t->clock->ctx, t->ops->fd(t->link), deadline);
+		if (w < 0)
+			return tracker_fail(t, TRACKER_ERR_IO, cmd, "aborted: the harness is stopping");
+		if (w == 0)
+			return TRACKER_ERR_TIMEOUT;
+		timeout_ms = 0;
+	}
 	ssize_t n = t->ops->recv(t->link, t->buf + t->len, sizeof t->buf - t->len, timeout_ms);
 	if (n > 0) {
 		t->len += (size_t)n;
@@ -233,7 +256,7 @@ static int fill(tracker *t, const char *cmd, int timeout_ms)
 /* Reads for TIMEOUT_MS, queueing events and skipping everything else. */
 static int listen_(tracker *t, const char *cmd, int timeout_ms)
 {
-	int64_t deadline = now_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+	int64_t deadline = now_ms(t) + (timeout_ms < 0 ? 0 : timeout_ms);
 	char line[TRACKER_LINE_MAX + 1];
 	enum line_kind kind;
 	for (;;) {
@@ -241,7 +264,7 @@ static int listen_(tracker *t, const char *cmd, int timeout_ms)
 			if (kind == LINE_TEXT && is_event(line))
 				queue_event(t, line);
 			/* anything else outside a command is stale: skipped */
-		int rc = fill(t, cmd, remaining(deadline));
+		int rc = fill(t, cmd, deadline);
 		if (rc == TRACKER_ERR_TIMEOUT)
 			return (int)t->q_count;
 		if (rc < 0)
@@ -263,7 +286,7 @@ static void observe(tracker *t, const char *cmd, const char *answer, int rc)
 
 static int exchange(tracker *t, const char *cmd, char *answer, size_t len, int timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = now_ms(t) + timeout_ms;
 	const char *prefix = t->proto->answer_prefix(cmd);
 	char line[TRACKER_LINE_MAX + 1];
 	enum line_kind kind;
@@ -281,7 +304,9 @@ static int exchange(tracker *t, const char *cmd, char *answer, size_t len, int t
 	int n = snprintf(out, sizeof out, "%s%s", cmd, t->proto->line_end);
 	if (n < 0 || (size_t)n >= sizeof out)
 		return tracker_fail(t, TRACKER_ERR_ARG, cmd, "command longer than %d bytes", TRACKER_LINE_MAX);
-	rc = t->ops->send(t->link, out, (size_t)n, remaining(deadline));
+	/* Sending takes wall time only (a pty or UART buffer), so its deadline is
+	 * the command's whole allowance in wall time. */
+	rc = t->ops->send(t->link, out, (size_t)n, timeout_ms);
 	if (rc < 0) {
 		const char *why = t->ops->detail ? t->ops->detail(t->link) : "";
 		return tracker_fail(t, rc, cmd, "%s%s%s",
@@ -321,7 +346,7 @@ static int exchange(tracker *t, const char *cmd, char *answer, size_t len, int t
 				stray_kind = kind;
 			}
 		}
-		rc = fill(t, cmd, remaining(deadline));
+		rc = fill(t, cmd, deadline);
 		if (rc == TRACKER_OK)
 			continue;
 		if (rc != TRACKER_ERR_TIMEOUT)

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "serial.h"
@@ -57,6 +58,20 @@ struct tracker_link_ops {
 	const char *(*detail)(void *ctx);
 	/* Releases the link (closes the port). May be NULL. */
 	void (*close)(void *ctx);
+	/* File descriptor that polls readable when bytes wait, for a
+	 * tracker_clock's waits. May be NULL (then the clock is not used). */
+	int (*fd)(void *ctx);
+};
+
+/* Where a tracker's waits and deadlines go. By default the wall clock; a
+ * harness on a simulated rack's virtual time passes its own, so a device's
+ * late answer is late in rack time, not wall time. */
+struct tracker_clock {
+	int64_t (*now_ms)(void *ctx);
+	/* Waits until FD is readable (1) or the clock reaches DEADLINE_MS (0);
+	 * negative when the wait was aborted (the harness is stopping). */
+	int (*wait_readable)(void *ctx, int fd, int64_t deadline_ms);
+	void *ctx;
 };
 
 /* ---- what a tracker tells about itself ---- */
@@ -138,6 +153,10 @@ void tracker_close(tracker *t);
 
 void tracker_set_observer(tracker *t, tracker_observer fn, void *ctx);
 
+/* Makes every wait of T go through CLOCK (which must outlive T); NULL
+ * returns to the wall clock. */
+void tracker_set_clock(tracker *t, const struct tracker_clock *clock);
+
 /* Sends CMD and waits for its answer line (recognised by the command set's
  * prefix). Event lines that arrive meanwhile are queued, stale or stray
  * lines skipped. Writes the answer (without line end) into ANSWER. */
@@ -159,6 +178,9 @@ unsigned tracker_events_dropped(const tracker *t);
 const char *tracker_error(const tracker *t);
 const char *tracker_where(const tracker *t);
 const char *tracker_describe(const tracker *t);
+
+/* The link's file descriptor to poll for input, or -1. */
+int tracker_fd(const tracker *t);
 const struct tracker_proto *tracker_get_proto(const tracker *t);
 
 /* ---- answer parsing helpers for command sets ---- */

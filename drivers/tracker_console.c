@@ -30,6 +30,7 @@ static const char *console_where(void *ctx) { return serial_path(ctx); }
 static const char *console_describe(void *ctx) { return serial_describe(ctx); }
 static const char *console_detail(void *ctx) { return serial_last_error(ctx); }
 static void console_close(void *ctx) { serial_close(ctx); }
+static int console_fd(void *ctx) { return serial_fd(ctx); }
 
 static const struct tracker_link_ops console_link = {
 	.name = "console",
@@ -39,6 +40,7 @@ static const struct tracker_link_ops console_link = {
 	.describe = console_describe,
 	.detail = console_detail,
 	.close = console_close,
+	.fd = console_fd,
 };
 
 int tracker_open_console(const char *path, int baud, enum serial_backend backend,

@@ -13,13 +13,21 @@ extern int cmd_ports(int argc, char **argv);
 extern int cmd_audit(int argc, char **argv);
 extern int cmd_demo(int argc, char **argv);
 extern int cmd_power(int argc, char **argv);
+extern int cmd_run(int argc, char **argv);
+extern int cmd_rack(int argc, char **argv);
+extern int cmd_relay(int argc, char **argv);
+extern int cmd_diagnose(int argc, char **argv); extern const char cmd_diagnose_usage[];
 extern const char cmd_probe_usage[], cmd_ports_usage[], cmd_audit_usage[], cmd_demo_usage[],
-	cmd_power_usage[];
+	cmd_power_usage[], cmd_rack_usage[], cmd_relay_usage[], cmd_run_usage[];
 
 static const struct rig_command commands[] = {
+	{ "run", "run scenarios on every selected slot in parallel", cmd_run_usage, cmd_run },
 	{ "probe", "identity, firmware and status of trackers (one port or a whole rack)", cmd_probe_usage, cmd_probe },
 	{ "power", "switch or read slots' supplies (on, off, cycle, status)", cmd_power_usage, cmd_power },
+	{ "relay", "switch or read slots' relay lines (ignition, antennas, inputs)", cmd_relay_usage, cmd_relay },
+	{ "rack", "check a rack file and that every part of the station answers", cmd_rack_usage, cmd_rack },
 	{ "ports", "list serial ports with their USB identity", cmd_ports_usage, cmd_ports },
+	{ "diagnose", "why a slot's tracker is silent: reason code, confidence, actions", cmd_diagnose_usage, cmd_diagnose },
 	{ "audit", "print the audit trail of remote actions", cmd_audit_usage, cmd_audit },
 	{ "demo", "start a simulated rack and probe every slot", cmd_demo_usage, cmd_demo },
 };

@@ -8,7 +8,7 @@
 
 #define P(...) ydoc_keypath(path, sizeof path, __VA_ARGS__)
 
-static const char *const top_keys[] = { "station", "reference", "boards", "slots", NULL };
+static const char *const top_keys[] = { "station", "control", "reference", "boards", "slots", NULL };
 static const char *const ref_keys[] = { "lat", "lon", "alt", NULL };
 static const char *const board_keys[] = { "name", "driver", "transport", "unit", NULL };
 static const char *const slot_keys[] = { "id", "console", "nmea", "usb", "power", "lines", "vendor",
@@ -231,7 +231,8 @@ static int read_rack(struct ydoc *d, struct rack *rack)
 	if (ydoc_map(d, root, "", top_keys))
 		return -1;
 	snprintf(rack->station, sizeof rack->station, "station");
-	if (opt_str(d, root, "station", "", rack->station, sizeof rack->station))
+	if (opt_str(d, root, "station", "", rack->station, sizeof rack->station) ||
+	    opt_str(d, root, "control", "", rack->control, sizeof rack->control))
 		return -1;
 	if ((v = ydoc_get(d, root, "reference"))) {
 		if (ydoc_map(d, v, "reference", ref_keys))

@@ -82,6 +82,7 @@ struct rack_slot {
 struct rack {
 	char file[RACK_PATH_MAX];
 	char station[RACK_NAME_MAX];
+	char control[RACK_PATH_MAX];   /* simulated rack's control socket; "" on real racks */
 	bool has_reference;
 	double ref_lat, ref_lon, ref_alt;
 	struct rack_board boards[RACK_MAX_BOARDS];

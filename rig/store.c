@@ -59,6 +59,7 @@ enum stmt {
 	ST_AUDIT_IMEI,
 	ST_AUDIT_SINCE,
 	ST_AUDIT_IMEI_SINCE,
+	ST_RESULT_ADD,
 	ST_COUNT
 };
 
@@ -102,11 +103,11 @@ static const struct stmt_def stmt_defs[ST_COUNT] = {
 		"UPDATE steps SET finished_at = ?1, outcome = ?2, message = ?3 WHERE id = ?4" },
 	[ST_MEASUREMENT_ADD] = { "insert measurement",
 		"INSERT INTO measurements (run_id, step_id, slot, name, value, unit, low, high,"
-		"                          outcome, at)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)" },
+		"                          outcome, at, result_id)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)" },
 	[ST_EVENT_ADD] = { "insert event",
-		"INSERT INTO events (run_id, slot, imei, at, source, kind, detail)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)" },
+		"INSERT INTO events (run_id, slot, imei, at, source, kind, detail, result_id)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" },
 	[ST_AUDIT_ADD] = { "insert audit",
 		"INSERT INTO audit (at, run_id, operator, station, slot, port, imei, command, result)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)" },
@@ -118,6 +119,10 @@ static const struct stmt_def stmt_defs[ST_COUNT] = {
 		AUDIT_COLUMNS "WHERE at >= ?2 ORDER BY at, id" },
 	[ST_AUDIT_IMEI_SINCE] = { "read audit",
 		AUDIT_COLUMNS "WHERE imei = ?1 AND at >= ?2 ORDER BY at, id" },
+	[ST_RESULT_ADD] = { "insert result",
+		"INSERT INTO results (run_id, slot, scenario, imei, vendor, model, outcome, marginal,"
+		"                     message, reasons, started_at, finished_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)" },
 };
 
 struct store {
@@ -575,7 +580,8 @@ int64_t store_measurement_add(store *s, const struct store_measurement *m)
 	    bind_text(st, 3, m->slot) || bind_text(st, 4, m->name) ||
 	    bind_real(st, 5, m->value) || bind_text(st, 6, m->unit) ||
 	    bind_real(st, 7, m->low) || bind_real(st, 8, m->high) ||
-	    bind_text(st, 9, m->outcome) || bind_text(st, 10, store_now(now, sizeof now)))
+	    bind_text(st, 9, m->outcome) || bind_text(st, 10, m->at ? m->at : store_now(now, sizeof now)) ||
+	    bind_id(st, 11, m->result_id))
 		return bind_failed(s, ST_MEASUREMENT_ADD);
 	return stmt_insert(s, ST_MEASUREMENT_ADD);
 }
@@ -591,9 +597,25 @@ int64_t store_event_add(store *s, const struct store_event *e)
 	    bind_text(st, 3, e->imei) ||
 	    bind_text(st, 4, e->at ? e->at : store_now(now, sizeof now)) ||
 	    bind_text(st, 5, e->source) || bind_text(st, 6, e->kind) ||
-	    bind_text(st, 7, e->detail))
+	    bind_text(st, 7, e->detail) || bind_id(st, 8, e->result_id))
 		return bind_failed(s, ST_EVENT_ADD);
 	return stmt_insert(s, ST_EVENT_ADD);
+}
+
+int64_t store_result_add(store *s, const struct store_result *r)
+{
+	sqlite3_stmt *st = s->stmt[ST_RESULT_ADD];
+
+	if (!r)
+		return failf(s, "insert result: no result given");
+	if (sqlite3_bind_int64(st, 1, r->run_id) || bind_text(st, 2, r->slot) ||
+	    bind_text(st, 3, r->scenario) || bind_text(st, 4, r->imei) ||
+	    bind_text(st, 5, r->vendor) || bind_text(st, 6, r->model) ||
+	    bind_text(st, 7, r->outcome) || sqlite3_bind_int(st, 8, r->marginal ? 1 : 0) ||
+	    bind_text(st, 9, r->message) || bind_text(st, 10, r->reasons) ||
+	    bind_text(st, 11, r->started_at) || bind_text(st, 12, r->finished_at))
+		return bind_failed(s, ST_RESULT_ADD);
+	return stmt_insert(s, ST_RESULT_ADD);
 }
 
 /* ---- audit trail ---- */

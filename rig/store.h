@@ -14,6 +14,7 @@
 #ifndef TRACKRIG_STORE_H
 #define TRACKRIG_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,6 +71,8 @@ struct store_measurement {
 	const char *unit;
 	double low, high;      /* NAN when there is no such limit */
 	const char *outcome;   /* "pass", "fail", "marginal", NULL */
+	const char *at;        /* NULL: now */
+	int64_t result_id;     /* 0 when not tied to a result */
 };
 int64_t store_measurement_add(store *s, const struct store_measurement *m);
 
@@ -81,8 +84,22 @@ struct store_event {
 	const char *source;    /* "console", "supply", "ingest", ... */
 	const char *kind;      /* "boot", "power_off", ... */
 	const char *detail;
+	int64_t result_id;     /* 0 when not tied to a result */
 };
 int64_t store_event_add(store *s, const struct store_event *e);
+
+/* ---- results: one outcome per slot and scenario of a run ---- */
+struct store_result {
+	int64_t run_id;
+	const char *slot, *scenario;
+	const char *imei, *vendor, *model;   /* device as seen; may be NULL */
+	const char *outcome;   /* "pass", "fail", "error", "timeout", "aborted" */
+	bool marginal;         /* passed, but a measurement sat near a limit */
+	const char *message;   /* what failed and where */
+	const char *reasons;   /* reason codes seen, comma separated, or NULL */
+	const char *started_at, *finished_at; /* on the rack's clock */
+};
+int64_t store_result_add(store *s, const struct store_result *r);
 
 /* ---- audit trail: every remote action ---- */
 struct store_audit {

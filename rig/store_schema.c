@@ -122,7 +122,34 @@ const char *const store_migrations[] = {
 	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
 	"  BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END;",
 
-	/* Append migration 2 here. */
+	/* 2: one outcome per slot and scenario of a run (rig run). Times are on
+	 * the rack's clock, so a virtual run reads the same every time. */
+	"CREATE TABLE results ("
+	"  id          INTEGER PRIMARY KEY,"
+	"  run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	"  slot        TEXT NOT NULL,"
+	"  scenario    TEXT NOT NULL,"
+	"  imei        TEXT,"
+	"  vendor      TEXT,"
+	"  model       TEXT,"
+	"  outcome     TEXT NOT NULL CHECK (outcome IN"
+	"                ('pass','fail','error','timeout','aborted')),"
+	"  marginal    INTEGER NOT NULL DEFAULT 0 CHECK (marginal IN (0, 1)),"
+	"  message     TEXT,"
+	"  reasons     TEXT,"
+	"  started_at  TEXT NOT NULL,"
+	"  finished_at TEXT NOT NULL"
+	");"
+	"CREATE INDEX results_run ON results(run_id);"
+	"CREATE INDEX results_scenario ON results(scenario, model);"
+	/* Measurements and events of a result, so reports need not guess which
+	 * scenario a value belongs to. */
+	"ALTER TABLE measurements ADD COLUMN result_id INTEGER REFERENCES results(id) ON DELETE CASCADE;"
+	"ALTER TABLE events ADD COLUMN result_id INTEGER REFERENCES results(id) ON DELETE SET NULL;"
+	"CREATE INDEX measurements_result ON measurements(result_id);"
+	"CREATE INDEX events_result ON events(result_id);",
+
+	/* Append migration 3 here. */
 };
 
 int store_schema_latest(void)

@@ -236,6 +236,12 @@ const char *simrack_rackfile(const struct simrack_proc *p, char *buf, size_t len
 
 int simrack_start(struct simrack_proc *p, int slots, const char *profiles, unsigned seed)
 {
+	const char *const extra[] = { profiles ? "--profiles" : NULL, profiles, NULL };
+	return simrack_start_args(p, slots, seed, extra);
+}
+
+int simrack_start_args(struct simrack_proc *p, int slots, unsigned seed, const char *const *extra)
+{
 	char bin[PATH_MAX], yaml[PATH_MAX + 16], nslots[16], nseed[16];
 	p->pid = 0;
 	if (support_tmpdir(p->dir, sizeof p->dir) < 0)
@@ -249,8 +255,9 @@ int simrack_start(struct simrack_proc *p, int slots, const char *profiles, unsig
 	}
 	snprintf(nslots, sizeof nslots, "%d", slots);
 	snprintf(nseed, sizeof nseed, "%u", seed);
-	char *argv[] = { bin, "--slots", nslots, "--dir", p->dir, "--seed", nseed,
-			 profiles ? "--profiles" : NULL, (char *)profiles, NULL };
+	char *argv[24] = { bin, "--slots", nslots, "--dir", p->dir, "--seed", nseed };
+	for (int i = 0, k = 7; extra && extra[i] && k < 23; i++)
+		argv[k++] = (char *)extra[i];
 
 	pid_t pid = fork_tied();
 	if (pid < 0) {

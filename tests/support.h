@@ -31,6 +31,11 @@ struct simrack_proc {
  * dies. Returns 0, or -1 (nothing left running, dir removed). */
 int simrack_start(struct simrack_proc *p, int slots, const char *profiles, unsigned seed);
 
+/* As simrack_start, with further simrack arguments EXTRA (NULL-terminated;
+ * may be NULL), e.g. { "--virtual", "--mix", "lab", NULL }. A --virtual rack
+ * writes rack.yaml at time 0, before any device has booted. */
+int simrack_start_args(struct simrack_proc *p, int slots, unsigned seed, const char *const *extra);
+
 /* SIGTERM, waits for the exit (SIGKILL after 5 s), removes the temp dir.
  * Returns 0 when simrack exited 0 (a clean stop: no sanitizer report), else
  * -1 with the reason on stderr; callers may ignore it.

@@ -1,0 +1,343 @@
+/*
+ * cmd_run.c - `rig run`: scenarios on every selected slot, in parallel.
+ */
+#include "cli.h"
+#include "clock.h"
+#include "embedded.h"
+#include "engine.h"
+#include "rack.h"
+#include "report.h"
+#include "scenario.h"
+#include "store.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char cmd_run_usage[] =
+	"usage: rig run SCENARIO... [options]\n\n"
+	"Runs each scenario on every selected slot, all slots in parallel, and records\n"
+	"every step, measurement and event. SCENARIO is a file or a name in scenarios/\n"
+	"(power-loss or scenarios/power-loss.yaml). With no --rack, a simulated 8-slot\n"
+	"rack (reference and defective units mixed) is started on virtual time.\n\n"
+	"options:\n"
+	"  --rack FILE        rack file (YAML)\n"
+	"  --slots LIST       slots: 3, 1-4,7 or all (default all)\n"
+	"  --tag KEY=VALUE    only slots with this tag (a cohort: model, region, customer)\n"
+	"  --db FILE          results store (default ./trackrig.db or $TRACKRIG_DB)\n"
+	"  --junit FILE       JUnit XML for a CI system\n"
+	"  --json FILE        JSON test record of the run\n"
+	"  --seed N           seed of the simulated rack (default 1)\n"
+	"  --timeout MS       deadline per device command, in rack time (default 5000)\n"
+	"  --operator NAME    who runs this, for the audit trail (default $USER)\n\n"
+	"Ctrl-C stops cleanly: no new step starts, each slot is left in the rack's safe\n"
+	"state, outcomes are ABORTED, and everything recorded stays recorded.\n\n"
+	"exit: 0 all passed, 1 a check failed, 2 usage, rack or scenario file error,\n"
+	"      3 infrastructure error (a slot's console, supply or relay unreachable)\n";
+
+#define MAX_SCENARIOS 16
+
+struct opts {
+	const char *rack, *slots, *tag, *db, *junit, *json, *operator_;
+	unsigned seed;
+	int timeout_ms;
+};
+
+/* SCENARIO as given, else NAME.yaml in ./scenarios, beside a build tree's
+ * rig (build/../scenarios) or an installed one (PREFIX/share/trackrig). */
+static const char *find_scenario(const char *arg, char buf[PATH_MAX])
+{
+	if (access(arg, R_OK) == 0 || strchr(arg, '/'))
+		return arg;
+	char bin[PATH_MAX / 2]; /* leaves room for the rest of the path */
+	cli_sibling_program("..", bin, sizeof bin);
+	const char *const dirs[] = { "scenarios", "/scenarios", "/share/trackrig/scenarios" };
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s%s/%.200s.yaml", i ? bin : "", dirs[i], arg);
+		if (access(path, R_OK) == 0 && realpath(path, buf))
+			return buf;
+	}
+	return arg;
+}
+
+/* ---- Ctrl-C: a thread that turns the signal into clock_abort() ---- */
+
+struct stopper {
+	sigset_t set;
+	rig_clock *clock;
+	volatile int got;
+};
+
+static void *stop_thread(void *arg)
+{
+	struct stopper *s = arg;
+	int sig;
+	if (sigwait(&s->set, &sig) == 0 && sig != SIGUSR2) {
+		s->got = sig;
+		fprintf(stderr, "\nrig run: %s: stopping; slots go to their safe state\n", strsignal(sig));
+		clock_abort(s->clock);
+	}
+	return NULL;
+}
+
+/* ---- recording and summary ---- */
+
+static void record(store *db, int64_t run_id, rig_clock *clk, const struct engine_result *r)
+{
+	char slot[12], start[32], end[32];
+	snprintf(slot, sizeof slot, "%d", r->slot);
+	struct store_result row = {
+		.run_id = run_id, .slot = slot, .scenario = r->scenario->name, .imei = *r->imei ? r->imei : NULL,
+		.vendor = r->vendor, .model = r->model, .outcome = engine_outcome_name(r->outcome),
+		.marginal = r->marginal, .message = *r->message ? r->message : NULL,
+		.reasons = *r->reasons ? r->reasons : NULL,
+		.started_at = clock_iso(clk, r->started, start, sizeof start),
+		.finished_at = clock_iso(clk, r->finished, end, sizeof end),
+	};
+	int64_t id = store_result_add(db, &row);
+	if (id < 0) {
+		fprintf(stderr, "rig run: results store: %s\n", store_error(db));
+		return;
+	}
+	for (int i = 0; i < r->n_measures; i++) {
+		const struct engine_measure *m = &r->measures[i];
+		struct store_measurement sm = { .run_id = run_id, .slot = slot, .name = m->name, .value = m->value,
+						.unit = m->unit, .low = m->low, .high = m->high, .outcome = m->outcome,
+						.at = end, .result_id = id };
+		if (store_measurement_add(db, &sm) < 0)
+			fprintf(stderr, "rig run: results store: %s\n", store_error(db));
+	}
+	for (int i = 0; i < r->n_events; i++) {
+		char at[32];
+		struct store_event ev = { .run_id = run_id, .slot = slot, .imei = row.imei,
+					  .at = clock_iso(clk, r->events[i].at, at, sizeof at), .source = "console",
+					  .kind = r->events[i].kind, .detail = r->events[i].text, .result_id = id };
+		if (store_event_add(db, &ev) < 0)
+			fprintf(stderr, "rig run: results store: %s\n", store_error(db));
+	}
+}
+
+static void summary(const struct engine_result *res, int n)
+{
+	printf("\n%-4s  %-12s  %-22s  %-9s  %s\n", "SLOT", "SCENARIO", "DEVICE", "OUTCOME", "MEASUREMENTS / WHY");
+	for (int i = 0; i < n; i++) {
+		const struct engine_result *r = &res[i];
+		char device[136], outcome[16], meas[256] = "";
+		snprintf(device, sizeof device, "%s %s", r->vendor, r->model);
+		snprintf(outcome, sizeof outcome, "%s%s", engine_outcome_name(r->outcome), r->marginal ? "*" : "");
+		for (int k = 0; k < outcome[k]; k++)
+			outcome[k] = (char)(outcome[k] >= 'a' && outcome[k] <= 'z' ? outcome[k] - 32 : outcome[k]);
+		for (int m = 0; m < r->n_measures; m++) {
+			size_t len = strlen(meas);
+			snprintf(meas + len, sizeof meas - len, "%s%s=%.3g %s", m ? ", " : "", r->measures[m].name,
+				 r->measures[m].value, r->measures[m].unit);
+		}
+		printf("%-4d  %-12.12s  %-22.22s  %-9s  %s\n", r->slot, r->scenario->name, device, outcome, meas);
+		if (r->outcome != OUTCOME_PASS)
+			printf("      %s\n", r->message);
+		if (*r->reasons)
+			printf("      reason codes: %s\n", r->reasons);
+	}
+	bool any_marginal = false;
+	for (int i = 0; i < n; i++)
+		any_marginal |= res[i].marginal;
+	if (any_marginal)
+		printf("* marginal: passed, with a measurement near its limit\n");
+}
+
+static int exit_code(const struct engine_result *res, int n)
+{
+	int code = RIG_EXIT_OK;
+	for (int i = 0; i < n; i++) {
+		if (res[i].outcome == OUTCOME_ERROR || res[i].outcome == OUTCOME_TIMEOUT)
+			code = RIG_EXIT_INFRA;
+		else if ((res[i].outcome == OUTCOME_FAIL || res[i].outcome == OUTCOME_ABORTED) && code == RIG_EXIT_OK)
+			code = RIG_EXIT_FAIL;
+	}
+	return code;
+}
+
+static int select_slots(const struct rack *rack, const struct opts *o, bool *sel)
+{
+	char err[512];
+	if (rack_select(rack, o->slots ? o->slots : "all", sel, err, sizeof err) < 0)
+		return cli_fail(RIG_EXIT_USAGE, "run", "%s", err);
+	if (o->tag) {
+		const char *eq = strchr(o->tag, '=');
+		if (!eq || eq == o->tag)
+			return cli_fail(RIG_EXIT_USAGE, "run", "--tag '%s': expected KEY=VALUE", o->tag);
+		char key[64];
+		snprintf(key, sizeof key, "%.*s", (int)(eq - o->tag), o->tag);
+		int n = 0;
+		for (int i = 0; i < rack->n_slots; i++) {
+			const char *v = rack_tag(&rack->slots[i], key);
+			sel[i] = sel[i] && v && strcmp(v, eq + 1) == 0;
+			n += sel[i];
+		}
+		if (n == 0)
+			return cli_fail(RIG_EXIT_USAGE, "run", "no slot of %s has tag %s", rack->file, o->tag);
+	}
+	return 0;
+}
+
+static int run_on_rack(const char *rack_file, struct scenario *scs, int n_sc, const struct opts *o)
+{
+	struct rack rack;
+	char err[768];
+	if (rack_load(rack_file, &rack, err, sizeof err)) {
+		rack_free(&rack);
+		return cli_fail(RIG_EXIT_USAGE, "run", "%s", err);
+	}
+	bool *sel = calloc((size_t)rack.n_slots, sizeof *sel);
+	int rc = sel ? select_slots(&rack, o, sel) : RIG_EXIT_INFRA;
+	rig_clock *clk = NULL;
+	store *db = NULL;
+	if (rc == 0 && (*rack.control ? clock_open_rack(rack.control, &clk, err, sizeof err) : clock_open_real(&clk)))
+		rc = cli_fail(RIG_EXIT_INFRA, "run", "clock: %s", err);
+	if (rc == 0 && store_open(cli_db_path(o->db), &db, err, sizeof err))
+		rc = cli_fail(RIG_EXIT_INFRA, "run", "results store: %s", err);
+	int64_t run_id = -1;
+	if (rc == 0) {
+		char command[256] = "run";
+		for (int i = 0; i < n_sc; i++)
+			snprintf(command + strlen(command), sizeof command - strlen(command), " %s", scs[i].name);
+		struct store_run run = { .command = command, .station = rack.station, .rack = rack_file,
+					 .operator_ = cli_operator(o->operator_), .seed = o->seed };
+		run_id = store_run_begin(db, &run);
+		if (run_id < 0)
+			rc = cli_fail(RIG_EXIT_INFRA, "run", "results store: %s", store_error(db));
+	}
+	if (rc) {
+		store_close(db);
+		clock_close(clk);
+		free(sel);
+		rack_free(&rack);
+		return rc;
+	}
+	int n_sel = 0;
+	for (int i = 0; i < rack.n_slots; i++)
+		n_sel += sel[i];
+	struct engine_result *res = calloc((size_t)(n_sel * n_sc), sizeof *res);
+
+	/* Signals go to the stopper thread only; the slot threads inherit the mask. */
+	struct stopper stop = { .clock = clk };
+	sigemptyset(&stop.set);
+	sigaddset(&stop.set, SIGINT);
+	sigaddset(&stop.set, SIGTERM);
+	sigaddset(&stop.set, SIGUSR2); /* ends the stopper after a normal run */
+	sigset_t old;
+	pthread_sigmask(SIG_BLOCK, &stop.set, &old);
+	pthread_t stopper;
+	pthread_create(&stopper, NULL, stop_thread, &stop);
+
+	fprintf(stderr, "rig run: %d slot%s of %s on %s time\n", n_sel, n_sel == 1 ? "" : "s", rack.station,
+		clock_is_virtual(clk) ? "virtual" : "wall");
+	struct engine_opts eo = { .clock = clk, .db = db, .run_id = run_id, .operator_ = cli_operator(o->operator_),
+				  .command_timeout_ms = o->timeout_ms, .progress = stderr,
+				  .progress_tty = isatty(STDERR_FILENO) };
+	if (!res || engine_run(&rack, sel, scs, n_sc, &eo, res) != 0)
+		rc = cli_fail(RIG_EXIT_INFRA, "run", "the engine could not start");
+
+	pthread_kill(stopper, SIGUSR2);
+	pthread_join(stopper, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	if (rc == 0) {
+		int n = n_sel * n_sc;
+		store_begin(db);
+		for (int i = 0; i < n; i++)
+			record(db, run_id, clk, &res[i]);
+		store_commit(db);
+		rc = exit_code(res, n);
+		store_run_end(db, run_id, stop.got ? "aborted" : rc == 0 ? "pass" : rc == RIG_EXIT_FAIL ? "fail" : "error");
+		summary(res, n);
+		if (o->junit && report_junit(db, run_id, o->junit, err, sizeof err))
+			rc = cli_fail(RIG_EXIT_INFRA, "run", "%s", err);
+		if (o->json && report_json(db, run_id, o->json, err, sizeof err))
+			rc = cli_fail(RIG_EXIT_INFRA, "run", "%s", err);
+		printf("run %lld recorded in %s%s%s%s%s\n", (long long)run_id, cli_db_path(o->db),
+		       o->junit ? ", JUnit " : "", o->junit ? o->junit : "", o->json ? ", JSON " : "", o->json ? o->json : "");
+	}
+	free(res);
+	store_close(db);
+	clock_close(clk);
+	free(sel);
+	rack_free(&rack);
+	return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "rack", required_argument, 0, 'r' }, { "slots", required_argument, 0, 's' },
+		{ "tag", required_argument, 0, 'T' }, { "db", required_argument, 0, 'd' },
+		{ "junit", required_argument, 0, 'J' }, { "json", required_argument, 0, 'j' },
+		{ "seed", required_argument, 0, 'S' }, { "timeout", required_argument, 0, 't' },
+		{ "operator", required_argument, 0, 'o' }, { 0, 0, 0, 0 },
+	};
+	struct opts o = { .seed = 1 };
+	int c;
+	char *end;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r': o.rack = optarg; break;
+		case 's': o.slots = optarg; break;
+		case 'T': o.tag = optarg; break;
+		case 'd': o.db = optarg; break;
+		case 'J': o.junit = optarg; break;
+		case 'j': o.json = optarg; break;
+		case 'o': o.operator_ = optarg; break;
+		case 'S':
+			o.seed = (unsigned)strtoul(optarg, &end, 10);
+			if (end == optarg || *end)
+				return cli_fail(RIG_EXIT_USAGE, "run", "--seed '%s': expected a whole number", optarg);
+			break;
+		case 't':
+			o.timeout_ms = (int)strtol(optarg, &end, 10);
+			if (end == optarg || *end || o.timeout_ms < 1)
+				return cli_fail(RIG_EXIT_USAGE, "run", "--timeout '%s': expected milliseconds", optarg);
+			break;
+		default:
+			return cli_fail(RIG_EXIT_USAGE, "run", "see rig run --help");
+		}
+	}
+	int n_sc = argc - optind;
+	if (n_sc < 1)
+		return cli_fail(RIG_EXIT_USAGE, "run", "which scenario? e.g. rig run power-loss");
+	if (n_sc > MAX_SCENARIOS)
+		return cli_fail(RIG_EXIT_USAGE, "run", "at most %d scenarios per run", MAX_SCENARIOS);
+	struct scenario scs[MAX_SCENARIOS];
+	char err[768];
+	for (int i = 0; i < n_sc; i++) {
+		char buf[PATH_MAX] = "";
+		if (scenario_load(find_scenario(argv[optind + i], buf), &scs[i], err, sizeof err)) {
+			scenario_free(&scs[i]);
+			for (int k = 0; k < i; k++)
+				scenario_free(&scs[k]);
+			return cli_fail(RIG_EXIT_USAGE, "run", "%s", err);
+		}
+	}
+	int rc;
+	if (o.rack) {
+		rc = run_on_rack(o.rack, scs, n_sc, &o);
+	} else {
+		struct embedded_rack er;
+		static const char *const extra[] = { "--mix", "lab", "--virtual", NULL };
+		if (embedded_rack_start(&er, 8, o.seed, extra, err, sizeof err) != 0) {
+			rc = cli_fail(RIG_EXIT_INFRA, "run", "%s", err);
+		} else {
+			rc = run_on_rack(er.rack_file, scs, n_sc, &o);
+			embedded_rack_stop(&er);
+		}
+	}
+	for (int i = 0; i < n_sc; i++)
+		scenario_free(&scs[i]);
+	return rc;
+}

@@ -1,0 +1,736 @@
+/* engine.c - scenarios on slots, one thread per slot (see engine.h). */
+#include "engine.h"
+#include "diagnose.h"
+#include "power.h"
+#include "relay.h"
+#include "tracker.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define POLL_EVERY_MS 1000   /* how often expect re-checks a state or a diagnosis */
+#define CYCLE_OFF_MS 1000    /* how long a power cycle leaves the slot off */
+
+/* Everything one slot's thread owns. */
+struct slot_run {
+	const struct rack *rack;
+	const struct rack_slot *slot;
+	const struct scenario *scenarios;
+	int n_sc;
+	const struct engine_opts *o;
+	struct engine_result *results;   /* n_sc of them */
+	pthread_mutex_t *db_lock;
+	pthread_t thread;
+	char label[12];
+
+	tracker *trk;
+	char console_err[512];
+	struct power_dev *supply;
+	char supply_err[512];
+	struct relay_dev *boards[RACK_MAX_BOARDS];
+
+	struct engine_result *cur;       /* the scenario running now */
+	int mark;                        /* events before this index predate the last action */
+	int64_t last_power_on;           /* rack ms; -1 never */
+	char last_answer[TRACKER_LINE_MAX + 1];
+	char status[160];                /* progress line */
+	bool done;
+};
+
+const char *engine_outcome_name(enum engine_outcome o)
+{
+	static const char *const names[] = { "pass", "fail", "error", "timeout", "aborted" };
+	return names[o];
+}
+
+static int timeout_ms(const struct slot_run *sr)
+{
+	return sr->o->command_timeout_ms > 0 ? sr->o->command_timeout_ms : 5000;
+}
+
+static int64_t now(const struct slot_run *sr) { return clock_now(sr->o->clock); }
+
+/* ---- recording ---- */
+
+static void with_db(struct slot_run *sr, void (*fn)(struct slot_run *, void *), void *arg)
+{
+	if (!sr->o->db)
+		return;
+	pthread_mutex_lock(sr->db_lock);
+	fn(sr, arg);
+	pthread_mutex_unlock(sr->db_lock);
+}
+
+struct audit_arg { const char *command, *result, *port; };
+
+static void audit_fn(struct slot_run *sr, void *arg)
+{
+	struct audit_arg *a = arg;
+	struct store_audit row = {
+		.run_id = sr->o->run_id, .operator_ = sr->o->operator_, .station = sr->rack->station,
+		.slot = sr->label, .port = a->port, .imei = *sr->cur->imei ? sr->cur->imei : NULL,
+		.command = a->command, .result = a->result,
+	};
+	store_audit_add(sr->o->db, &row);
+}
+
+static void audit(struct slot_run *sr, const char *port, const char *command, const char *result)
+{
+	struct audit_arg a = { command, result, port };
+	with_db(sr, audit_fn, &a);
+}
+
+/* Moves events the driver queued into the result, stamped on the rack clock. */
+static void take_events(struct slot_run *sr)
+{
+	struct tracker_event ev;
+	while (sr->trk && tracker_next_event(sr->trk, &ev)) {
+		struct engine_result *r = sr->cur;
+		if (r->n_events == ENGINE_MAX_EVENTS) { /* keep the newest */
+			memmove(r->events, r->events + 1, sizeof r->events[0] * (ENGINE_MAX_EVENTS - 1));
+			r->n_events--;
+			if (sr->mark > 0)
+				sr->mark--;
+		}
+		struct engine_event *e = &r->events[r->n_events++];
+		e->at = now(sr);
+		snprintf(e->kind, sizeof e->kind, "%s", ev.kind);
+		snprintf(e->text, sizeof e->text, "%.159s", ev.text);
+	}
+}
+
+/* Fails the current result with a message naming slot, scenario and step. */
+__attribute__((format(printf, 4, 5)))
+static enum engine_outcome fail(struct slot_run *sr, const struct scenario_step *st, enum engine_outcome o,
+				const char *fmt, ...)
+{
+	char *m = sr->cur->message;
+	size_t len = sizeof sr->cur->message;
+	int n = snprintf(m, len, "slot %s, %s:%d: ", sr->label, sr->cur->scenario->file, st ? st->line : 0);
+	if (n < 0 || (size_t)n >= len)
+		return o; /* the place alone fills the message: it says enough */
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(m + n, len - (size_t)n, fmt, ap);
+	va_end(ap);
+	return o;
+}
+
+/* ---- waiting ---- */
+
+/* Waits until DEADLINE on the rack clock, taking console events as they
+ * come. Returns 0, -1 aborted. */
+static int pump_until(struct slot_run *sr, int64_t deadline, const char *want_kind, bool *found)
+{
+	int fd = sr->trk ? tracker_fd(sr->trk) : -1;
+	for (;;) {
+		if (want_kind) {
+			for (int i = sr->mark; i < sr->cur->n_events; i++)
+				if (strcmp(sr->cur->events[i].kind, want_kind) == 0) {
+					*found = true;
+					return 0;
+				}
+		}
+		int rc = clock_wait_fd(sr->o->clock, fd, deadline);
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			return 0;
+		if (tracker_poll(sr->trk, 0) < 0) {
+			/* The console vanished: nothing more will come, wait out the time. */
+			tracker_close(sr->trk);
+			sr->trk = NULL;
+			fd = -1;
+		}
+		take_events(sr);
+	}
+}
+
+static int sleep_pumping(struct slot_run *sr, int64_t ms)
+{
+	return pump_until(sr, now(sr) + ms, NULL, NULL);
+}
+
+/* ---- channels: console, supply, relay lines ---- */
+
+static int command(struct slot_run *sr, const char *text, char *answer, size_t len, int tmo)
+{
+	if (!sr->trk)
+		return TRACKER_ERR_GONE;
+	int rc = tracker_command(sr->trk, text, answer, len, tmo);
+	take_events(sr);
+	return rc;
+}
+
+static int supply_output(struct slot_run *sr, bool on)
+{
+	int rc = sr->supply->driver->output(sr->supply, on);
+	audit(sr, sr->slot->power.bus.transport, on ? "power on" : "power off",
+	      rc ? power_error(sr->supply) : "ok");
+	return rc;
+}
+
+static struct relay_dev *board_for(struct slot_run *sr, const struct rack_line *line, char *err, size_t len)
+{
+	for (int b = 0; b < sr->rack->n_boards; b++) {
+		const struct rack_board *rb = &sr->rack->boards[b];
+		if (strcmp(rb->name, line->board) != 0)
+			continue;
+		if (!sr->boards[b]) {
+			const struct relay_driver *drv = relay_driver_find(rb->driver);
+			if (!drv || drv->open(rb->bus.transport, rb->bus.unit, 0, &sr->boards[b], err, len)) {
+				if (!drv)
+					snprintf(err, len, "board %s: unknown driver %s", rb->name, rb->driver);
+				return NULL;
+			}
+		}
+		return sr->boards[b];
+	}
+	snprintf(err, len, "no board named %s", line->board);
+	return NULL;
+}
+
+static const struct rack_line *line_named(const struct rack_slot *s, const char *name)
+{
+	for (int i = 0; i < s->n_lines; i++)
+		if (strcmp(s->lines[i].name, name) == 0)
+			return &s->lines[i];
+	return NULL;
+}
+
+static int set_line(struct slot_run *sr, const char *name, bool on, char *err, size_t len)
+{
+	const struct rack_line *line = line_named(sr->slot, name);
+	if (!line) {
+		snprintf(err, len, "slot has no relay line '%s' in %s", name, sr->rack->file);
+		return -1;
+	}
+	struct relay_dev *b = board_for(sr, line, err, len);
+	if (!b)
+		return -1;
+	int rc = b->driver->set(b, line->channel, on);
+	char cmd[96];
+	snprintf(cmd, sizeof cmd, "relay %s %s", name, on ? "on" : "off");
+	audit(sr, line->board, cmd, rc ? relay_error(b) : "ok");
+	if (rc)
+		snprintf(err, len, "%s", relay_error(b));
+	return rc ? -1 : 0;
+}
+
+/* Power through the slot's supply or its power relay line. */
+static int set_power(struct slot_run *sr, bool on, char *err, size_t len)
+{
+	if (sr->slot->power.kind == RACK_POWER_RELAY)
+		return set_line(sr, sr->slot->power.relay, on, err, len);
+	if (!sr->supply) {
+		snprintf(err, len, "%s", *sr->supply_err ? sr->supply_err : "slot has no supply in the rack file");
+		return -1;
+	}
+	if (supply_output(sr, on)) {
+		snprintf(err, len, "%s", power_error(sr->supply));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- diagnosis over the slot's channels ---- */
+
+static void gather(struct slot_run *sr, struct diag_evidence *ev)
+{
+	memset(ev, 0, sizeof *ev);
+	ev->now_ms = clock_unix_ms(sr->o->clock, now(sr));
+	struct diag_supply *s = &ev->supply;
+	s->read_at_ms = DIAG_NEVER;
+	if (sr->supply) {
+		struct power_status st;
+		snprintf(s->where, sizeof s->where, "%s unit %d", sr->slot->power.bus.transport, sr->slot->power.bus.unit);
+		if (sr->supply->driver->status(sr->supply, &st) == POWER_OK) {
+			s->state = DIAG_CH_ANSWERED;
+			s->have_reading = true;
+			s->output_on = st.output_on;
+			s->v_out = st.v_out;
+			s->i_out = st.i_out;
+			s->v_set = st.v_set;
+			s->protection = st.protection == POWER_PROT_OVP ? DIAG_PROT_OVP :
+					st.protection == POWER_PROT_OCP ? DIAG_PROT_OCP : DIAG_PROT_NONE;
+			s->read_at_ms = ev->now_ms;
+		} else {
+			s->state = DIAG_CH_UNREACHABLE;
+			snprintf(s->detail, sizeof s->detail, "%.300s", power_error(sr->supply));
+		}
+	}
+	struct diag_console *c = &ev->console;
+	snprintf(c->where, sizeof c->where, "%s", sr->slot->console.path);
+	c->last_seen_ms = DIAG_NEVER;
+	if (!sr->trk) {
+		c->state = DIAG_CH_UNREACHABLE;
+		snprintf(c->detail, sizeof c->detail, "%.300s", sr->console_err);
+		return;
+	}
+	char a[TRACKER_LINE_MAX + 1];
+	/* A short deadline: a healthy console answers in milliseconds. */
+	if (command(sr, "getver", a, sizeof a, 1000) == TRACKER_OK) {
+		c->state = DIAG_CH_ANSWERED;
+		c->last_seen_ms = ev->now_ms;
+	} else {
+		c->state = DIAG_CH_SILENT;
+		snprintf(c->detail, sizeof c->detail, "%.300s", sr->trk ? tracker_error(sr->trk) : "console gone");
+	}
+}
+
+static void note_reason(struct slot_run *sr, const char *code)
+{
+	char *r = sr->cur->reasons;
+	if (strstr(r, code))
+		return;
+	size_t n = strlen(r);
+	snprintf(r + n, sizeof sr->cur->reasons - n, "%s%s", n ? "," : "", code);
+}
+
+/* True when the diagnosis names CODE; SUMMARY gets what it said. */
+static bool diagnosis_has(struct slot_run *sr, const char *code, char *summary, size_t len)
+{
+	struct diag_evidence ev;
+	struct diag_report rep;
+	gather(sr, &ev);
+	diag_run(&ev, NULL, &rep);
+	bool has = false;
+	snprintf(summary, len, "%s", rep.n_findings ? "" : "healthy");
+	for (int i = 0; i < rep.n_findings; i++) {
+		note_reason(sr, rep.findings[i].rule->code);
+		has |= strcmp(rep.findings[i].rule->code, code) == 0;
+		size_t n = strlen(summary);
+		snprintf(summary + n, len - n, "%s%s (%.0f%%): %s", n ? "; " : "", rep.findings[i].rule->code,
+			 rep.findings[i].confidence * 100, rep.findings[i].summary);
+	}
+	return has;
+}
+
+/* ---- steps ---- */
+
+/* A device state field by name, from getinfo/getstatus. */
+static int read_state(struct slot_run *sr, const char *name, char *out, size_t len)
+{
+	if (!sr->trk)
+		return -1;
+	struct tracker_status st;
+	int rc = tracker_status(sr->trk, &st, timeout_ms(sr));
+	take_events(sr);
+	if (rc)
+		return -1;
+	if (!strcmp(name, "reset_reason")) snprintf(out, len, "%s", st.reset_reason);
+	else if (!strcmp(name, "power_source")) snprintf(out, len, "%s", st.power_source);
+	else if (!strcmp(name, "data_link")) snprintf(out, len, "%d", st.data_link);
+	else if (!strcmp(name, "gprs")) snprintf(out, len, "%d", st.gprs);
+	else if (!strcmp(name, "signal")) snprintf(out, len, "%d", st.signal);
+	else if (!strcmp(name, "boots")) snprintf(out, len, "%d", st.boots);
+	else if (!strcmp(name, "operator")) snprintf(out, len, "%s", st.operator_code);
+	else return -2;
+	return 0;
+}
+
+static enum engine_outcome step_expect(struct slot_run *sr, const struct scenario_step *st)
+{
+	int64_t deadline = now(sr) + st->duration_ms;
+	char seen[400] = "";
+	for (;;) {
+		switch (st->expect) {
+		case EXPECT_ANSWER:
+			if (strstr(sr->last_answer, st->text))
+				return OUTCOME_PASS;
+			return fail(sr, st, OUTCOME_FAIL, "expected the answer to contain '%s', got '%.200s'", st->text,
+				    sr->last_answer);
+		case EXPECT_EVENT: {
+			bool found = false;
+			if (pump_until(sr, deadline, st->text, &found) < 0)
+				return OUTCOME_ABORTED;
+			if (found != st->negate)
+				return OUTCOME_PASS;
+			return fail(sr, st, OUTCOME_FAIL, st->negate ? "event '%s' came, expected none within %lld s" :
+				    "no '%s' event within %lld s", st->text, (long long)(st->duration_ms / 1000));
+		}
+		case EXPECT_STATE: {
+			int rc = read_state(sr, st->text, seen, sizeof seen);
+			if (rc == -2)
+				return fail(sr, st, OUTCOME_ERROR, "unknown state field '%s'", st->text);
+			if (rc == 0 && (strcmp(seen, st->value) == 0) != st->negate)
+				return OUTCOME_PASS;
+			if (now(sr) >= deadline) {
+				if (rc < 0)
+					return fail(sr, st, OUTCOME_FAIL, "expected %s = %s; the device did not answer: %s",
+						    st->text, st->value, sr->trk ? tracker_error(sr->trk) : "console gone");
+				return fail(sr, st, OUTCOME_FAIL, "expected %s = %s, device says %s", st->text, st->value,
+					    *seen ? seen : "nothing (field not reported)");
+			}
+			break;
+		}
+		case EXPECT_REASON: {
+			bool has = diagnosis_has(sr, st->text, seen, sizeof seen);
+			if (has != st->negate)
+				return OUTCOME_PASS;
+			if (now(sr) >= deadline && st->negate)
+				return fail(sr, st, OUTCOME_FAIL, "reason %s still diagnosed: %s", st->text, seen);
+			if (now(sr) >= deadline)
+				return fail(sr, st, OUTCOME_FAIL, "expected reason %s within %lld s; diagnosis: %s",
+					    st->text, (long long)(st->duration_ms / 1000), seen);
+			break;
+		}
+		}
+		int64_t next = now(sr) + POLL_EVERY_MS;
+		if (pump_until(sr, next < deadline ? next : deadline, NULL, NULL) < 0)
+			return OUTCOME_ABORTED;
+	}
+}
+
+static enum engine_outcome step_measure(struct slot_run *sr, const struct scenario_step *st)
+{
+	double v = NAN;
+	if (!strcmp(st->source, "boot_time")) {
+		if (sr->last_power_on < 0)
+			return fail(sr, st, OUTCOME_FAIL, "boot_time: no power on step before it");
+		for (int i = 0; i < sr->cur->n_events; i++)
+			if (!strcmp(sr->cur->events[i].kind, "boot") && sr->cur->events[i].at >= sr->last_power_on) {
+				v = (double)(sr->cur->events[i].at - sr->last_power_on) / 1000.0;
+				break;
+			}
+		if (isnan(v))
+			return fail(sr, st, OUTCOME_FAIL, "boot_time: no boot event after the last power on");
+	} else if (!strncmp(st->source, "supply.", 7)) {
+		struct power_status ps;
+		if (!sr->supply || sr->supply->driver->status(sr->supply, &ps))
+			return fail(sr, st, OUTCOME_ERROR, "%s: supply unreadable: %s", st->source,
+				    sr->supply ? power_error(sr->supply) : sr->supply_err);
+		v = !strcmp(st->source, "supply.current") ? ps.i_out : ps.v_out;
+	} else if (!strcmp(st->source, "uptime")) {
+		struct tracker_status ts;
+		if (!sr->trk || tracker_status(sr->trk, &ts, timeout_ms(sr)))
+			return fail(sr, st, OUTCOME_FAIL, "uptime: device did not answer");
+		v = (double)ts.uptime_s;
+	}
+	struct engine_result *r = sr->cur;
+	const char *outcome = "pass";
+	if ((!isnan(st->low) && v < st->low) || (!isnan(st->high) && v > st->high))
+		outcome = "fail";
+	else if (st->marginal > 0 && !isnan(st->low) && !isnan(st->high)) {
+		double band = (st->high - st->low) * st->marginal;
+		if (v < st->low + band || v > st->high - band)
+			outcome = "marginal";
+	}
+	if (r->n_measures < ENGINE_MAX_MEASURES)
+		r->measures[r->n_measures++] = (struct engine_measure){ .value = v, .low = st->low, .high = st->high,
+									 .outcome = outcome };
+	struct engine_measure *m = &r->measures[r->n_measures - 1];
+	snprintf(m->name, sizeof m->name, "%s", st->name);
+	snprintf(m->unit, sizeof m->unit, "%s", st->unit);
+	if (!strcmp(outcome, "marginal"))
+		r->marginal = true;
+	if (!strcmp(outcome, "fail"))
+		return fail(sr, st, OUTCOME_FAIL, "%s = %.3g %s outside %g..%g", st->name, v, st->unit, st->low,
+			    st->high);
+	return OUTCOME_PASS;
+}
+
+static enum engine_outcome step_run(struct slot_run *sr, const struct scenario_step *st)
+{
+	char err[512];
+	switch (st->kind) {
+	case STEP_POWER:
+		if (st->power != POWER_ON && set_power(sr, false, err, sizeof err))
+			return fail(sr, st, OUTCOME_ERROR, "power off: %s", err);
+		if (st->power == POWER_CYCLE && sleep_pumping(sr, CYCLE_OFF_MS) < 0)
+			return OUTCOME_ABORTED;
+		sr->mark = sr->cur->n_events;
+		if (st->power != POWER_OFF) {
+			if (set_power(sr, true, err, sizeof err))
+				return fail(sr, st, OUTCOME_ERROR, "power on: %s", err);
+			sr->last_power_on = now(sr);
+		}
+		return OUTCOME_PASS;
+	case STEP_RELAY:
+		sr->mark = sr->cur->n_events;
+		if (set_line(sr, st->text, st->on, err, sizeof err))
+			return fail(sr, st, OUTCOME_ERROR, "relay %s: %s", st->text, err);
+		return OUTCOME_PASS;
+	case STEP_WAIT:
+		return sleep_pumping(sr, st->duration_ms) < 0 ? OUTCOME_ABORTED : OUTCOME_PASS;
+	case STEP_COMMAND: {
+		sr->mark = sr->cur->n_events;
+		int rc = command(sr, st->text, sr->last_answer, sizeof sr->last_answer, timeout_ms(sr));
+		audit(sr, sr->slot->console.path, st->text, rc ? (sr->trk ? tracker_error(sr->trk) : "console gone") : "ok");
+		if (rc == TRACKER_OK)
+			return OUTCOME_PASS;
+		if (clock_aborted(sr->o->clock))
+			return OUTCOME_ABORTED;
+		return fail(sr, st, rc == TRACKER_ERR_IO ? OUTCOME_ERROR : OUTCOME_FAIL, "command '%s': %s", st->text,
+			    sr->trk ? tracker_error(sr->trk) : "console gone");
+	}
+	case STEP_EXPECT:
+		return step_expect(sr, st);
+	case STEP_MEASURE:
+		return step_measure(sr, st);
+	case STEP_RECORD:
+		return OUTCOME_PASS;
+	}
+	return OUTCOME_PASS;
+}
+
+static const char *step_kind_name(enum scenario_step_kind k)
+{
+	static const char *const n[] = { "power", "relay", "wait", "command", "expect", "measure", "record" };
+	return n[k];
+}
+
+/* ---- one scenario on one slot ---- */
+
+/* Whatever a scenario needs that the slot lacks, or NULL. */
+static const char *missing(struct slot_run *sr, const struct scenario *sc, char *buf, size_t len)
+{
+	for (int i = 0; i < sc->n_requires; i++) {
+		const char *r = sc->requires[i];
+		if (!strcmp(r, "power") && sr->slot->power.kind == RACK_POWER_NONE)
+			return snprintf(buf, len, "the scenario needs power switching; the slot has no supply or power line"), buf;
+		if (!strncmp(r, "relay:", 6) && !line_named(sr->slot, r + 6))
+			return snprintf(buf, len, "the scenario needs relay line '%s'; the slot has none", r + 6), buf;
+	}
+	return NULL;
+}
+
+/* A budget on the rack clock: a scenario that overruns it is TIMEOUT, so one
+ * wedged slot ends in a bounded time whatever happens inside it. */
+static int64_t budget_ms(const struct slot_run *sr, const struct scenario *sc)
+{
+	int64_t b = 60000;
+	for (int i = 0; i < sc->n_steps; i++)
+		b += sc->steps[i].duration_ms + 4 * (int64_t)timeout_ms(sr) + CYCLE_OFF_MS;
+	return b;
+}
+
+struct step_rec { const struct scenario_step *st; int idx; int64_t id; const char *outcome; const char *msg; };
+
+static void step_begin_fn(struct slot_run *sr, void *arg)
+{
+	struct step_rec *s = arg;
+	s->id = store_step_begin(sr->o->db, sr->o->run_id, sr->label, sr->cur->scenario->name, s->idx,
+				 step_kind_name(s->st->kind), s->st->text);
+}
+
+static void step_end_fn(struct slot_run *sr, void *arg)
+{
+	struct step_rec *s = arg;
+	if (s->id > 0)
+		store_step_end(sr->o->db, s->id, s->outcome, s->msg);
+}
+
+static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct engine_result *r)
+{
+	sr->cur = r;
+	sr->mark = 0;
+	r->started = now(sr);
+	char why[256];
+	if (missing(sr, sc, why, sizeof why)) {
+		r->outcome = fail(sr, NULL, OUTCOME_ERROR, "%s", why);
+		r->finished = now(sr);
+		return;
+	}
+	int64_t budget = budget_ms(sr, sc);
+	r->outcome = OUTCOME_PASS;
+	for (int i = 0; i < sc->n_steps && r->outcome == OUTCOME_PASS; i++) {
+		const struct scenario_step *st = &sc->steps[i];
+		if (clock_aborted(sr->o->clock)) {
+			r->outcome = fail(sr, st, OUTCOME_ABORTED, "stopped before step %d", i + 1);
+			break;
+		}
+		if (now(sr) - r->started > budget) {
+			r->outcome = fail(sr, st, OUTCOME_TIMEOUT, "the scenario overran its %lld s budget before step %d",
+					  (long long)(budget / 1000), i + 1);
+			break;
+		}
+		snprintf(sr->status, sizeof sr->status, "%.40s %d/%d %s %.60s", sc->name, i + 1, sc->n_steps,
+			 step_kind_name(st->kind), st->text);
+		struct step_rec rec = { .st = st, .idx = i };
+		with_db(sr, step_begin_fn, &rec);
+		r->outcome = step_run(sr, st);
+		if (r->outcome == OUTCOME_ABORTED && !*r->message)
+			fail(sr, st, OUTCOME_ABORTED, "stopped during step %d", i + 1);
+		rec.outcome = engine_outcome_name(r->outcome);
+		rec.msg = r->outcome == OUTCOME_PASS ? NULL : r->message;
+		with_db(sr, step_end_fn, &rec);
+	}
+	/* Every finding maps to a reason code: a failed scenario says what the
+	 * diagnosis makes of the slot as it was left. */
+	if (r->outcome == OUTCOME_FAIL || r->outcome == OUTCOME_ERROR) {
+		char seen[400];
+		diagnosis_has(sr, "", seen, sizeof seen);
+	}
+	r->finished = now(sr);
+}
+
+/* ---- the slot thread ---- */
+
+static void identify(struct slot_run *sr, struct engine_result *r)
+{
+	snprintf(r->vendor, sizeof r->vendor, "%s", sr->slot->vendor);
+	snprintf(r->model, sizeof r->model, "%s", sr->slot->model);
+	struct tracker_identity id;
+	if (sr->trk && tracker_identify(sr->trk, &id, timeout_ms(sr)) == TRACKER_OK) {
+		snprintf(r->imei, sizeof r->imei, "%s", id.imei);
+		snprintf(r->firmware, sizeof r->firmware, "%s", id.firmware);
+	} else {
+		/* Unknown now; the rack file says what should be there. */
+		snprintf(r->imei, sizeof r->imei, "%.15s", sr->slot->expect.imei);
+	}
+	take_events(sr);
+}
+
+static void open_channels(struct slot_run *sr)
+{
+	const struct tracker_proto *proto = tracker_proto_find(sr->slot->protocol);
+	if (!proto)
+		snprintf(sr->console_err, sizeof sr->console_err, "unknown tracker protocol '%s'", sr->slot->protocol);
+	else if (tracker_open_console(sr->slot->console.path, sr->slot->console.baud, SERIAL_BACKEND_AUTO, proto,
+				      &sr->trk, sr->console_err, sizeof sr->console_err) == TRACKER_OK)
+		tracker_set_clock(sr->trk, clock_for_tracker(sr->o->clock));
+	if (sr->slot->power.kind == RACK_POWER_SUPPLY) {
+		const struct power_driver *drv = power_driver_find(sr->slot->power.driver);
+		if (!drv)
+			snprintf(sr->supply_err, sizeof sr->supply_err, "unknown supply driver %s", sr->slot->power.driver);
+		else
+			drv->open(sr->slot->power.bus.transport, sr->slot->power.bus.unit, 0, &sr->supply,
+				  sr->supply_err, sizeof sr->supply_err);
+	}
+}
+
+/* Leaves the slot as the rack file says a stopped rack should be. */
+static void safe_state(struct slot_run *sr)
+{
+	char err[256];
+	if (sr->slot->power.kind != RACK_POWER_NONE)
+		set_power(sr, sr->slot->power.safe_on, err, sizeof err);
+}
+
+static void *slot_main(void *arg)
+{
+	struct slot_run *sr = arg;
+	open_channels(sr);
+	sr->cur = &sr->results[0];
+	if (!sr->trk) {
+		for (int i = 0; i < sr->n_sc; i++) {
+			sr->cur = &sr->results[i];
+			sr->cur->outcome = fail(sr, NULL, OUTCOME_ERROR, "console %s: %s", sr->slot->console.path,
+						sr->console_err);
+			snprintf(sr->cur->vendor, sizeof sr->cur->vendor, "%s", sr->slot->vendor);
+			snprintf(sr->cur->model, sizeof sr->cur->model, "%s", sr->slot->model);
+		}
+	} else {
+		identify(sr, &sr->results[0]);
+		for (int i = 0; i < sr->n_sc; i++) {
+			struct engine_result *r = &sr->results[i];
+			if (i > 0)
+				memcpy(r->imei, sr->results[0].imei, sizeof r->imei + sizeof r->vendor + sizeof r->model +
+				       sizeof r->firmware);
+			run_scenario(sr, &sr->scenarios[i], r);
+		}
+	}
+	if (clock_aborted(sr->o->clock))
+		safe_state(sr);
+	snprintf(sr->status, sizeof sr->status, "done");
+	sr->done = true;
+	clock_leave(sr->o->clock);
+	return NULL;
+}
+
+static void close_channels(struct slot_run *sr)
+{
+	tracker_close(sr->trk);
+	if (sr->supply)
+		sr->supply->driver->close(sr->supply);
+	for (int b = 0; b < RACK_MAX_BOARDS; b++)
+		if (sr->boards[b])
+			sr->boards[b]->driver->close(sr->boards[b]);
+}
+
+/* ---- progress ---- */
+
+static void show_progress(struct slot_run *runs, int n, const struct engine_opts *o, bool final)
+{
+	if (!o->progress || !o->progress_tty)
+		return;
+	static int drawn;
+	if (drawn)
+		fprintf(o->progress, "\033[%dA", drawn);
+	for (int i = 0; i < n; i++)
+		fprintf(o->progress, "\033[2Kslot %-4s %s\n", runs[i].label, runs[i].done ? "done" : runs[i].status);
+	drawn = final ? 0 : n;
+	fflush(o->progress);
+}
+
+int engine_run(const struct rack *rack, const bool *sel, const struct scenario *scenarios, int n_sc,
+	       const struct engine_opts *o, struct engine_result *results)
+{
+	int n = 0;
+	for (int i = 0; i < rack->n_slots; i++)
+		n += sel[i];
+	struct slot_run *runs = calloc((size_t)n, sizeof *runs);
+	if (!runs)
+		return -1;
+	pthread_mutex_t db_lock = PTHREAD_MUTEX_INITIALIZER;
+	int k = 0;
+	for (int i = 0; i < rack->n_slots; i++) {
+		if (!sel[i])
+			continue;
+		struct slot_run *sr = &runs[k];
+		*sr = (struct slot_run){ .rack = rack, .slot = &rack->slots[i], .scenarios = scenarios, .n_sc = n_sc,
+					 .o = o, .results = &results[k * n_sc], .db_lock = &db_lock,
+					 .last_power_on = -1 };
+		snprintf(sr->label, sizeof sr->label, "%d", rack->slots[i].id);
+		snprintf(sr->status, sizeof sr->status, "starting");
+		for (int s = 0; s < n_sc; s++) {
+			sr->results[s].slot = rack->slots[i].id;
+			sr->results[s].scenario = &scenarios[s];
+		}
+		k++;
+	}
+	/* Everyone joins before anyone waits, so time cannot move while some
+	 * slot has not started yet. */
+	for (int i = 0; i < n; i++)
+		clock_join(o->clock);
+	int started = 0;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024); /* 64 slots on a small machine */
+	for (int i = 0; i < n; i++) {
+		if (pthread_create(&runs[i].thread, &attr, slot_main, &runs[i]) != 0)
+			break;
+		started++;
+	}
+	pthread_attr_destroy(&attr);
+	for (int i = started; i < n; i++) {
+		clock_leave(o->clock);
+		runs[i].done = true;
+		for (int s = 0; s < n_sc; s++) {
+			runs[i].results[s].outcome = OUTCOME_ERROR;
+			snprintf(runs[i].results[s].message, sizeof runs[i].results[s].message,
+				 "slot %s: the rig could not start a thread for it", runs[i].label);
+		}
+	}
+	for (;;) {
+		int done = 0;
+		for (int i = 0; i < n; i++)
+			done += runs[i].done;
+		if (done == n)
+			break;
+		show_progress(runs, n, o, false);
+		struct timespec ts = { 0, 100 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	show_progress(runs, n, o, true);
+	for (int i = 0; i < started; i++)
+		pthread_join(runs[i].thread, NULL);
+	for (int i = 0; i < n; i++)
+		close_channels(&runs[i]);
+	free(runs);
+	return 0;
+}

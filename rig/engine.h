@@ -1,0 +1,78 @@
+/*
+ * engine.h - the scenario engine: scenarios run on rack slots in parallel.
+ *
+ * One thread per slot runs the scenarios one after another on its slot. All
+ * waits go through the rig clock (wall or the rack's virtual time) and every
+ * device call has a deadline, so a slow, hung or dead slot never delays
+ * another. The engine sees a slot only through its drivers (console,
+ * supply, relay board): it cannot tell a real slot from a simulated one.
+ */
+#ifndef TRACKRIG_ENGINE_H
+#define TRACKRIG_ENGINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "clock.h"
+#include "rack.h"
+#include "scenario.h"
+#include "store.h"
+
+enum engine_outcome { OUTCOME_PASS, OUTCOME_FAIL, OUTCOME_ERROR, OUTCOME_TIMEOUT, OUTCOME_ABORTED };
+
+/* "pass", "fail", ... as the store and reports spell them. */
+const char *engine_outcome_name(enum engine_outcome o);
+
+#define ENGINE_MAX_MEASURES 16
+#define ENGINE_MAX_EVENTS 32
+
+struct engine_measure {
+	char name[SCENARIO_NAME_MAX];
+	char unit[16];
+	double value, low, high;
+	const char *outcome;   /* "pass", "fail", "marginal" */
+};
+
+struct engine_event {
+	int64_t at;            /* rack clock, ms */
+	char kind[24];
+	char text[160];
+};
+
+/* One slot's result for one scenario. */
+struct engine_result {
+	int slot;
+	const struct scenario *scenario;
+	enum engine_outcome outcome;
+	bool marginal;
+	char message[512];     /* what failed and where: step, line, numbers */
+	char reasons[160];     /* reason codes the diagnosis named, comma separated */
+	char imei[16], vendor[64], model[64], firmware[49];
+	int64_t started, finished; /* rack clock, ms */
+	struct engine_measure measures[ENGINE_MAX_MEASURES];
+	int n_measures;
+	struct engine_event events[ENGINE_MAX_EVENTS];
+	int n_events;
+};
+
+struct engine_opts {
+	rig_clock *clock;
+	store *db;               /* results go here (with run_id); NULL: nowhere */
+	int64_t run_id;
+	const char *operator_;
+	int command_timeout_ms;  /* per device command (rack time); 0: 5000 */
+	FILE *progress;          /* live progress; NULL: none */
+	bool progress_tty;       /* redraw one line per slot instead of printing lines */
+};
+
+/* Runs SCENARIOS (N_SC of them) on the slots of RACK selected in SEL.
+ * Fills RESULTS, an array of n_selected * N_SC entries in slot order, each
+ * slot's scenarios in the order given. Returns 0, or -1 when the engine
+ * itself could not start (threads). Stops early, leaving slots in the rack's
+ * safe state and outcomes ABORTED, once clock_abort() is called. */
+int engine_run(const struct rack *rack, const bool *sel, const struct scenario *scenarios, int n_sc,
+	       const struct engine_opts *o, struct engine_result *results);
+
+#endif

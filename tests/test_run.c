@@ -1,0 +1,244 @@
+/*
+ * test_run.c - the scenario engine end to end: `rig run` on simulated racks.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support.h"
+
+static char dir[4096];
+
+static void make_dir(void) { cr_assert_eq(support_tmpdir(dir, sizeof dir), 0); }
+static void remove_dir(void) { support_rmtree(dir); }
+
+TestSuite(run, .init = make_dir, .fini = remove_dir, .timeout = 120);
+
+static const char *rig(void)
+{
+	static char buf[4096];
+	return support_bin("rig", buf, sizeof buf);
+}
+
+static char *path_in(const char *name)
+{
+	static char bufs[4][4200];
+	static int k;
+	char *b = bufs[k++ % 4];
+	snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
+	return b;
+}
+
+/* The result block of SLOT in a JSON record (up to the next slot's). */
+static char *slot_block(const char *json, int slot, char *out, size_t len)
+{
+	char pat[32];
+	snprintf(pat, sizeof pat, "\"slot\": %d,", slot);
+	const char *p = strstr(json, pat);
+	cr_assert_not_null(p, "no slot %d in the record", slot);
+	const char *q = strstr(p + 1, "\"slot\": ");
+	size_t n = q ? (size_t)(q - p) : strlen(p);
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return out;
+}
+
+Test(run, embedded_rack_reference_passes_each_defect_fails_for_its_reason)
+{
+	static char out[65536];
+	char *argv[] = { (char *)rig(), "run", "power-loss", "--db", path_in("r.db"), "--junit", path_in("j.xml"),
+			 "--json", path_in("r.json"), NULL };
+	int rc = support_run(argv, out, sizeof out);
+	cr_assert_eq(rc, 1, "defective units must fail the run (exit %d):\n%s", rc, out);
+	char *json = support_read_file(path_in("r.json"));
+	cr_assert_not_null(json);
+	static char b[16384];
+	/* The mix puts reference units in slots 1, 2, 4, 5 and 7. */
+	int refs[] = { 1, 2, 4, 5, 7 };
+	for (size_t i = 0; i < 5; i++) {
+		slot_block(json, refs[i], b, sizeof b);
+		cr_assert(strstr(b, "\"outcome\": \"pass\""), "reference slot %d:\n%s", refs[i], b);
+		cr_assert(strstr(b, "\"name\": \"boot_time\""), "%s", b);
+		cr_assert(strstr(b, "\"kind\": \"boot\""), "boot events recorded: %s", b);
+	}
+	slot_block(json, 3, b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "no 'boot' event"), "no_return:\n%s", b);
+	cr_assert(strstr(b, "device_unresponsive"), "its diagnosis names it:\n%s", b);
+	slot_block(json, 6, b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "reset_reason") && strstr(b, "not reported"),
+		  "no_reset_reason:\n%s", b);
+	slot_block(json, 8, b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "getver"), "flaky console:\n%s", b);
+	free(json);
+
+	char *junit = support_read_file(path_in("j.xml"));
+	cr_assert_not_null(junit);
+	cr_assert(strstr(junit, "<testsuite name=\"power-loss\" tests=\"8\" failures=\"3\" errors=\"0\""), "%s", junit);
+	cr_assert(strstr(junit, "name=\"slot 1: Teltonika FMB920 "), "%s", junit);
+	cr_assert(strstr(junit, "<property name=\"boot_time\""), "%s", junit);
+	cr_assert(strstr(junit, "<failure type=\"fail\" message=\"slot 3, "), "%s", junit);
+	free(junit);
+	cr_assert(strstr(out, "PASS") && strstr(out, "FAIL"), "summary table:\n%s", out);
+}
+
+/* Drops the lines that may differ between two equal runs: wall-clock times
+ * and the simulated rack's temp dir. */
+static void normalise(char *json)
+{
+	char rackdir[256] = "";
+	const char *r = strstr(json, "\"rack\": \"");
+	if (r) {
+		r += 9;
+		const char *end = strstr(r, "/rack.yaml");
+		if (end && (size_t)(end - r) < sizeof rackdir)
+			snprintf(rackdir, sizeof rackdir, "%.*s", (int)(end - r), r);
+	}
+	char *w = strstr(json, "\"wall_clock\"");
+	if (w) {
+		char *close = strchr(w, '}');
+		memset(w, ' ', (size_t)(close - w + 1));
+	}
+	for (char *p; *rackdir && (p = strstr(json, rackdir));)
+		memset(p, 'X', strlen(rackdir));
+}
+
+Test(run, same_seed_same_record)
+{
+	static char out[65536];
+	char *a[] = { (char *)rig(), "run", "power-loss", "--seed", "5", "--db", path_in("a.db"), "--json",
+		      path_in("a.json"), NULL };
+	char *b[] = { (char *)rig(), "run", "power-loss", "--seed", "5", "--db", path_in("b.db"), "--json",
+		      path_in("b.json"), NULL };
+	cr_assert_eq(support_run(a, out, sizeof out), 1, "%s", out);
+	cr_assert_eq(support_run(b, out, sizeof out), 1, "%s", out);
+	char *ja = support_read_file(path_in("a.json")), *jb = support_read_file(path_in("b.json"));
+	cr_assert(ja && jb);
+	cr_assert(strstr(ja, "\"at\": \"2026-01-01T00:00:"), "events stamped on rack time:\n%.2000s", ja);
+	normalise(ja);
+	normalise(jb);
+	cr_assert_str_eq(ja, jb, "two runs with seed 5 differ");
+	free(ja);
+	free(jb);
+}
+
+static const char *const virtual_reference[] = { "--virtual", "--profiles", "reference", NULL };
+
+Test(run, dead_slot_is_error_and_the_others_complete)
+{
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start_args(&sr, 3, 4, virtual_reference), 0);
+	char rackfile[4200], cmd[13000];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	/* Slot 2's console points at a port that does not exist. */
+	snprintf(cmd, sizeof cmd, "sed 's#%s/slot2/console#/dev/ttyUSB-gone#' '%s' > '%s'", sr.dir, rackfile,
+		 path_in("dead.yaml"));
+	cr_assert_eq(system(cmd), 0);
+	char *text = support_read_file(path_in("dead.yaml"));
+	cr_assert(text && strstr(text, "/dev/ttyUSB-gone"), "the edit took");
+	free(text);
+	static char out[65536];
+	char *argv[] = { (char *)rig(), "run", "power-loss", "--rack", path_in("dead.yaml"), "--db", path_in("r.db"),
+			 "--json", path_in("r.json"), NULL };
+	int rc = support_run(argv, out, sizeof out);
+	cr_assert_eq(rc, 3, "a dead slot is an infrastructure error (exit %d):\n%s", rc, out);
+	char *json = support_read_file(path_in("r.json"));
+	static char b[16384];
+	slot_block(json, 2, b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"error\"") && strstr(b, "/dev/ttyUSB-gone"), "%s", b);
+	slot_block(json, 1, b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"pass\""), "%s", b);
+	slot_block(json, 3, b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"pass\""), "%s", b);
+	free(json);
+	simrack_stop(&sr);
+}
+
+Test(run, sigint_aborts_leaves_safe_state_and_keeps_records)
+{
+	/* A wall-clock rack and a long wait, so the run is surely mid-way. */
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start(&sr, 2, "reference", 6), 0);
+	FILE *f = fopen(path_in("long.yaml"), "w");
+	fputs("name: long\nrequires: [power]\nsteps:\n  - command: getver\n  - power: on\n  - wait: 10m\n"
+	      "  - command: getver\n", f);
+	fclose(f);
+	char rackfile[4200];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	int po[2];
+	cr_assert_eq(pipe(po), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(po[1], 2);
+		dup2(po[1], 1);
+		execl(rig(), rig(), "run", path_in("long.yaml"), "--rack", rackfile, "--db", path_in("r.db"), "--json",
+		      path_in("r.json"), (char *)NULL);
+		_exit(127);
+	}
+	close(po[1]);
+	/* Wait until the run has started its slots, then interrupt it. */
+	char buf[4096];
+	size_t got = 0;
+	while (got < sizeof buf - 1 && !strstr(buf, "slots of")) {
+		ssize_t n = read(po[0], buf + got, sizeof buf - 1 - got);
+		cr_assert_gt(n, 0, "rig run ended before starting: %s", buf);
+		got += (size_t)n;
+		buf[got] = '\0';
+	}
+	usleep(300 * 1000);
+	kill(pid, SIGINT);
+	int status;
+	waitpid(pid, &status, 0);
+	close(po[0]);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "aborted run exit %d",
+		  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	char *json = support_read_file(path_in("r.json"));
+	cr_assert_not_null(json, "the record is written even after a stop");
+	cr_assert(strstr(json, "\"outcome\": \"aborted\""), "%s", json);
+	free(json);
+	/* The rack file's safe state: power off. */
+	static char out[8192];
+	char *st[] = { (char *)rig(), "power", "all", "status", "--rack", rackfile, NULL };
+	cr_assert_eq(support_run(st, out, sizeof out), 0, "%s", out);
+	cr_assert(strstr(out, "\n1     off") && strstr(out, "\n2     off"), "%s", out);
+	simrack_stop(&sr);
+}
+
+Test(run, tag_selection_and_file_errors)
+{
+	static char out[65536];
+	FILE *f = fopen(path_in("bad.yaml"), "w");
+	fputs("name: bad\nsteps:\n  - wait: forever\n", f);
+	fclose(f);
+	char *bad[] = { (char *)rig(), "run", path_in("bad.yaml"), "--db", path_in("r.db"), NULL };
+	cr_assert_eq(support_run(bad, out, sizeof out), 2, "%s", out);
+	cr_assert(strstr(out, "bad.yaml:3:11: steps[0].wait"), "%s", out);
+	char *missing[] = { (char *)rig(), "run", "no-such-scenario", "--db", path_in("r.db"), NULL };
+	cr_assert_eq(support_run(missing, out, sizeof out), 2, "%s", out);
+	cr_assert(strstr(out, "no-such-scenario"), "%s", out);
+	char *none[] = { (char *)rig(), "run", NULL };
+	cr_assert_eq(support_run(none, out, sizeof out), 2, "%s", out);
+
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start_args(&sr, 2, 8, virtual_reference), 0);
+	char rackfile[4200];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	char *tag[] = { (char *)rig(), "run", "power-loss", "--rack", rackfile, "--tag", "region=mars", "--db",
+			path_in("r.db"), NULL };
+	cr_assert_eq(support_run(tag, out, sizeof out), 2, "%s", out);
+	cr_assert(strstr(out, "no slot of") && strstr(out, "region=mars"), "%s", out);
+	char *one[] = { (char *)rig(), "run", "power-loss", "--rack", rackfile, "--slots", "2", "--db", path_in("r.db"),
+			"--json", path_in("one.json"), NULL };
+	cr_assert_eq(support_run(one, out, sizeof out), 0, "%s", out);
+	char *json = support_read_file(path_in("one.json"));
+	cr_assert(strstr(json, "\"slot\": 2,") && !strstr(json, "\"slot\": 1,"), "%s", json);
+	free(json);
+	simrack_stop(&sr);
+}
