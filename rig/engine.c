@@ -566,6 +566,9 @@ static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct 
 		diagnosis_has(sr, "", seen, sizeof seen);
 	}
 	r->finished = now(sr);
+	if (sr->o->progress && !sr->o->progress_tty) /* plain lines for logs */
+		fprintf(sr->o->progress, "slot %s: %s %s%s\n", sr->label, sc->name, engine_outcome_name(r->outcome),
+			r->marginal ? " (marginal)" : "");
 }
 
 /* ---- the slot thread ---- */

@@ -1,0 +1,67 @@
+/*
+ * rack64.c - benchmark: power-loss on a 64-slot simulated rack (virtual
+ * time), wall time and the rig's peak RSS, against the same run on 1 slot.
+ * Targets (issue): 64 slots under 10 s and under 64 MB on 2 cores.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "embedded.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Runs `rig run power-loss` on an N-slot virtual rack; wall seconds and the
+ * rig's peak RSS in MB. Returns the rig's exit code or -1. */
+static int run_rack(int n, double *wall, double *rss_mb)
+{
+	static const char *const extra[] = { "--virtual", "--mix", "lab", NULL };
+	struct embedded_rack er;
+	char err[512], rig[4096], db[512];
+	if (embedded_rack_start(&er, n, 1, extra, err, sizeof err)) {
+		fprintf(stderr, "rack64: %s\n", err);
+		return -1;
+	}
+	cli_sibling_program("rig", rig, sizeof rig);
+	snprintf(db, sizeof db, "%s/bench.db", er.dir);
+	double t0 = now_s();
+	pid_t pid = fork();
+	if (pid == 0) {
+		freopen("/dev/null", "w", stdout);
+		freopen("/dev/null", "w", stderr);
+		execl(rig, rig, "run", "power-loss", "--rack", er.rack_file, "--db", db, (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	struct rusage ru;
+	wait4(pid, &status, 0, &ru);
+	*wall = now_s() - t0;
+	*rss_mb = (double)ru.ru_maxrss / 1024.0;
+	embedded_rack_stop(&er);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int main(void)
+{
+	double w1, r1, w64, r64;
+	int rc1 = run_rack(1, &w1, &r1), rc64 = run_rack(64, &w64, &r64);
+	if (rc1 < 0 || rc1 > 1 || rc64 < 0 || rc64 > 1) {
+		fprintf(stderr, "rack64: rig run failed (exit %d / %d)\n", rc1, rc64);
+		return 1;
+	}
+	printf("power-loss on a virtual rack (reference and defective units mixed):\n");
+	printf("  1 slot:   wall %6.2f s   rig peak RSS %6.1f MB\n", w1, r1);
+	printf("  64 slots: wall %6.2f s   rig peak RSS %6.1f MB   (targets: < 10 s, < 64 MB)\n", w64, r64);
+	printf("  ratio 64/1: wall %.2fx, RSS %.2fx\n", w64 / w1, r64 / r1);
+	return 0;
+}
