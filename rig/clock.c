@@ -168,6 +168,26 @@ int clock_open_rack(const char *control_path, rig_clock **out, char *err, size_t
 	return 0;
 }
 
+int clock_open_for(const struct rack *rack, rig_clock **out, char *err, size_t errlen)
+{
+	if (*rack->control && clock_open_rack(rack->control, out, err, errlen) == 0)
+		return 0;
+	bool fell_back = *rack->control;
+	if (clock_open_real(out) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return fell_back ? 1 : 0;
+}
+
+int clock_or_warn(const struct rack *rack, rig_clock **out, char *err, size_t errlen, const char *cmd)
+{
+	int rc = clock_open_for(rack, out, err, errlen);
+	if (rc == 1)
+		fprintf(stderr, "rig %s: %s; going on with the wall clock\n", cmd, err);
+	return rc < 0 ? -1 : 0;
+}
+
 void clock_close(rig_clock *c)
 {
 	if (!c)

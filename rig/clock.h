@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rack.h"
 #include "tracker.h"
 
 typedef struct rig_clock rig_clock;
@@ -30,6 +31,17 @@ int clock_open_real(rig_clock **out);
 /* The clock of a simulated rack with control socket PATH: virtual when the
  * rack runs virtual time, the wall clock otherwise. Returns 0 or -1 (ERR). */
 int clock_open_rack(const char *control_path, rig_clock **out, char *err, size_t errlen);
+
+/* The clock RACK runs on: its control socket's (virtual or wall) when the
+ * rack file names one, the wall clock otherwise. Returns 0; 1 when the rack
+ * names a control socket that does not answer (a dead simulated rack): the
+ * wall clock is used and ERR says why, so diagnosing a dead rack still works;
+ * -1 when no clock could be made. */
+int clock_open_for(const struct rack *rack, rig_clock **out, char *err, size_t errlen);
+
+/* clock_open_for, saying on stderr ("rig CMD: ...") when it fell back to
+ * the wall clock. Returns 0, or -1 when there is no clock at all. */
+int clock_or_warn(const struct rack *rack, rig_clock **out, char *err, size_t errlen, const char *cmd);
 
 void clock_close(rig_clock *c);
 

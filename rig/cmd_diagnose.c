@@ -7,6 +7,7 @@
  * can later run on evidence from the ingest link without touching hardware.
  */
 #include "cli.h"
+#include "clock.h"
 #include "diagnose.h"
 #include "json.h"
 #include "power.h"
@@ -44,6 +45,7 @@ struct opts {
 	bool json;
 	int timeout_ms;
 	struct diag_params params;
+	rig_clock *clock;       /* the rack's clock, for the console's deadlines */
 };
 
 static int64_t now_ms(void)
@@ -195,6 +197,8 @@ static void gather_console(const struct rack_slot *s, const struct opts *o, stru
 		snprintf(result, rlen, "%.250s", err);
 		return;
 	}
+	if (o->clock)
+		tracker_set_clock(t, clock_for_tracker(o->clock));
 	int rc = tracker_command(t, "getver", answer, sizeof answer, o->timeout_ms);
 	if (rc == TRACKER_OK) {
 		out->state = DIAG_CH_ANSWERED;
@@ -424,7 +428,14 @@ int cmd_diagnose(int argc, char **argv)
 		rack_free(&rack);
 		return cli_fail(RIG_EXIT_INFRA, "diagnose", "results store: %s", err);
 	}
+	if (clock_or_warn(&rack, &o.clock, err, sizeof err, "diagnose")) {
+		store_close(db);
+		free(sel);
+		rack_free(&rack);
+		return cli_fail(RIG_EXIT_INFRA, "diagnose", "clock: %s", err);
+	}
 	rc = run_slots(&o, &rack, sel, db);
+	clock_close(o.clock);
 	store_close(db);
 	free(sel);
 	rack_free(&rack);

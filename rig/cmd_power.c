@@ -5,6 +5,7 @@
  * at 03:12 must be traceable to the person who cut it.
  */
 #include "cli.h"
+#include "clock.h"
 #include "power.h"
 #include "rack.h"
 #include "slots.h"
@@ -41,14 +42,10 @@ static int parse_ms(const char *s, int *out)
 	return 0;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 /* Does ACT on one slot's supply; prints one table row. Returns an exit code. */
-static int one_slot(const struct rack_slot *s, enum action act, int off_ms, int timeout_ms, char *result, size_t len)
+static int one_slot(const struct rack_slot *s, enum action act, rig_clock *clk, int off_ms, int timeout_ms,
+		    char *result, size_t len)
 {
 	if (s->power.kind != RACK_POWER_SUPPLY) {
 		snprintf(result, len, "slot %d: no supply in the rack file%s", s->id,
@@ -66,7 +63,7 @@ static int one_slot(const struct rack_slot *s, enum action act, int off_ms, int 
 	if (act == ACT_OFF || act == ACT_CYCLE)
 		rc = drv->output(dev, false);
 	if (rc == POWER_OK && act == ACT_CYCLE)
-		sleep_ms(off_ms);
+		clock_sleep_until(clk, clock_now(clk) + off_ms); /* rack time: a virtual rack sees the gap */
 	if (rc == POWER_OK && (act == ACT_ON || act == ACT_CYCLE))
 		rc = drv->output(dev, true);
 	struct power_status st;
@@ -135,6 +132,12 @@ int cmd_power(int argc, char **argv)
 		slots_free(&rack, sel);
 		return cli_fail(RIG_EXIT_INFRA, "power", "results store: %s", err);
 	}
+	rig_clock *clk = NULL;
+	if (clock_or_warn(&rack, &clk, err, sizeof err, "power")) {
+		store_close(db);
+		slots_free(&rack, sel);
+		return cli_fail(RIG_EXIT_INFRA, "power", "clock: %s", err);
+	}
 	printf("%-4s  %-6s  %6s  %6s  %7s  %7s  %-2s  %s\n", "SLOT", "OUTPUT", "V-SET", "V-OUT", "I-SET", "I-OUT", "  ", "PROT");
 	int exit_code = RIG_EXIT_OK;
 	for (int i = 0; i < rack.n_slots; i++) {
@@ -143,7 +146,7 @@ int cmd_power(int argc, char **argv)
 		const struct rack_slot *s = &rack.slots[i];
 		char result[600], slot[12], command[32];
 		/* One slot's failure is reported and the next slot still served. */
-		int rc = one_slot(s, (enum action)act, off_ms, timeout_ms, result, sizeof result);
+		int rc = one_slot(s, (enum action)act, clk, off_ms, timeout_ms, result, sizeof result);
 		if (rc != RIG_EXIT_OK) {
 			fprintf(stderr, "rig power: %s\n", result);
 			if (exit_code == RIG_EXIT_OK || rc == RIG_EXIT_INFRA)
@@ -161,6 +164,7 @@ int cmd_power(int argc, char **argv)
 			}
 		}
 	}
+	clock_close(clk);
 	store_close(db);
 	slots_free(&rack, sel);
 	return exit_code;

@@ -228,8 +228,17 @@ static int probe_rack_file(const char *rack_file, const char *slots, const struc
 		rack_free(&rack);
 		return rc;
 	}
+	rig_clock *clk = NULL;
+	if (clock_or_warn(&rack, &clk, err, sizeof err, "probe")) {
+		store_run_end(db, run_id, "error");
+		store_close(db);
+		free(sel);
+		rack_free(&rack);
+		return cli_fail(RIG_EXIT_INFRA, "probe", "clock: %s", err);
+	}
 	struct probe_ctx ctx = { .db = db, .run_id = run_id, .operator_ = cli_operator(o->operator_),
-				 .station = rack.station, .timeout_ms = o->timeout_ms, .backend = o->backend };
+				 .station = rack.station, .timeout_ms = o->timeout_ms, .backend = o->backend,
+				 .clock = clk };
 	struct probe_target *t = calloc((size_t)n, sizeof *t);
 	struct probe_result *r = calloc((size_t)n, sizeof *r);
 	char (*labels)[12] = calloc((size_t)n, sizeof *labels);
@@ -248,6 +257,7 @@ static int probe_rack_file(const char *rack_file, const char *slots, const struc
 	}
 	store_run_end(db, run_id, outcome_of(exit_code));
 	store_close(db);
+	clock_close(clk);
 	if (o->json) {
 		struct json j;
 		json_init(&j, stdout, true);

@@ -316,7 +316,16 @@ static int check_rack(const char *rack_file, const struct check_opts *o)
 	}
 	/* Nothing recorded: a check changes nothing on the bench, and the
 	 * consoles are only asked for identity and status. */
-	struct probe_ctx ctx = { .db = NULL, .timeout_ms = o->console_ms, .backend = SERIAL_BACKEND_AUTO };
+	rig_clock *clk = NULL;
+	char cerr[512];
+	if (clock_or_warn(&rack, &clk, cerr, sizeof cerr, "rack")) {
+		free(boards);
+		free(sc);
+		slots_free(&rack, sel);
+		return cli_fail(RIG_EXIT_INFRA, "rack", "clock: %s", cerr);
+	}
+	struct probe_ctx ctx = { .db = NULL, .timeout_ms = o->console_ms, .backend = SERIAL_BACKEND_AUTO,
+				 .clock = clk };
 	int k = 0;
 	for (int i = 0; i < rack.n_slots; i++) {
 		if (!sel[i])
@@ -351,6 +360,7 @@ static int check_rack(const char *rack_file, const struct check_opts *o)
 	else
 		print_table(&rack, boards, sc, k);
 	free(sc);
+	clock_close(clk);
 	free(boards);
 	slots_free(&rack, sel);
 	return exit_code;

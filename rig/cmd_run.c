@@ -198,7 +198,7 @@ static int run_on_rack(const char *rack_file, struct scenario *scs, int n_sc, co
 	int rc = sel ? select_slots(&rack, o, sel) : RIG_EXIT_INFRA;
 	rig_clock *clk = NULL;
 	store *db = NULL;
-	if (rc == 0 && (*rack.control ? clock_open_rack(rack.control, &clk, err, sizeof err) : clock_open_real(&clk)))
+	if (rc == 0 && clock_or_warn(&rack, &clk, err, sizeof err, "run"))
 		rc = cli_fail(RIG_EXIT_INFRA, "run", "clock: %s", err);
 	if (rc == 0 && store_open(cli_db_path(o->db), &db, err, sizeof err))
 		rc = cli_fail(RIG_EXIT_INFRA, "run", "results store: %s", err);

@@ -124,6 +124,8 @@ void probe_one(const struct probe_ctx *ctx, const struct probe_target *t, struct
 		record(ctx, t, r, &a);
 		return;
 	}
+	if (ctx->clock)
+		tracker_set_clock(trk, clock_for_tracker(ctx->clock));
 	snprintf(r->link, sizeof r->link, "%s", tracker_describe(trk));
 	struct audit_buf audit = { 0 };
 	tracker_set_observer(trk, on_command, &audit);

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "clock.h"
 #include "rack.h"
 #include "store.h"
 #include "tracker.h"
@@ -23,6 +24,7 @@ struct probe_ctx {
 	const char *station;
 	int timeout_ms;         /* per command */
 	enum serial_backend backend;
+	rig_clock *clock;       /* the rack's clock; NULL: the wall clock */
 };
 
 struct probe_target {
