@@ -1,6 +1,7 @@
 /* cli.c - helpers every rig command shares (see cli.h). */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -28,6 +29,26 @@ int cli_fail(int code, const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return code;
+}
+
+int cli_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (end == s || *end || errno || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cli_ms(const char *s, int *out)
+{
+	long v;
+	if (cli_long(s, 1, 600000, &v))
+		return -1;
+	*out = (int)v;
+	return 0;
 }
 
 const char *cli_operator(const char *from_option)

@@ -35,6 +35,12 @@ bool cli_wants_help(int argc, char **argv);
 int cli_fail(int code, const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Reads S as a whole number in MIN..MAX into *OUT. Returns 0, or -1. */
+int cli_long(const char *s, long min, long max, long *out);
+
+/* Milliseconds, 1..600000: every --timeout and --off-time. Returns 0 or -1. */
+int cli_ms(const char *s, int *out);
+
 /* Operator for the audit trail: --operator, else $USER, else "unknown". */
 const char *cli_operator(const char *from_option);
 

@@ -159,15 +159,7 @@ static void gather_supply(const struct rack_slot *s, const struct opts *o, struc
 		return;
 	}
 	drv->close(dev);
-	out->state = DIAG_CH_ANSWERED;
-	out->have_reading = true;
-	out->output_on = st.output_on;
-	out->v_out = st.v_out;
-	out->i_out = st.i_out;
-	out->v_set = st.v_set;
-	out->protection = st.protection == POWER_PROT_OVP ? DIAG_PROT_OVP
-			  : st.protection == POWER_PROT_OCP ? DIAG_PROT_OCP : DIAG_PROT_NONE;
-	out->read_at_ms = now_ms();
+	diag_supply_reading(out, &st, now_ms());
 	snprintf(result, rlen, "ok: output %s, %.2f V, %.3f A", st.output_on ? "on" : "off", st.v_out, st.i_out);
 }
 

@@ -32,17 +32,6 @@ const char cmd_power_usage[] =
 
 enum action { ACT_ON, ACT_OFF, ACT_CYCLE, ACT_STATUS };
 
-static int parse_ms(const char *s, int *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (end == s || *end || v < 1 || v > 600000)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
-
 /* Does ACT on one slot's supply; prints one table row. Returns an exit code. */
 static int one_slot(const struct rack_slot *s, enum action act, rig_clock *clk, int off_ms, int timeout_ms,
 		    char *result, size_t len)
@@ -98,11 +87,11 @@ int cmd_power(int argc, char **argv)
 		case 'd': db_path = optarg; break;
 		case 'o': operator_ = optarg; break;
 		case 'f':
-			if (parse_ms(optarg, &off_ms))
+			if (cli_ms(optarg, &off_ms))
 				return cli_fail(RIG_EXIT_USAGE, "power", "--off-time '%s': expected milliseconds", optarg);
 			break;
 		case 't':
-			if (parse_ms(optarg, &timeout_ms))
+			if (cli_ms(optarg, &timeout_ms))
 				return cli_fail(RIG_EXIT_USAGE, "power", "--timeout '%s': expected milliseconds", optarg);
 			break;
 		default:

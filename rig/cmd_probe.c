@@ -293,16 +293,6 @@ static int parse_backend(const char *s, enum serial_backend *b)
 	return 0;
 }
 
-static int parse_int(const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (end == s || *end || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 int cmd_probe(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -326,17 +316,17 @@ int cmd_probe(int argc, char **argv)
 		case 'o': o.operator_ = optarg; break;
 		case 'j': o.json = true; break;
 		case 'b':
-			if (parse_int(optarg, 50, 4000000, &v))
+			if (cli_long(optarg, 50, 4000000, &v))
 				return cli_fail(RIG_EXIT_USAGE, "probe", "--baud '%s': expected a speed such as 115200", optarg);
 			o.baud = (int)v;
 			break;
 		case 't':
-			if (parse_int(optarg, 1, 600000, &v))
+			if (cli_long(optarg, 1, 600000, &v))
 				return cli_fail(RIG_EXIT_USAGE, "probe", "--timeout '%s': expected milliseconds, 1..600000", optarg);
 			o.timeout_ms = (int)v;
 			break;
 		case 'S':
-			if (parse_int(optarg, 0, 0x7fffffff, &v))
+			if (cli_long(optarg, 0, 0x7fffffff, &v))
 				return cli_fail(RIG_EXIT_USAGE, "probe", "--seed '%s': expected a whole number", optarg);
 			o.seed = (unsigned)v;
 			break;

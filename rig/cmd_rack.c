@@ -366,16 +366,6 @@ static int check_rack(const char *rack_file, const struct check_opts *o)
 	return exit_code;
 }
 
-static int parse_int(const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (end == s || *end || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 int cmd_rack(int argc, char **argv)
 {
 	/* Subcommand first: `rig rack check ...`; others may follow (rack
@@ -401,12 +391,12 @@ int cmd_rack(int argc, char **argv)
 		case 'r': rack_file = optarg; break;
 		case 'j': o.json = true; break;
 		case 't':
-			if (parse_int(optarg, 1, 600000, &v))
+			if (cli_long(optarg, 1, 600000, &v))
 				return cli_fail(RIG_EXIT_USAGE, "rack", "--timeout '%s': expected milliseconds, 1..600000", optarg);
 			o.console_ms = o.modbus_ms = (int)v;
 			break;
 		case 'S':
-			if (parse_int(optarg, 0, 0x7fffffff, &v))
+			if (cli_long(optarg, 0, 0x7fffffff, &v))
 				return cli_fail(RIG_EXIT_USAGE, "rack", "--seed '%s': expected a whole number", optarg);
 			seed = (unsigned)v;
 			break;

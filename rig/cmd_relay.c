@@ -56,16 +56,6 @@ struct row {
 	char result[640];        /* "ok", or the error naming slot, line, board */
 };
 
-static int parse_ms(const char *s, int *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (end == s || *end || v < 1 || v > 600000)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
 static const struct rack_line *find_line(const struct rack_slot *s, const char *name)
 {
 	for (int i = 0; i < s->n_lines; i++)
@@ -204,7 +194,7 @@ int cmd_relay(int argc, char **argv)
 		case 'o': operator_ = optarg; break;
 		case 'j': json = true; break;
 		case 't':
-			if (parse_ms(optarg, &timeout_ms))
+			if (cli_ms(optarg, &timeout_ms))
 				return cli_fail(RIG_EXIT_USAGE, "relay", "--timeout '%s': expected milliseconds", optarg);
 			break;
 		default:

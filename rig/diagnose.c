@@ -8,6 +8,7 @@
  * honest "cannot tell", never two contradicting causes.
  */
 #include "diagnose.h"
+#include "power.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -322,4 +323,17 @@ int64_t diag_parse_time(const char *s)
 	if (t == (time_t)-1)
 		return DIAG_NEVER;
 	return (int64_t)t * 1000 + ms;
+}
+
+void diag_supply_reading(struct diag_supply *s, const struct power_status *st, int64_t at_ms)
+{
+	s->state = DIAG_CH_ANSWERED;
+	s->have_reading = true;
+	s->output_on = st->output_on;
+	s->v_out = st->v_out;
+	s->i_out = st->i_out;
+	s->v_set = st->v_set;
+	s->protection = st->protection == POWER_PROT_OVP ? DIAG_PROT_OVP
+			: st->protection == POWER_PROT_OCP ? DIAG_PROT_OCP : DIAG_PROT_NONE;
+	s->read_at_ms = at_ms;
 }

@@ -129,6 +129,12 @@ struct diag_report {
 	char supply_last_read[32];
 };
 
+struct power_status;
+
+/* Fills S's reading from a supply's status ST taken at AT_MS, and marks the
+ * channel ANSWERED: one translation for every caller that reads supplies. */
+void diag_supply_reading(struct diag_supply *s, const struct power_status *st, int64_t at_ms);
+
 /* Runs every rule over EV (P NULL: diag_default_params) into OUT. Returns
  * the number of findings; 0 means healthy. */
 int diag_run(const struct diag_evidence *ev, const struct diag_params *p, struct diag_report *out);

@@ -248,15 +248,7 @@ static void gather(struct slot_run *sr, struct diag_evidence *ev)
 		struct power_status st;
 		snprintf(s->where, sizeof s->where, "%s unit %d", sr->slot->power.bus.transport, sr->slot->power.bus.unit);
 		if (sr->supply->driver->status(sr->supply, &st) == POWER_OK) {
-			s->state = DIAG_CH_ANSWERED;
-			s->have_reading = true;
-			s->output_on = st.output_on;
-			s->v_out = st.v_out;
-			s->i_out = st.i_out;
-			s->v_set = st.v_set;
-			s->protection = st.protection == POWER_PROT_OVP ? DIAG_PROT_OVP :
-					st.protection == POWER_PROT_OCP ? DIAG_PROT_OCP : DIAG_PROT_NONE;
-			s->read_at_ms = ev->now_ms;
+			diag_supply_reading(s, &st, ev->now_ms);
 		} else {
 			s->state = DIAG_CH_UNREACHABLE;
 			snprintf(s->detail, sizeof s->detail, "%.300s", power_error(sr->supply));
