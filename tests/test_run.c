@@ -242,3 +242,22 @@ Test(run, tag_selection_and_file_errors)
 	free(json);
 	simrack_stop(&sr);
 }
+
+Test(run, power_loss_over_modbus_rtu_supplies)
+{
+	static const char *const rtu[] = { "--virtual", "--modbus", "rtu", "--profiles", "reference", NULL };
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start_args(&sr, 2, 3, rtu), 0);
+	char rackfile[4200];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	char *text = support_read_file(rackfile);
+	cr_assert(text && strstr(text, "rtu:"), "the rack's supplies are on RTU:\n%s", text);
+	cr_assert_null(strstr(text, "tcp://"), "%s", text);
+	free(text);
+	static char out[65536];
+	char *argv[] = { (char *)rig(), "run", "power-loss", "--rack", rackfile, "--db", path_in("r.db"), NULL };
+	int rc = support_run(argv, out, sizeof out);
+	cr_assert_eq(rc, 0, "power-loss through RTU supplies (exit %d):\n%s", rc, out);
+	cr_assert(strstr(out, "boot_time="), "%s", out);
+	simrack_stop(&sr);
+}
