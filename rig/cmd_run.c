@@ -142,7 +142,7 @@ static void summary(const struct engine_result *res, int n)
 		if (r->outcome != OUTCOME_PASS)
 			printf("      %s\n", r->message);
 		if (*r->reasons)
-			printf("      reason codes: %s\n", r->reasons);
+			printf("      diagnosed during the run: %s\n", r->reasons);
 	}
 	bool any_marginal = false;
 	for (int i = 0; i < n; i++)
