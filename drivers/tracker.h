@@ -99,6 +99,7 @@ struct tracker_status {
 	int reset_code;         /* vendor's numeric reset cause */
 	char reset_reason[24];  /* "power_on", "watchdog", ... ("" if not told) */
 	int boots;              /* -1 if not told */
+	char pdp[16];           /* data session as the carrier left it: "rejected", "" if not told */
 	char power_source[16];  /* "PwrVoltage" external, "BatVoltage" battery */
 	int gnss_on;
 	int satellites;

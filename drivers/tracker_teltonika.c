@@ -142,6 +142,7 @@ static int teltonika_status(tracker *t, struct tracker_status *st, int timeout_m
 	if (tracker_field_long(a, "REC", NULL, &v))
 		st->records = (int)v;
 	tracker_field(a, "Reset", st->reset_reason, sizeof st->reset_reason);
+	tracker_field(a, "PDP", st->pdp, sizeof st->pdp);
 	if (tracker_field_long(a, "Boots", NULL, &v))
 		st->boots = (int)v;
 	return TRACKER_OK;

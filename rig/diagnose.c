@@ -184,6 +184,56 @@ static double assess_inconclusive(const struct diag_evidence *ev, const struct d
 	return 1.0;
 }
 
+/* The modem's own account and the backend's, side by side. */
+static void uplink_text(const struct diag_evidence *ev, char *buf, size_t len)
+{
+	const struct diag_uplink *u = &ev->uplink;
+	char last[32];
+	diag_format_time(u->last_record_ms, last, sizeof last);
+	snprintf(buf, len, "modem: %s (operator %s, signal %d/5), data session %s%s; last record received %s",
+		 u->registered ? "registered" : "not registered", *u->operator_code ? u->operator_code : "none",
+		 u->signal, u->data_link ? "up" : "down", u->pdp_rejected ? " (PDP context rejected by the carrier)" : "",
+		 last);
+}
+
+static bool uplink_silent(const struct diag_evidence *ev)
+{
+	const struct diag_uplink *u = &ev->uplink;
+	int64_t after = u->silent_after_ms > 0 ? u->silent_after_ms : 600000;
+	return u->last_record_ms == DIAG_NEVER || ev->now_ms - u->last_record_ms > after;
+}
+
+/* The device is alive (its console answers and told the modem state) but
+ * has no network: the antenna or the place, not the unit. */
+static double assess_coverage(const struct diag_evidence *ev, const struct diag_params *p, char *out, size_t len)
+{
+	(void)p;
+	const struct diag_uplink *u = &ev->uplink;
+	if (ev->console.state != DIAG_CH_ANSWERED || u->state != DIAG_CH_ANSWERED || u->registered)
+		return 0;
+	char up[DIAG_TEXT_MAX];
+	uplink_text(ev, up, sizeof up);
+	snprintf(out, len, "%s; the unit is powered and answering, so power is not the cause", up);
+	return uplink_silent(ev) ? 0.9 : 0.75;
+}
+
+/* Registered but the carrier refuses data: the SIM plan, not the antenna,
+ * not the unit. The device's own PDP report is the strongest sign; a data
+ * session down while registered with the uplink silent is the weaker one. */
+static double assess_data_cap(const struct diag_evidence *ev, const struct diag_params *p, char *out, size_t len)
+{
+	(void)p;
+	const struct diag_uplink *u = &ev->uplink;
+	if (ev->console.state != DIAG_CH_ANSWERED || u->state != DIAG_CH_ANSWERED || !u->registered || u->data_link)
+		return 0;
+	if (!u->pdp_rejected && !uplink_silent(ev))
+		return 0;
+	char up[DIAG_TEXT_MAX];
+	uplink_text(ev, up, sizeof up);
+	snprintf(out, len, "%s; powered, answering and registered, yet no data: the carrier is refusing the session", up);
+	return u->pdp_rejected ? (uplink_silent(ev) ? 0.95 : 0.85) : 0.6;
+}
+
 const struct diag_rule diag_rules[] = {
 	{
 		.code = "power_loss_suspected",
@@ -199,6 +249,21 @@ const struct diag_rule diag_rules[] = {
 		.action_ops = "device powered but not answering: power-cycle it remotely; if it does not come back, replace the unit",
 		.action_technician = "power-cycle; if still silent, check the console cable, then swap the unit",
 		.assess = assess_unresponsive,
+	},
+	{
+		.code = "coverage_loss",
+		.title = "no network coverage",
+		.action_ops = "coverage lost: the device is not registered on the network; check the antenna or move the vehicle",
+		.action_technician = "check the cellular antenna, its cable and placement; move the vehicle to known coverage, "
+				     "then run rig diagnose again",
+		.assess = assess_coverage,
+	},
+	{
+		.code = "sim_data_cap_exceeded",
+		.title = "SIM data cap exceeded",
+		.action_ops = "SIM data cap exceeded: check the SIM plan with the provider; no truck roll",
+		.action_technician = "no site visit needed: the unit and antenna are fine; the SIM's data plan is spent",
+		.assess = assess_data_cap,
 	},
 	{
 		.code = "insufficient_evidence",
@@ -251,6 +316,11 @@ static int evidence_lines(const struct diag_evidence *ev, char lines[][DIAG_LINE
 	if (n < max)
 		snprintf(lines[n++], len, "console %s: %s%s%s; last good answer %s", *k->where ? k->where : "(none)", how[k->state],
 			 *k->detail ? ": " : "", k->detail, when);
+	if (n < max && ev->uplink.state == DIAG_CH_ANSWERED) {
+		char up[DIAG_TEXT_MAX];
+		uplink_text(ev, up, sizeof up);
+		snprintf(lines[n++], len, "uplink: %s", up);
+	}
 	if (n < max && ev->uplink.state == DIAG_CH_UNKNOWN && ev->gnss.state == DIAG_CH_UNKNOWN)
 		snprintf(lines[n++], len, "uplink, GNSS: not gathered (unknown)");
 	return n;

@@ -66,9 +66,14 @@ struct diag_console {
 /* Room for the channels later issues gather; today always DIAG_CH_UNKNOWN
  * and read by no rule. */
 struct diag_uplink {
-	enum diag_channel state;
-	bool registered;              /* attached to the network */
-	int64_t last_record_ms;       /* last telemetry record the backend received */
+	enum diag_channel state;      /* ANSWERED: the modem's state was read (getstatus/getinfo) */
+	bool registered;              /* attached to the network (an operator, signal above 0) */
+	bool data_link;               /* a data session is up */
+	bool pdp_rejected;            /* the carrier refused the data session */
+	int signal;                   /* 0..5 */
+	char operator_code[16];
+	int64_t last_record_ms;       /* last telemetry record the backend received; DIAG_NEVER */
+	int64_t silent_after_ms;      /* no record for this long counts as silent (0: 10 min) */
 };
 
 struct diag_gnss {

@@ -13,12 +13,17 @@ const char *const scenario_sources[] = {
 	"supply.current",  /* A drawn now, read from the supply */
 	"supply.voltage",  /* V at the output now */
 	"uptime",          /* s the device says it has been up */
+	"flush.drain_time", /* s from coverage back to the last backlog record */
+	"flush.rate",      /* backlog records per second while draining */
+	"flush.records",   /* backlog records that arrived */
 	NULL,
 };
 
 static const char *const top_keys[] = { "name", "summary", "requires", "steps", NULL };
 static const char *const relay_keys[] = { "line", "state", NULL };
-static const char *const expect_keys[] = { "event", "state", "reason", "answer", "equals", "within", "absent", NULL };
+static const char *const expect_keys[] = { "event", "state", "reason", "answer", "uplink", "flush", "equals",
+					   "within", "absent", "period", NULL };
+static const char *const fault_keys[] = { "datacap", "period", NULL };
 static const char *const measure_keys[] = { "name", "source", "unit", "low", "high", "marginal", NULL };
 
 static const struct {
@@ -26,7 +31,7 @@ static const struct {
 	enum scenario_step_kind kind;
 } kinds[] = {
 	{ "power", STEP_POWER }, { "relay", STEP_RELAY }, { "wait", STEP_WAIT }, { "command", STEP_COMMAND },
-	{ "expect", STEP_EXPECT }, { "measure", STEP_MEASURE }, { "record", STEP_RECORD },
+	{ "expect", STEP_EXPECT }, { "measure", STEP_MEASURE }, { "record", STEP_RECORD }, { "fault", STEP_FAULT },
 };
 
 int scenario_duration(const char *text, int64_t *ms)
@@ -88,6 +93,7 @@ static int read_expect(struct ydoc *d, yaml_node_t *v, const char *base, struct 
 		return -1;
 	static const struct { const char *key; enum scenario_expect_kind kind; } subj[] = {
 		{ "event", EXPECT_EVENT }, { "state", EXPECT_STATE }, { "reason", EXPECT_REASON }, { "answer", EXPECT_ANSWER },
+		{ "uplink", EXPECT_UPLINK }, { "flush", EXPECT_FLUSH },
 	};
 	int found = 0;
 	for (size_t i = 0; i < sizeof subj / sizeof subj[0]; i++) {
@@ -95,13 +101,13 @@ static int read_expect(struct ydoc *d, yaml_node_t *v, const char *base, struct 
 		if (!s)
 			continue;
 		if (found++)
-			return ydoc_fail(d, s, base, "expect one thing per step: event, state, reason or answer");
+			return ydoc_fail(d, s, base, "expect one thing per step: event, state, reason, answer, uplink or flush");
 		st->expect = subj[i].kind;
 		if (ydoc_str(d, s, ydoc_keypath(path, sizeof path, "%s.%s", base, subj[i].key), st->text, sizeof st->text))
 			return -1;
 	}
 	if (!found)
-		return ydoc_fail(d, v, base, "say what to expect: event, state, reason or answer");
+		return ydoc_fail(d, v, base, "say what to expect: event, state, reason, answer, uplink or flush");
 	yaml_node_t *eq = ydoc_get(d, v, "equals");
 	if (eq && st->expect != EXPECT_STATE)
 		return ydoc_fail(d, eq, base, "'equals' goes with 'state'");
@@ -112,6 +118,19 @@ static int read_expect(struct ydoc *d, yaml_node_t *v, const char *base, struct 
 	yaml_node_t *w = ydoc_get(d, v, "within");
 	if (w && read_duration(d, w, ydoc_keypath(path, sizeof path, "%s.within", base), &st->duration_ms))
 		return -1;
+	if (st->expect == EXPECT_UPLINK && strcmp(st->text, "flowing"))
+		return ydoc_fail(d, ydoc_get(d, v, "uplink"), base, "expected 'uplink: flowing', got '%s'", st->text);
+	if (st->expect == EXPECT_FLUSH && strcmp(st->text, "complete"))
+		return ydoc_fail(d, ydoc_get(d, v, "flush"), base, "expected 'flush: complete', got '%s'", st->text);
+	yaml_node_t *per = ydoc_get(d, v, "period");
+	if (per && st->expect != EXPECT_FLUSH)
+		return ydoc_fail(d, per, base, "'period' goes with 'flush'");
+	if (st->expect == EXPECT_FLUSH && !per)
+		return ydoc_fail(d, v, base, "a flush check needs the record 'period' the scenario set");
+	if (per && read_duration(d, per, ydoc_keypath(path, sizeof path, "%s.period", base), &st->period_ms))
+		return -1;
+	if (per && st->period_ms <= 0)
+		return ydoc_fail(d, per, base, "the period must be above zero");
 	yaml_node_t *a = ydoc_get(d, v, "absent");
 	if (a && ydoc_bool(d, a, ydoc_keypath(path, sizeof path, "%s.absent", base), &st->negate))
 		return -1;
@@ -155,6 +174,36 @@ static int read_measure(struct ydoc *d, yaml_node_t *v, const char *base, struct
 	return 0;
 }
 
+/* fault: {datacap: BYTES, period: DURATION} or {datacap: off} */
+static int read_fault(struct ydoc *d, yaml_node_t *v, const char *base, struct scenario_step *st)
+{
+	char path[96];
+	if (ydoc_map(d, v, base, fault_keys))
+		return -1;
+	yaml_node_t *cap = ydoc_get(d, v, "datacap"), *per = ydoc_get(d, v, "period");
+	if (!cap)
+		return ydoc_fail(d, v, base, "say which fault: datacap");
+	snprintf(st->text, sizeof st->text, "datacap");
+	const char *s = ydoc_scalar(cap);
+	if (s && !strcmp(s, "off")) {
+		if (per)
+			return ydoc_fail(d, per, base, "'datacap: off' takes no period");
+		st->fault_bytes = -1;
+		return 0;
+	}
+	long bytes;
+	if (ydoc_long(d, cap, ydoc_keypath(path, sizeof path, "%s.datacap", base), 1, 0x7fffffffL, &bytes))
+		return -1;
+	st->fault_bytes = bytes;
+	if (!per)
+		return ydoc_fail(d, v, base, "a data cap needs its 'period' (e.g. 24h)");
+	if (read_duration(d, per, ydoc_keypath(path, sizeof path, "%s.period", base), &st->fault_period_ms))
+		return -1;
+	if (st->fault_period_ms < 1000)
+		return ydoc_fail(d, per, base, "the period must be at least 1s");
+	return 0;
+}
+
 static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_step *st)
 {
 	char base[32], path[96];
@@ -172,7 +221,7 @@ static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_st
 	while (k < sizeof kinds / sizeof kinds[0] && strcmp(kinds[k].key, key))
 		k++;
 	if (k == sizeof kinds / sizeof kinds[0])
-		return ydoc_fail(d, n, base, "unknown step '%s' (known: power, relay, wait, command, expect, measure, record)", key);
+		return ydoc_fail(d, n, base, "unknown step '%s' (known: power, relay, wait, command, expect, measure, record, fault)", key);
 	st->kind = kinds[k].kind;
 	ydoc_keypath(path, sizeof path, "%s.%s", base, key);
 	switch (st->kind) {
@@ -205,6 +254,8 @@ static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_st
 		return read_expect(d, v, path, st);
 	case STEP_MEASURE:
 		return read_measure(d, v, path, st);
+	case STEP_FAULT:
+		return read_fault(d, v, path, st);
 	}
 	return 0;
 }

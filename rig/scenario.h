@@ -27,6 +27,7 @@ enum scenario_step_kind {
 	STEP_EXPECT,   /* expect an event, a state, a reason code or a value within a time */
 	STEP_MEASURE,  /* measure a named quantity against limits */
 	STEP_RECORD,   /* record a note in the results */
+	STEP_FAULT,    /* a fault only a simulated rack can inject: a SIM data cap */
 };
 
 enum scenario_power { POWER_ON, POWER_OFF, POWER_CYCLE };
@@ -37,6 +38,8 @@ enum scenario_expect_kind {
 	EXPECT_STATE,  /* a device state field: "reset_reason == power_on" */
 	EXPECT_REASON, /* a reason code from the diagnostics */
 	EXPECT_ANSWER, /* the last command's answer contains text */
+	EXPECT_UPLINK, /* telemetry reaching the rig's ingest: "flowing" */
+	EXPECT_FLUSH,  /* the backlog of the last coverage cut arrived: "complete" */
 };
 
 struct scenario_step {
@@ -55,6 +58,9 @@ struct scenario_step {
 	char unit[16];
 	double low, high;                /* NAN: no such limit */
 	double marginal;                 /* fraction of the band, 0..0.5: near a limit is marginal */
+	int64_t period_ms;               /* expect flush: the record period the scenario set */
+	int64_t fault_bytes;             /* fault datacap: bytes per period, -1 off */
+	int64_t fault_period_ms;
 };
 
 struct scenario {

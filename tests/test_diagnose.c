@@ -467,3 +467,62 @@ Test(diagnose, e2e_usage_errors_exit_2_and_text_output, .timeout = 60)
 	simrack_stop(&sr);
 	unlink("/tmp/trackrig-diag-usage.db");
 }
+
+/* ---- network: coverage versus a spent data plan ---- */
+
+static void modem(struct diag_evidence *ev, bool registered, bool data_link, bool pdp_rejected, int64_t last_record)
+{
+	ev->uplink = (struct diag_uplink){ .state = DIAG_CH_ANSWERED, .registered = registered, .data_link = data_link,
+					   .pdp_rejected = pdp_rejected, .signal = registered ? 4 : 0,
+					   .last_record_ms = last_record };
+	if (registered)
+		snprintf(ev->uplink.operator_code, sizeof ev->uplink.operator_code, "24602");
+}
+
+Test(diagnose, coverage_loss_when_answering_but_not_registered)
+{
+	struct diag_evidence ev = healthy();
+	modem(&ev, false, false, false, T0 - 20 * 60000);
+	const struct diag_finding *f = only(&ev, &(struct diag_report){ 0 });
+	cr_assert_str_eq(f->rule->code, "coverage_loss");
+	cr_assert(strstr(f->rule->action_ops, "check the antenna or move the vehicle"));
+	cr_assert(strstr(f->summary, "not registered"), "%s", f->summary);
+	double silent = f->confidence;
+	/* A record arrived a minute ago: coverage is just lost, less certain. */
+	modem(&ev, false, false, false, T0 - 60000);
+	cr_assert_lt(confidence_of(&ev, "coverage_loss"), silent);
+}
+
+Test(diagnose, data_cap_when_registered_but_carrier_rejects)
+{
+	struct diag_evidence ev = healthy();
+	modem(&ev, true, false, true, T0 - 20 * 60000);
+	const struct diag_finding *f = only(&ev, &(struct diag_report){ 0 });
+	cr_assert_str_eq(f->rule->code, "sim_data_cap_exceeded");
+	cr_assert(strstr(f->rule->action_ops, "check the SIM plan with the provider; no truck roll"));
+	cr_assert(strstr(f->summary, "PDP context rejected"), "%s", f->summary);
+	double strong = f->confidence;
+	/* Without the device's PDP report, the same picture is weaker evidence. */
+	modem(&ev, true, false, false, T0 - 20 * 60000);
+	cr_assert_lt(confidence_of(&ev, "sim_data_cap_exceeded"), strong);
+	cr_assert_gt(confidence_of(&ev, "sim_data_cap_exceeded"), 0);
+}
+
+Test(diagnose, network_codes_stay_apart_from_power_and_health)
+{
+	struct diag_evidence ev = healthy();
+	/* Registered, data up, records flowing: nothing to say. */
+	modem(&ev, true, true, false, T0 - 60000);
+	struct diag_report rep;
+	cr_assert_eq(diag_run(&ev, NULL, &rep), 0);
+	/* Data down but records just arrived and no PDP report: not yet a cap. */
+	modem(&ev, true, false, false, T0 - 60000);
+	cr_assert_eq(diag_run(&ev, NULL, &rep), 0);
+	/* Power cut: the console is silent, so it is power, not the network. */
+	ev = healthy();
+	modem(&ev, false, false, false, T0 - 20 * 60000);
+	silence(&ev);
+	cut_power(&ev);
+	cr_assert_eq(diag_run(&ev, NULL, &rep), 1);
+	cr_assert_str_eq(rep.findings[0].rule->code, "power_loss_suspected");
+}
