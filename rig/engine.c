@@ -2,6 +2,7 @@
 #include "engine.h"
 #include "diagnose.h"
 #include "power.h"
+#include "rackctl.h"
 #include "relay.h"
 #include "tracker.h"
 
@@ -324,6 +325,30 @@ static int read_state(struct slot_run *sr, const char *name, char *out, size_t l
 	return 0;
 }
 
+/* Telemetry checks need the rig's ingest, which this engine starts only
+ * once the ingest lands; until then such a scenario is an ERROR that says
+ * so, never a pass. */
+static enum engine_outcome expect_uplink(struct slot_run *sr, const struct scenario_step *st)
+{
+	return fail(sr, st, OUTCOME_ERROR, "telemetry checks need the rig's ingest server, not in this build");
+}
+
+/* A fault the rack itself must make: only a simulated rack can. */
+static enum engine_outcome step_fault(struct slot_run *sr, const struct scenario_step *st)
+{
+	char req[96], reply[256];
+	if (st->fault_bytes < 0)
+		snprintf(req, sizeof req, "datacap %d off", sr->slot->id);
+	else
+		snprintf(req, sizeof req, "datacap %d %lld %lld", sr->slot->id, (long long)st->fault_bytes,
+			 (long long)(st->fault_period_ms / 1000));
+	int rc = rackctl_request(sr->rack->control, req, reply, sizeof reply);
+	audit(sr, *sr->rack->control ? sr->rack->control : "(none)", req, rc ? reply : "ok");
+	if (rc)
+		return fail(sr, st, OUTCOME_ERROR, "fault %s: %s", req, reply);
+	return OUTCOME_PASS;
+}
+
 static enum engine_outcome step_expect(struct slot_run *sr, const struct scenario_step *st)
 {
 	int64_t deadline = now(sr) + st->duration_ms;
@@ -359,6 +384,9 @@ static enum engine_outcome step_expect(struct slot_run *sr, const struct scenari
 			}
 			break;
 		}
+		case EXPECT_UPLINK:
+		case EXPECT_FLUSH:
+			return expect_uplink(sr, st);
 		case EXPECT_REASON: {
 			bool has = diagnosis_has(sr, st->text, seen, sizeof seen);
 			if (has != st->negate)
@@ -465,13 +493,15 @@ static enum engine_outcome step_run(struct slot_run *sr, const struct scenario_s
 		return step_measure(sr, st);
 	case STEP_RECORD:
 		return OUTCOME_PASS;
+	case STEP_FAULT:
+		return step_fault(sr, st);
 	}
 	return OUTCOME_PASS;
 }
 
 static const char *step_kind_name(enum scenario_step_kind k)
 {
-	static const char *const n[] = { "power", "relay", "wait", "command", "expect", "measure", "record" };
+	static const char *const n[] = { "power", "relay", "wait", "command", "expect", "measure", "record", "fault" };
 	return n[k];
 }
 

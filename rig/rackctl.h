@@ -1,0 +1,16 @@
+/*
+ * rackctl.h - requests to a simulated rack's control socket other than time
+ * (docs/simrack-control.md): the faults real rack hardware cannot make, such
+ * as a carrier's data cap. Time requests go through clock.c.
+ */
+#ifndef TRACKRIG_RACKCTL_H
+#define TRACKRIG_RACKCTL_H
+
+#include <stddef.h>
+
+/* Sends REQUEST (one line, no "\n") to the control socket at PATH and puts
+ * the reply line in REPLY. Returns 0 on an "ok" reply, -1 otherwise with the
+ * reason (connection, timeout or the rack's "error: ...") in REPLY. */
+int rackctl_request(const char *path, const char *request, char *reply, size_t len);
+
+#endif
