@@ -43,7 +43,7 @@ uint16_t tlt_crc16(const uint8_t *data, size_t len);
 
 /* Parses a login frame from BUF (LEN bytes available). Returns TLT_OK with the
  * IMEI (NUL-terminated, at most 15 digits + NUL in IMEI) and *USED bytes
- * consumed, TLT_NEED_MORE, or TLT_ERR_FORMAT (length 0 or above 32, or not
+ * consumed, TLT_NEED_MORE, or TLT_ERR_FORMAT (length 0 or above 15, or not
  * all digits). */
 int tlt_login_parse(const uint8_t *buf, size_t len, char imei[16], size_t *used, char *err, size_t errlen);
 size_t tlt_login_encode(const char *imei, uint8_t *out, size_t cap);
