@@ -81,6 +81,18 @@ $(BUILD)/san/trackrig-tests: $(call sanobj,$(TEST_SRC) $(RIG_SRC) $(DRV_SRC))
 $(BUILD)/san/%: $(BUILD)/san/obj/tests/tools/%.o $(call sanobj,$(DRV_SRC))
 	$(CC) $(SAN) $^ -o $@ $(PKG_LIBS)
 
+# The USB testbed: libumockdev's testbed must live in the process that runs
+# libusb, so this test program links the rig's code and umockdev (glib).
+UMOCKDEV_CFLAGS = $(shell pkg-config --cflags umockdev-1.0)
+UMOCKDEV_LIBS   = $(shell pkg-config --libs umockdev-1.0) -lpthread
+
+$(BUILD)/san/obj/tests/usb/%.o: tests/usb/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) -O1 -g $(SAN) $(CPPFLAGS) -Idrivers $(PKG_CFLAGS) $(UMOCKDEV_CFLAGS) -c $< -o $@
+
+$(BUILD)/san/usb_testbed: $(BUILD)/san/obj/tests/usb/usb_testbed.o $(call sanobj,$(RIG_SRC) $(DRV_SRC))
+	$(CC) $(SAN) $^ -o $@ $(PKG_LIBS) $(UMOCKDEV_LIBS)
+
 # The LD_PRELOAD shim that lets libserialport open a pty (see tests/shim).
 # Built without sanitizers: it is preloaded into other programs.
 $(BUILD)/ptyshim.so: tests/shim/ptyshim.c
@@ -90,7 +102,7 @@ $(BUILD)/ptyshim.so: tests/shim/ptyshim.c
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
-test-run: check-walls $(BUILD)/san/rig $(BUILD)/san/simrack $(BUILD)/san/trackrig-tests $(BUILD)/ptyshim.so $(TOOLS)
+test-run: check-walls $(BUILD)/san/rig $(BUILD)/san/simrack $(BUILD)/san/trackrig-tests $(BUILD)/ptyshim.so $(TOOLS) $(BUILD)/san/usb_testbed
 	TRACKRIG_BIN=$(BUILD)/san TRACKRIG_SHIM=$(BUILD)/ptyshim.so \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/run-suite $(BUILD)/san/trackrig-tests $(TESTFLAGS)
