@@ -10,6 +10,7 @@
 #include "rack.h"
 #include "slots.h"
 #include "store.h"
+#include "usb.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -32,10 +33,39 @@ const char cmd_power_usage[] =
 
 enum action { ACT_ON, ACT_OFF, ACT_CYCLE, ACT_STATUS };
 
+/* A slot powered from a hub port: the port's power bit is its supply. */
+static int usb_slot(const struct rack_slot *s, enum action act, rig_clock *clk, int off_ms, char *result, size_t len)
+{
+	char hub[64], err[512];
+	int port, rc = USB_OK;
+	struct usb_port_status st;
+	if (usb_port_split(s->power.usb, hub, sizeof hub, &port) != USB_OK) {
+		snprintf(result, len, "slot %d: power usb '%s' is not a port path", s->id, s->power.usb);
+		return RIG_EXIT_USAGE;
+	}
+	if (act == ACT_OFF || act == ACT_CYCLE)
+		rc = usb_hub_port_power(hub, port, false, &st, err, sizeof err);
+	if (rc == USB_OK && act == ACT_CYCLE)
+		clock_sleep_until(clk, clock_now(clk) + off_ms);
+	if (rc == USB_OK && (act == ACT_ON || act == ACT_CYCLE))
+		rc = usb_hub_port_power(hub, port, true, &st, err, sizeof err);
+	if (rc == USB_OK)
+		rc = usb_hub_port_status(hub, port, &st, err, sizeof err);
+	if (rc != USB_OK) {
+		snprintf(result, len, "slot %d: %s", s->id, err);
+		return RIG_EXIT_INFRA;
+	}
+	printf("%-4d  %-6s  %s port %d (USB hub port power)\n", s->id, st.powered ? "on" : "off", hub, port);
+	snprintf(result, len, "ok: usb port %s %s", s->power.usb, st.powered ? "on" : "off");
+	return RIG_EXIT_OK;
+}
+
 /* Does ACT on one slot's supply; prints one table row. Returns an exit code. */
 static int one_slot(const struct rack_slot *s, enum action act, rig_clock *clk, int off_ms, int timeout_ms,
 		    char *result, size_t len)
 {
+	if (s->power.kind == RACK_POWER_USB)
+		return usb_slot(s, act, clk, off_ms, result, len);
 	if (s->power.kind != RACK_POWER_SUPPLY) {
 		snprintf(result, len, "slot %d: no supply in the rack file%s", s->id,
 			 s->power.kind == RACK_POWER_RELAY ? " (power by relay line: use rig relay)" : "");
@@ -145,7 +175,7 @@ int cmd_power(int argc, char **argv)
 			snprintf(slot, sizeof slot, "%d", s->id);
 			snprintf(command, sizeof command, "power %s", names[act]);
 			struct store_audit a = { .operator_ = cli_operator(operator_), .station = rack.station, .slot = slot,
-						 .port = s->power.bus.transport, .imei = *s->expect.imei ? s->expect.imei : NULL,
+						 .port = s->power.kind == RACK_POWER_USB ? s->power.usb : s->power.bus.transport, .imei = *s->expect.imei ? s->expect.imei : NULL,
 						 .command = command, .result = result };
 			if (store_audit_add(db, &a) < 0) {
 				fprintf(stderr, "rig power: results store: %s\n", store_error(db));

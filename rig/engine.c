@@ -3,6 +3,7 @@
 #include "diagnose.h"
 #include "power.h"
 #include "rackctl.h"
+#include "usb.h"
 #include "relay.h"
 #include "tracker.h"
 
@@ -221,11 +222,27 @@ static int set_line(struct slot_run *sr, const char *name, bool on, char *err, s
 	return rc ? -1 : 0;
 }
 
-/* Power through the slot's supply or its power relay line. */
+/* Power through the hub port a USB-powered slot hangs off. */
+static int set_usb_power(struct slot_run *sr, bool on, char *err, size_t len)
+{
+	char hub[64];
+	int port;
+	if (usb_port_split(sr->slot->power.usb, hub, sizeof hub, &port) != USB_OK) {
+		snprintf(err, len, "power usb '%s' is not a port path", sr->slot->power.usb);
+		return -1;
+	}
+	int rc = usb_hub_port_power(hub, port, on, NULL, err, len);
+	audit(sr, sr->slot->power.usb, on ? "usb power on" : "usb power off", rc ? err : "ok");
+	return rc == USB_OK ? 0 : -1;
+}
+
+/* Power through the slot's supply, its power relay line or its hub port. */
 static int set_power(struct slot_run *sr, bool on, char *err, size_t len)
 {
 	if (sr->slot->power.kind == RACK_POWER_RELAY)
 		return set_line(sr, sr->slot->power.relay, on, err, len);
+	if (sr->slot->power.kind == RACK_POWER_USB)
+		return set_usb_power(sr, on, err, len);
 	if (!sr->supply) {
 		snprintf(err, len, "%s", *sr->supply_err ? sr->supply_err : "slot has no supply in the rack file");
 		return -1;

@@ -15,7 +15,7 @@ static const char *const slot_keys[] = { "id", "console", "nmea", "usb", "power"
 					 "model", "protocol", "expect", "tags", NULL };
 static const char *const port_keys[] = { "port", "baud", NULL };
 static const char *const power_keys[] = { "driver", "transport", "unit", "volts", "amps", "relay",
-					  "safe", NULL };
+					  "usb", "safe", NULL };
 static const char *const line_keys[] = { "board", "channel", NULL };
 static const char *const expect_keys[] = { "imei", "iccid", "serial", "vehicle", NULL };
 
@@ -99,6 +99,20 @@ static int read_power(struct ydoc *d, yaml_node_t *n, const char *base, struct r
 		if (!s || (strcmp(s, "on") && strcmp(s, "off")))
 			return ydoc_fail(d, safe, P("%s.safe", base), "expected on or off");
 		pw->safe_on = strcmp(s, "on") == 0;
+	}
+	if (ydoc_get(d, n, "usb")) {
+		pw->kind = RACK_POWER_USB;
+		if (ydoc_get(d, n, "relay") || ydoc_get(d, n, "driver") || ydoc_get(d, n, "transport"))
+			return ydoc_fail(d, n, base, "give one power source: a USB port, a relay line or a supply");
+		if (opt_str(d, n, "usb", base, pw->usb, sizeof pw->usb))
+			return -1;
+		/* "1-1.2": bus, dash, then dot-separated port numbers. */
+		const char *u = pw->usb;
+		bool ok = *u >= '0' && *u <= '9' && strchr(u, '-') && strlen(u) == strspn(u, "0123456789-.");
+		if (!ok || u[strlen(u) - 1] == '.' || u[strlen(u) - 1] == '-')
+			return ydoc_fail(d, ydoc_get(d, n, "usb"), P("%s.usb", base), "'%s': expected a port path such as 1-1.2",
+					 pw->usb);
+		return 0;
 	}
 	if (ydoc_get(d, n, "relay")) {
 		pw->kind = RACK_POWER_RELAY;

@@ -30,7 +30,7 @@ struct rack_modbus {
 	int unit;
 };
 
-enum rack_power_kind { RACK_POWER_NONE, RACK_POWER_SUPPLY, RACK_POWER_RELAY };
+enum rack_power_kind { RACK_POWER_NONE, RACK_POWER_SUPPLY, RACK_POWER_RELAY, RACK_POWER_USB };
 
 struct rack_power {
 	enum rack_power_kind kind;
@@ -38,6 +38,7 @@ struct rack_power {
 	struct rack_modbus bus;
 	double volts, amps;          /* set points; 0 means leave as is */
 	char relay[RACK_NAME_MAX];   /* RACK_POWER_RELAY: name of the slot's line */
+	char usb[RACK_NAME_MAX];     /* RACK_POWER_USB: port path whose hub port feeds the slot */
 	bool safe_on;                /* power state the rack is left in on abort */
 };
 

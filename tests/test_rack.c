@@ -93,6 +93,11 @@ Test(rack, reads_every_field)
 	cr_assert_eq(s7->power.kind, RACK_POWER_RELAY);
 	cr_assert_str_eq(s7->power.relay, "main");
 	rack_free(&r);
+	p = write_file("usb.yaml", "slots:\n  - {id: 2, console: {port: /a}, power: {usb: 1-1.2}}\n");
+	cr_assert_eq(rack_load(p, &r, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(r.slots[0].power.kind, RACK_POWER_USB);
+	cr_assert_str_eq(r.slots[0].power.usb, "1-1.2");
+	rack_free(&r);
 }
 
 /* Loads TEXT and expects an error containing each of the given parts. */
@@ -145,6 +150,8 @@ Test(rack, structure_errors)
 	expect_error("slots:\n  - {id: 1, console: {port: /a}, lines: {ignition: {board: nope, channel: 0}}}\n",
 		     "no board named 'nope'", NULL);
 	expect_error("slots:\n  - {id: 1, console: {port: /a}, power: {relay: main}}\n", "no line named 'main'", NULL);
+	expect_error("slots:\n  - {id: 1, console: {port: /a}, power: {usb: 'hub two'}}\n", "expected a port path", NULL);
+	expect_error("slots:\n  - {id: 1, console: {port: /a}, power: {usb: 1-1.2, relay: x}}\n", "one power source", NULL);
 	expect_error("", "empty", NULL);
 }
 

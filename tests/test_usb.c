@@ -313,3 +313,24 @@ Test(usb, bad_arguments_are_usage_errors)
 	cr_assert_eq(rig_under_umockdev(devs, a2), 2, "%s", out);
 	cr_assert(strstr(out, "'sideways': expected on, off, cycle or status"), "%s", out);
 }
+
+Test(usb, rack_slot_powered_from_a_hub_port)
+{
+	/* A rack file whose slot 1 takes its power from hub port 1-1.2. */
+	char rack[PATH_MAX + 32];
+	snprintf(rack, sizeof rack, "%s/usbpower.yaml", dir);
+	FILE *f = fopen(rack, "w");
+	cr_assert_not_null(f);
+	fputs("slots:\n  - id: 1\n    console: {port: /dev/ttyACM0}\n    power: {usb: 1-1.2}\n", f);
+	fclose(f);
+	const char *args[] = { "--hub", HUB, FMB920, FMC130, "--enum-ms", "150", "--",
+			       "rig-power", "1", "off", "--rack", rack, "--db", db, "--", "--json",
+			       "--", "rig-power", "1", "on", "--rack", rack, "--db", db, NULL };
+	int rc = testbed(args);
+	cr_assert_eq(rc, 0, "exit %d\n%s", rc, out);
+	cr_assert(strstr(out, "1     off     1-1 port 2 (USB hub port power)"), "%s", out);
+	cr_assert(strstr(out, "1     on      1-1 port 2 (USB hub port power)"), "%s", out);
+	const char *list = strstr(out, "\n{");
+	cr_assert_not_null(list, "%s", out);
+	cr_assert_null(strstr(list, "\"port\":\"1-1.2\""), "the slot's unit is gone while its port is off: %s", out);
+}

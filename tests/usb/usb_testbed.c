@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 extern int cmd_usb(int argc, char **argv);
+extern int cmd_power(int argc, char **argv);
 
 #define MAX_DEVS 8
 #define HUB_PORTS 4
@@ -335,7 +336,15 @@ int main(int argc, char **argv)
 		argv[i] = (char *)"usb";
 		if (end < argc)
 			argv[end] = NULL;
-		int one = cmd_usb(end - i, argv + i);
+		/* "-- rig-power SLOTS on --rack R" runs `rig power` instead: a
+		 * slot powered from a hub port, through the rack file. */
+		int one;
+		if (end > i + 1 && strcmp(argv[i + 1], "rig-power") == 0) {
+			argv[i + 1] = (char *)"power";
+			one = cmd_power(end - i - 1, argv + i + 1);
+		} else {
+			one = cmd_usb(end - i, argv + i);
+		}
 		fflush(stdout);
 		fflush(stderr);
 		if (rc == 0)
