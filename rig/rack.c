@@ -12,7 +12,8 @@ static const char *const top_keys[] = { "station", "control", "reference", "boar
 static const char *const ref_keys[] = { "lat", "lon", "alt", NULL };
 static const char *const board_keys[] = { "name", "driver", "transport", "unit", NULL };
 static const char *const slot_keys[] = { "id", "console", "nmea", "usb", "power", "lines", "vendor",
-					 "model", "protocol", "expect", "tags", NULL };
+					 "model", "protocol", "expect", "declared", "tags", NULL };
+static const char *const declared_keys[] = { "buffer_records", "flush_order", "record_period_s", NULL };
 static const char *const port_keys[] = { "port", "baud", NULL };
 static const char *const power_keys[] = { "driver", "transport", "unit", "volts", "amps", "relay",
 					  "usb", "safe", NULL };
@@ -209,6 +210,23 @@ static int read_slot(struct ydoc *d, yaml_node_t *n, int idx, const struct rack 
 	}
 	if ((v = ydoc_get(d, n, "lines")) && read_lines(d, v, P("%s.lines", base), rack, s))
 		return -1;
+	if ((v = ydoc_get(d, n, "declared"))) {
+		char db[64];
+		ydoc_keypath(db, sizeof db, "%s.declared", base);
+		s->declared.given = true;
+		s->declared.record_period_s = 60;
+		if (ydoc_map(d, v, db, declared_keys) ||
+		    opt_long(d, v, "buffer_records", db, 0, 100000000, &s->declared.buffer_records) ||
+		    opt_long(d, v, "record_period_s", db, 1, 86400, &s->declared.record_period_s))
+			return -1;
+		yaml_node_t *fo = ydoc_get(d, v, "flush_order");
+		if (fo) {
+			const char *o = ydoc_scalar(fo);
+			if (!o || (strcmp(o, "oldest_first") && strcmp(o, "newest_first")))
+				return ydoc_fail(d, fo, P("%s.flush_order", db), "expected oldest_first or newest_first");
+			s->declared.newest_first = strcmp(o, "newest_first") == 0;
+		}
+	}
 	if ((v = ydoc_get(d, n, "power"))) {
 		if (read_power(d, v, P("%s.power", base), &s->power))
 			return -1;

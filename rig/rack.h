@@ -72,6 +72,12 @@ struct rack_slot {
 	struct {
 		char imei[RACK_NAME_MAX], iccid[RACK_NAME_MAX], serial[RACK_NAME_MAX], vehicle[RACK_NAME_MAX];
 	} expect;
+	struct {
+		bool given;
+		int buffer_records;        /* offline buffer the datasheet promises */
+		bool newest_first;         /* flush order the datasheet promises */
+		int record_period_s;       /* default record period */
+	} declared;                        /* what the model's datasheet says */
 	struct rack_power power;
 	struct rack_line lines[RACK_MAX_LINES];
 	int n_lines;
