@@ -5,6 +5,7 @@
 #include "clock.h"
 #include "embedded.h"
 #include "engine.h"
+#include "ingest.h"
 #include "rack.h"
 #include "report.h"
 #include "scenario.h"
@@ -238,12 +239,34 @@ static int run_on_rack(const char *rack_file, struct scenario *scs, int n_sc, co
 
 	fprintf(stderr, "rig run: %d slot%s of %s on %s time\n", n_sel, n_sel == 1 ? "" : "s", rack.station,
 		clock_is_virtual(clk) ? "virtual" : "wall");
+	/* The rig plays the trackers' backend when a scenario needs telemetry:
+	 * only the rack's own IMEIs may log in. */
+	ingest *ing = NULL;
+	bool uplink = false;
+	for (int i = 0; i < n_sc; i++)
+		for (int k = 0; k < scs[i].n_requires; k++)
+			uplink |= !strcmp(scs[i].requires[k], "uplink");
+	if (uplink) {
+		const char **allow = calloc((size_t)rack.n_slots, sizeof *allow);
+		size_t n_allow = 0;
+		for (int i = 0; allow && i < rack.n_slots; i++)
+			if (*rack.slots[i].expect.imei)
+				allow[n_allow++] = rack.slots[i].expect.imei;
+		struct ingest_opts io = { .db_path = cli_db_path(o->db), .run_id = run_id, .clock = clk,
+					  .allow = allow, .n_allow = n_allow };
+		if (!allow || ingest_start(&io, &ing, err, sizeof err)) {
+			fprintf(stderr, "rig run: telemetry ingest: %s\n", allow ? err : "out of memory");
+			ing = NULL;
+		}
+		free(allow);
+	}
 	struct engine_opts eo = { .clock = clk, .db = db, .run_id = run_id, .operator_ = cli_operator(o->operator_),
 				  .command_timeout_ms = o->timeout_ms, .progress = stderr,
-				  .progress_tty = isatty(STDERR_FILENO) };
+				  .progress_tty = isatty(STDERR_FILENO), .ingest = ing, .db_path = cli_db_path(o->db) };
 	if (!res || engine_run(&rack, sel, scs, n_sc, &eo, res) != 0)
 		rc = cli_fail(RIG_EXIT_INFRA, "run", "the engine could not start");
 
+	ingest_stop(ing);
 	pthread_kill(stopper, SIGUSR2);
 	pthread_join(stopper, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -8,6 +8,7 @@
 #include "tracker.h"
 
 #include <math.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +39,15 @@ struct slot_run {
 	int mark;                        /* events before this index predate the last action */
 	int64_t last_power_on;           /* rack ms; -1 never */
 	char last_answer[TRACKER_LINE_MAX + 1];
+	int64_t cut_ms, restore_ms;      /* last coverage cut and return, Unix ms on the rig clock */
+	uint64_t dups_at_cut;            /* the ingest's duplicate count when coverage went */
+	struct flush_report flush;       /* the last backlog check */
+	bool have_flush;
 	char status[160];                /* progress line */
 	bool done;
 };
+
+static struct ingest_device_stats uplink_stats(struct slot_run *sr);
 
 const char *engine_outcome_name(enum engine_outcome o)
 {
@@ -285,6 +292,24 @@ static void gather(struct slot_run *sr, struct diag_evidence *ev)
 	if (command(sr, "getver", a, sizeof a, 1000) == TRACKER_OK) {
 		c->state = DIAG_CH_ANSWERED;
 		c->last_seen_ms = ev->now_ms;
+		/* The modem's own account, beside what the backend received. */
+		struct tracker_status ts;
+		if (sr->trk && tracker_status(sr->trk, &ts, 1000) == TRACKER_OK) {
+			struct diag_uplink *u = &ev->uplink;
+			u->state = DIAG_CH_ANSWERED;
+			u->registered = *ts.operator_code && ts.signal > 0;
+			u->data_link = ts.data_link && ts.gprs;
+			u->pdp_rejected = strcmp(ts.pdp, "rejected") == 0;
+			u->signal = ts.signal;
+			snprintf(u->operator_code, sizeof u->operator_code, "%s", ts.operator_code);
+			u->last_record_ms = DIAG_NEVER;
+			if (sr->o->ingest) {
+				struct ingest_device_stats s = uplink_stats(sr);
+				if (s.last_arrival_ms)
+					u->last_record_ms = s.last_arrival_ms;
+			}
+		}
+		take_events(sr);
 	} else {
 		c->state = DIAG_CH_SILENT;
 		snprintf(c->detail, sizeof c->detail, "%.300s", sr->trk ? tracker_error(sr->trk) : "console gone");
@@ -342,12 +367,146 @@ static int read_state(struct slot_run *sr, const char *name, char *out, size_t l
 	return 0;
 }
 
-/* Telemetry checks need the rig's ingest, which this engine starts only
- * once the ingest lands; until then such a scenario is an ERROR that says
- * so, never a pass. */
+/* ---- telemetry, as the rig's ingest received it ---- */
+
+static const char *slot_imei(const struct slot_run *sr)
+{
+	return *sr->cur->imei ? sr->cur->imei : sr->slot->expect.imei;
+}
+
+/* The ingest's figures for this slot's device; zeros before it ever spoke. */
+static struct ingest_device_stats uplink_stats(struct slot_run *sr)
+{
+	struct ingest_device_stats all[256], none = { 0 };
+	size_t n = ingest_stats(sr->o->ingest, all, 256);
+	for (size_t i = 0; i < n && i < 256; i++)
+		if (strcmp(all[i].imei, slot_imei(sr)) == 0)
+			return all[i];
+	return none;
+}
+
+/* The backlog of the last coverage cut, read back from the store. */
+static int read_backlog(struct slot_run *sr, const struct scenario_step *st, struct flush_record **recs, size_t *n,
+			int64_t *phase, char *err, size_t len)
+{
+	sqlite3 *db;
+	*recs = NULL;
+	*n = 0;
+	if (sqlite3_open_v2(sr->o->db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		snprintf(err, len, "%s: %s", sr->o->db_path, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	sqlite3_stmt *q;
+	int rc = -1;
+	*phase = -1;
+	/* The device's schedule from a record made before the cut. */
+	if (sqlite3_prepare_v2(db, "SELECT ts_ms FROM records WHERE run_id = ?1 AND imei = ?2 AND ts_ms < ?3"
+			       " ORDER BY ts_ms DESC LIMIT 1", -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, sr->o->run_id);
+		sqlite3_bind_text(q, 2, slot_imei(sr), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 3, sr->cut_ms);
+		if (sqlite3_step(q) == SQLITE_ROW)
+			*phase = sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+	}
+	if (*phase < 0) {
+		snprintf(err, len, "no record from before the cut: the device's schedule is unknown (period %llds)",
+			 (long long)(st->period_ms / 1000));
+		goto out;
+	}
+	if (sqlite3_prepare_v2(db, "SELECT ts_ms, arrival_ms, late FROM records WHERE run_id = ?1 AND imei = ?2"
+			       " AND arrival_ms >= ?3 ORDER BY id", -1, &q, NULL) != SQLITE_OK) {
+		snprintf(err, len, "%s: %s", sr->o->db_path, sqlite3_errmsg(db));
+		goto out;
+	}
+	sqlite3_bind_int64(q, 1, sr->o->run_id);
+	sqlite3_bind_text(q, 2, slot_imei(sr), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, sr->cut_ms);
+	size_t cap = 0;
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 256;
+			struct flush_record *grown = realloc(*recs, cap * sizeof **recs);
+			if (!grown)
+				break;
+			*recs = grown;
+		}
+		(*recs)[(*n)++] = (struct flush_record){ .ts_ms = sqlite3_column_int64(q, 0),
+							 .arrival_ms = sqlite3_column_int64(q, 1),
+							 .late = sqlite3_column_int(q, 2) != 0 };
+	}
+	sqlite3_finalize(q);
+	rc = 0;
+out:
+	sqlite3_close(db);
+	return rc;
+}
+
+static enum engine_outcome expect_flush(struct slot_run *sr, const struct scenario_step *st, int64_t deadline)
+{
+	if (sr->restore_ms <= sr->cut_ms)
+		return fail(sr, st, OUTCOME_ERROR, "a flush check needs a cell_antenna cut and return before it");
+	/* Drained when a record made after coverage returned has arrived and
+	 * nothing more came in over half a period. */
+	uint64_t seen = UINT64_MAX;
+	for (;;) {
+		struct ingest_device_stats s = uplink_stats(sr);
+		bool caught_up = s.last_record_ms >= sr->restore_ms + st->period_ms;
+		if (caught_up && s.records == seen)
+			break;
+		seen = s.records;
+		if (now(sr) >= deadline)
+			break;
+		int64_t next = now(sr) + st->period_ms / 2;
+		if (pump_until(sr, next < deadline ? next : deadline, NULL, NULL) < 0)
+			return OUTCOME_ABORTED;
+	}
+	struct flush_record *recs;
+	size_t n;
+	int64_t phase;
+	char err[256];
+	if (read_backlog(sr, st, &recs, &n, &phase, err, sizeof err))
+		return fail(sr, st, OUTCOME_FAIL, "%s", err);
+	struct flush_window w = { .cut_ms = sr->cut_ms, .restore_ms = sr->restore_ms, .period_ms = st->period_ms,
+				  .phase_ms = phase, .newest_first = sr->slot->declared.newest_first,
+				  .late_ms = INGEST_LATE_MS_DEFAULT };
+	struct ingest_device_stats s = uplink_stats(sr);
+	/* Only packets sent twice unasked count against the device: a resend
+	 * after a reconnect is its answer to an ack the cut swallowed. */
+	int rc = flush_check(&w, recs, n, (int)(s.dup_unasked - sr->dups_at_cut), &sr->flush);
+	free(recs);
+	if (rc)
+		return fail(sr, st, OUTCOME_ERROR, "flush check: the outage window makes no sense");
+	sr->have_flush = true;
+	if (sr->flush.complete)
+		return OUTCOME_PASS;
+	return fail(sr, st, OUTCOME_FAIL, "backlog incomplete: %s", sr->flush.summary);
+}
+
 static enum engine_outcome expect_uplink(struct slot_run *sr, const struct scenario_step *st)
 {
-	return fail(sr, st, OUTCOME_ERROR, "telemetry checks need the rig's ingest server, not in this build");
+	int64_t deadline = now(sr) + st->duration_ms;
+	if (!sr->o->ingest)
+		return fail(sr, st, OUTCOME_ERROR, "telemetry checks need the rig's ingest server");
+	if (st->expect == EXPECT_FLUSH)
+		return expect_flush(sr, st, deadline);
+	uint64_t before = uplink_stats(sr).records;
+	for (;;) {
+		struct ingest_device_stats s = uplink_stats(sr);
+		if (s.records > before)
+			return OUTCOME_PASS;
+		if (now(sr) >= deadline) {
+			char last[32];
+			diag_format_time(s.last_arrival_ms ? s.last_arrival_ms : DIAG_NEVER, last, sizeof last);
+			return fail(sr, st, OUTCOME_FAIL, "no telemetry from %s within %lld s (last packet %s)", slot_imei(sr),
+				    (long long)(st->duration_ms / 1000), last);
+		}
+		int64_t next = now(sr) + POLL_EVERY_MS;
+		if (pump_until(sr, next < deadline ? next : deadline, NULL, NULL) < 0)
+			return OUTCOME_ABORTED;
+	}
 }
 
 /* A fault the rack itself must make: only a simulated rack can. */
@@ -441,6 +600,12 @@ static enum engine_outcome step_measure(struct slot_run *sr, const struct scenar
 			return fail(sr, st, OUTCOME_ERROR, "%s: supply unreadable: %s", st->source,
 				    sr->supply ? power_error(sr->supply) : sr->supply_err);
 		v = !strcmp(st->source, "supply.current") ? ps.i_out : ps.v_out;
+	} else if (!strncmp(st->source, "flush.", 6)) {
+		if (!sr->have_flush)
+			return fail(sr, st, OUTCOME_FAIL, "%s: no flush check before it", st->source);
+		v = !strcmp(st->source, "flush.drain_time") ? (double)sr->flush.drain_ms / 1000.0
+		    : !strcmp(st->source, "flush.rate")      ? sr->flush.rate
+							     : (double)sr->flush.arrived;
 	} else if (!strcmp(st->source, "uptime")) {
 		struct tracker_status ts;
 		if (!sr->trk || tracker_status(sr->trk, &ts, timeout_ms(sr)))
@@ -490,6 +655,17 @@ static enum engine_outcome step_run(struct slot_run *sr, const struct scenario_s
 		sr->mark = sr->cur->n_events;
 		if (set_line(sr, st->text, st->on, err, sizeof err))
 			return fail(sr, st, OUTCOME_ERROR, "relay %s: %s", st->text, err);
+		if (!strcmp(st->text, "cell_antenna")) { /* the outage a flush check looks at */
+			int64_t t = clock_unix_ms(sr->o->clock, now(sr));
+			if (!st->on) {
+				/* Whatever happened at this very instant (the record that
+				 * made "flowing" true) happened with coverage still on. */
+				sr->cut_ms = t + 1;
+				sr->dups_at_cut = sr->o->ingest ? uplink_stats(sr).dup_unasked : 0;
+			} else {
+				sr->restore_ms = t;
+			}
+		}
 		return OUTCOME_PASS;
 	case STEP_WAIT:
 		return sleep_pumping(sr, st->duration_ms) < 0 ? OUTCOME_ABORTED : OUTCOME_PASS;
@@ -531,10 +707,46 @@ static const char *missing(struct slot_run *sr, const struct scenario *sc, char 
 		const char *r = sc->requires[i];
 		if (!strcmp(r, "power") && sr->slot->power.kind == RACK_POWER_NONE)
 			return snprintf(buf, len, "the scenario needs power switching; the slot has no supply or power line"), buf;
+		if (!strcmp(r, "uplink") && !sr->o->ingest)
+			return snprintf(buf, len, "the scenario needs the rig's telemetry ingest, which did not start"), buf;
+		if (!strncmp(r, "fault:", 6) && !*sr->rack->control)
+			return snprintf(buf, len, "the scenario needs a %s fault, which only a simulated rack (with a control "
+					"socket) can inject", r + 6), buf;
 		if (!strncmp(r, "relay:", 6) && !line_named(sr->slot, r + 6))
 			return snprintf(buf, len, "the scenario needs relay line '%s'; the slot has none", r + 6), buf;
 	}
 	return NULL;
+}
+
+static bool needs(const struct scenario *sc, const char *what)
+{
+	for (int i = 0; i < sc->n_requires; i++)
+		if (!strcmp(sc->requires[i], what))
+			return true;
+	return false;
+}
+
+/* Tells the tracker where its backend is, as a fleet would configure it
+ * (docs/uplink.md): server, port, TCP. */
+static int point_at_ingest(struct slot_run *sr)
+{
+	char cmd[96], a[TRACKER_LINE_MAX + 1];
+	const char *host = sr->o->ingest_host ? sr->o->ingest_host : "127.0.0.1";
+	const struct { const char *fmt; const char *s; int n; } params[] = {
+		{ "setparam 2004:%s", host, 0 }, { "setparam 2005:%d", NULL, ingest_port(sr->o->ingest) },
+		{ "setparam 2006:%d", NULL, 0 },
+	};
+	for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
+		if (params[i].s)
+			snprintf(cmd, sizeof cmd, params[i].fmt, params[i].s);
+		else
+			snprintf(cmd, sizeof cmd, params[i].fmt, params[i].n);
+		int rc = command(sr, cmd, a, sizeof a, timeout_ms(sr));
+		audit(sr, sr->slot->console.path, cmd, rc ? (sr->trk ? tracker_error(sr->trk) : "console gone") : "ok");
+		if (rc)
+			return -1;
+	}
+	return 0;
 }
 
 /* A budget on the rack clock: a scenario that overruns it is TIMEOUT, so one
@@ -576,6 +788,12 @@ static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct 
 	}
 	int64_t budget = budget_ms(sr, sc);
 	r->outcome = OUTCOME_PASS;
+	if (needs(sc, "uplink") && point_at_ingest(sr) < 0) {
+		r->outcome = fail(sr, NULL, OUTCOME_ERROR, "could not point the device at the rig's ingest: %s",
+				  sr->trk ? tracker_error(sr->trk) : "console gone");
+		r->finished = now(sr);
+		return;
+	}
 	for (int i = 0; i < sc->n_steps && r->outcome == OUTCOME_PASS; i++) {
 		const struct scenario_step *st = &sc->steps[i];
 		if (clock_aborted(sr->o->clock)) {

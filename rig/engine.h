@@ -16,6 +16,8 @@
 #include <stdio.h>
 
 #include "clock.h"
+#include "flush.h"
+#include "ingest.h"
 #include "rack.h"
 #include "scenario.h"
 #include "store.h"
@@ -63,6 +65,9 @@ struct engine_opts {
 	int64_t run_id;
 	const char *operator_;
 	int command_timeout_ms;  /* per device command (rack time); 0: 5000 */
+	ingest *ingest;          /* the rig's telemetry server; NULL when no scenario needs it */
+	const char *ingest_host; /* what trackers are told to connect to */
+	const char *db_path;     /* the store file, for reading telemetry back */
 	FILE *progress;          /* live progress; NULL: none */
 	bool progress_tty;       /* redraw one line per slot instead of printing lines */
 };

@@ -65,7 +65,8 @@ int flush_check(const struct flush_window *w, const struct flush_record *recs, s
 			continue; /* a live record from after the outage */
 		hits[(point - first) / w->period_ms]++;
 		backlog++;
-		if (!r->late)
+		int64_t late_ms = w->late_ms > 0 ? w->late_ms : 120000;
+		if (!r->late && r->arrival_ms - r->ts_ms > late_ms)
 			out->not_late++;
 		if (r->arrival_ms > last_arrival)
 			last_arrival = r->arrival_ms;

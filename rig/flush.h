@@ -27,6 +27,7 @@ struct flush_window {
 	int64_t period_ms;          /* the record period the rig configured */
 	int64_t phase_ms;           /* the timestamp of a record from before the cut */
 	bool newest_first;          /* the model declares newest-first flushing */
+	int64_t late_ms;            /* the ingest's late threshold (0: 2 minutes) */
 };
 
 struct flush_report {
@@ -36,7 +37,7 @@ struct flush_report {
 	int duplicates;       /* resends the ingest recognised (counted by the caller) */
 	int rewritten;        /* records whose timestamp is off the device's schedule */
 	int out_of_order;     /* neighbours in arrival order against the declared order */
-	int not_late;         /* backlog records the ingest did not flag late */
+	int not_late;         /* backlog records past the late threshold yet not flagged late */
 	int64_t drain_ms;     /* coverage back to the last backlog record */
 	double rate;          /* backlog records per second while draining */
 	bool complete;        /* nothing missing, doubled, rewritten, misordered or unflagged */

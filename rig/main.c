@@ -17,6 +17,7 @@ extern int cmd_run(int argc, char **argv);
 extern int cmd_rack(int argc, char **argv);
 extern int cmd_relay(int argc, char **argv);
 extern int cmd_diagnose(int argc, char **argv); extern const char cmd_diagnose_usage[];
+extern int cmd_serve(int argc, char **argv); extern const char cmd_serve_usage[];
 extern int cmd_usb(int argc, char **argv); extern const char cmd_usb_usage[];
 extern const char cmd_probe_usage[], cmd_ports_usage[], cmd_audit_usage[], cmd_demo_usage[],
 	cmd_power_usage[], cmd_rack_usage[], cmd_relay_usage[], cmd_run_usage[];
@@ -31,6 +32,7 @@ static const struct rig_command commands[] = {
 	{ "usb", "USB devices by port path and rack slot; hub port power", cmd_usb_usage, cmd_usb },
 	{ "diagnose", "why a slot's tracker is silent: reason code, confidence, actions", cmd_diagnose_usage, cmd_diagnose },
 	{ "audit", "print the audit trail of remote actions", cmd_audit_usage, cmd_audit },
+	{ "serve", "receive and store trackers' telemetry (Teltonika TCP ingest)", cmd_serve_usage, cmd_serve },
 	{ "demo", "start a simulated rack and probe every slot", cmd_demo_usage, cmd_demo },
 };
 

@@ -149,7 +149,52 @@ const char *const store_migrations[] = {
 	"CREATE INDEX measurements_result ON measurements(result_id);"
 	"CREATE INDEX events_result ON events(result_id);",
 
-	/* Append migration 3 here. */
+	/* 3: telemetry from trackers over the uplink (rig/ingest.c). A record is
+	 * the device's own account; arrival is on the rig's clock. content_hash
+	 * covers every decoded field, so a resent packet (the device did not see
+	 * our ack) hits the unique index instead of being stored twice. */
+	"CREATE TABLE records ("
+	"  id           INTEGER PRIMARY KEY,"
+	"  run_id       INTEGER REFERENCES runs(id) ON DELETE SET NULL,"
+	"  imei         TEXT NOT NULL CHECK (imei <> ''),"
+	"  ts_device    TEXT NOT NULL,"
+	"  ts_ms        INTEGER NOT NULL,"
+	"  arrival      TEXT NOT NULL,"
+	"  arrival_ms   INTEGER NOT NULL,"
+	"  priority     INTEGER NOT NULL,"
+	"  lat_e7       INTEGER NOT NULL,"
+	"  lon_e7       INTEGER NOT NULL,"
+	"  altitude     INTEGER NOT NULL,"
+	"  angle        INTEGER NOT NULL,"
+	"  satellites   INTEGER NOT NULL,"
+	"  speed        INTEGER NOT NULL,"
+	"  event_io     INTEGER NOT NULL,"
+	"  io           TEXT NOT NULL,"             /* {"id":value,...} */
+	"  late         INTEGER NOT NULL DEFAULT 0 CHECK (late IN (0, 1)),"
+	"  out_of_order INTEGER NOT NULL DEFAULT 0 CHECK (out_of_order IN (0, 1)),"
+	"  packet_seq   INTEGER NOT NULL,"
+	"  content_hash INTEGER NOT NULL"
+	");"
+	"CREATE INDEX records_imei_ts ON records(imei, ts_ms);"
+	/* Per run: a second run on a virtual rack with the same seed sends the
+	 * same records again, and they are that run's, not duplicates. */
+	"CREATE UNIQUE INDEX records_dedup ON records(coalesce(run_id, 0), imei, ts_ms, content_hash);"
+	"CREATE INDEX records_run ON records(run_id);"
+	/* Data usage per device and run: what a SIM's data cap is measured in.
+	 * run_id is NULL for a standalone `rig serve`. */
+	"CREATE TABLE uplink_usage ("
+	"  id             INTEGER PRIMARY KEY,"
+	"  run_id         INTEGER REFERENCES runs(id) ON DELETE SET NULL,"
+	"  imei           TEXT NOT NULL,"
+	"  bytes_up       INTEGER NOT NULL DEFAULT 0,"
+	"  bytes_down     INTEGER NOT NULL DEFAULT 0,"
+	"  packets        INTEGER NOT NULL DEFAULT 0,"
+	"  records        INTEGER NOT NULL DEFAULT 0,"
+	"  duplicates     INTEGER NOT NULL DEFAULT 0,"
+	"  refused_logins INTEGER NOT NULL DEFAULT 0,"
+	"  updated_at     TEXT NOT NULL"
+	");"
+	"CREATE INDEX uplink_usage_imei ON uplink_usage(imei, run_id);",
 };
 
 int store_schema_latest(void)

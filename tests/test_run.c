@@ -261,3 +261,76 @@ Test(run, power_loss_over_modbus_rtu_supplies)
 	cr_assert(strstr(out, "boot_time="), "%s", out);
 	simrack_stop(&sr);
 }
+
+static const char *const flush_mix[] = { "--virtual", "--mix", "flush", NULL };
+
+Test(run, offline_flush_reference_passes_each_flush_defect_fails_for_its_reason)
+{
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start_args(&sr, 8, 2, flush_mix), 0);
+	char rackfile[4200];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	static char out[65536];
+	char *argv[] = { (char *)rig(), "run", "offline-flush", "--rack", rackfile, "--db", path_in("r.db"), "--json",
+			 path_in("r.json"), NULL };
+	int rc = support_run(argv, out, sizeof out);
+	cr_assert_eq(rc, 1, "exit %d:\n%s", rc, out);
+	char *json = support_read_file(path_in("r.json"));
+	cr_assert_not_null(json);
+	static char b[32768];
+	int refs[] = { 1, 2, 5, 8 };
+	for (size_t i = 0; i < 4; i++) {
+		slot_block(json, refs[i], b, sizeof b);
+		cr_assert(strstr(b, "\"outcome\": \"pass\""), "reference slot %d:\n%s", refs[i], b);
+		cr_assert(strstr(b, "\"name\": \"drain_120m\"") && strstr(b, "\"name\": \"rate_120m\""), "%s", b);
+		cr_assert(strstr(b, "coverage_loss"), "the outage was diagnosed as coverage: %s", b);
+	}
+	/* The mix: 3 drops records, 4 rewrites timestamps, 6 sends duplicates,
+	 * 7 has a smaller buffer than its datasheet says. */
+	slot_block(json, 3, b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "4 missing"), "drops:\n%s", b);
+	slot_block(json, 4, b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "with rewritten timestamps") &&
+		  !strstr(b, "0 with rewritten timestamps"), "rewrites:\n%s", b);
+	slot_block(json, 6, b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "duplicated") && !strstr(b, " 0 duplicated"),
+		  "duplicates:\n%s", b);
+	slot_block(json, 7, b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "10 missing 00:02:00..00:11:00"), "small buffer:\n%s", b);
+	free(json);
+	simrack_stop(&sr);
+}
+
+Test(run, data_cap_is_named_apart_from_coverage_and_power)
+{
+	static const char *const two[] = { "--virtual", "--profiles", "reference", NULL };
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start_args(&sr, 2, 3, two), 0);
+	char rackfile[4200];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	static char out[65536];
+	char *argv[] = { (char *)rig(), "run", "data-cap", "--rack", rackfile, "--db", path_in("r.db"), "--json",
+			 path_in("r.json"), NULL };
+	int rc = support_run(argv, out, sizeof out);
+	cr_assert_eq(rc, 0, "exit %d:\n%s", rc, out);
+	char *json = support_read_file(path_in("r.json"));
+	cr_assert(json && strstr(json, "\"sim_data_cap_exceeded\""), "%s", json);
+	cr_assert_null(strstr(json, "\"coverage_loss\""), "%s", json);
+	cr_assert_null(strstr(json, "\"power_loss_suspected\""), "%s", json);
+	free(json);
+	/* A real rack cannot cap a SIM: the scenario says so instead of passing. */
+	char *bad = support_read_file(rackfile), path[4300];
+	char *ctl = strstr(bad, "control:");
+	cr_assert_not_null(ctl);
+	memset(ctl, ' ', strcspn(ctl, "\n"));
+	snprintf(path, sizeof path, "%s/real.yaml", dir);
+	FILE *f = fopen(path, "w");
+	fputs(bad, f);
+	fclose(f);
+	free(bad);
+	char *real[] = { (char *)rig(), "run", "data-cap", "--rack", path, "--db", path_in("r2.db"), NULL };
+	rc = support_run(real, out, sizeof out);
+	cr_assert_eq(rc, 3, "exit %d:\n%s", rc, out);
+	cr_assert(strstr(out, "only a simulated rack"), "%s", out);
+	simrack_stop(&sr);
+}

@@ -1,0 +1,203 @@
+/*
+ * cmd_serve.c - `rig serve`: the ingest server (ingest.h) on its own, for
+ * real racks whose trackers report to this host and for soak runs that
+ * collect telemetry for days. Runs on the wall clock: a standalone server
+ * has no scenario to keep virtual time for.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "ingest.h"
+#include "rack.h"
+
+const char cmd_serve_usage[] =
+	"usage: rig serve --listen HOST:PORT [--db PATH] [--rack FILE] [--allow-imei IMEI ...]\n"
+	"                 [--late-after S]\n"
+	"\n"
+	"Receives trackers' telemetry (Teltonika TCP: codec 8 / 8E records, codec 12)\n"
+	"and stores every record in the results store, acking each packet only once it\n"
+	"is stored. Prints a line per connection, login and drop, and a stats line per\n"
+	"device every minute and when stopped (SIGINT or SIGTERM).\n"
+	"\n"
+	"  --listen HOST:PORT  address to listen on (PORT 0: a free port, printed)\n"
+	"  --db PATH           results store (default: $TRACKRIG_DB, else ./trackrig.db)\n"
+	"  --rack FILE         allow the IMEIs the rack's slots expect\n"
+	"  --allow-imei IMEI   allow this IMEI too (repeatable)\n"
+	"  --late-after S      a record arriving more than S seconds after its own\n"
+	"                      timestamp is flagged late (default 120)\n"
+	"  -h, --help          this text\n"
+	"\n"
+	"At least one IMEI must be allowed (from --rack or --allow-imei); every other\n"
+	"login is refused.\n"
+	"\n"
+	"Exit status: 0 stopped by a signal, 2 usage error, 3 cannot listen or open\n"
+	"the store.\n";
+
+#define STATS_PERIOD_S 60
+#define MAX_ALLOW 4096
+
+static void log_line(void *ctx, const char *line)
+{
+	(void)ctx;
+	char ts[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	printf("%s %s\n", ts, line);
+	fflush(stdout);
+}
+
+static void print_stats(ingest *ing)
+{
+	struct ingest_device_stats st[64];
+	size_t n = ingest_stats(ing, st, 64);
+	char line[512];
+	for (size_t i = 0; i < n && i < 64; i++) {
+		snprintf(line, sizeof line,
+			 "stats IMEI %.15s: %s packets %llu records %llu duplicates %llu late %llu out_of_order %llu"
+			 " bytes_up %llu bytes_down %llu refused %llu drops %llu",
+			 st[i].imei, st[i].connected ? "connected" : "offline", (unsigned long long)st[i].packets,
+			 (unsigned long long)st[i].records, (unsigned long long)st[i].duplicates,
+			 (unsigned long long)st[i].late, (unsigned long long)st[i].out_of_order,
+			 (unsigned long long)st[i].bytes_up, (unsigned long long)st[i].bytes_down,
+			 (unsigned long long)st[i].refused_logins, (unsigned long long)st[i].drops);
+		log_line(NULL, line);
+	}
+	if (n > 64)
+		printf("stats: %zu more devices not shown\n", n - 64);
+}
+
+/* "HOST:PORT" or "[V6]:PORT" into HOST and PORT. */
+static int split_listen(const char *s, char *host, size_t hlen, int *port)
+{
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s)
+		return -1;
+	long p;
+	if (cli_long(colon + 1, 0, 65535, &p) < 0)
+		return -1;
+	const char *h = s;
+	size_t n = (size_t)(colon - s);
+	if (h[0] == '[' && n >= 2 && h[n - 1] == ']') {
+		h++;
+		n -= 2;
+	}
+	if (n == 0 || n >= hlen)
+		return -1;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'l' }, { "db", required_argument, NULL, 'd' },
+		{ "rack", required_argument, NULL, 'r' },   { "allow-imei", required_argument, NULL, 'a' },
+		{ "late-after", required_argument, NULL, 'L' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *listen = NULL, *db = NULL, *rackfile = NULL;
+	static const char *allow[MAX_ALLOW];
+	size_t n_allow = 0;
+	long late_s = INGEST_LATE_MS_DEFAULT / 1000;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'l': listen = optarg; break;
+		case 'd': db = optarg; break;
+		case 'r': rackfile = optarg; break;
+		case 'a':
+			if (n_allow == MAX_ALLOW)
+				return cli_fail(RIG_EXIT_USAGE, "serve", "more than %d IMEIs", MAX_ALLOW);
+			allow[n_allow++] = optarg;
+			break;
+		case 'L':
+			if (cli_long(optarg, 1, 86400 * 30, &late_s) < 0)
+				return cli_fail(RIG_EXIT_USAGE, "serve", "--late-after: '%s' is not 1..2592000 seconds",
+						optarg);
+			break;
+		case 'h': fputs(cmd_serve_usage, stdout); return RIG_EXIT_OK;
+		default: fputs(cmd_serve_usage, stderr); return RIG_EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return cli_fail(RIG_EXIT_USAGE, "serve", "unexpected argument '%s'", argv[optind]);
+	char host[256];
+	int port = 0;
+	if (!listen)
+		return cli_fail(RIG_EXIT_USAGE, "serve", "--listen HOST:PORT is required");
+	if (split_listen(listen, host, sizeof host, &port) < 0)
+		return cli_fail(RIG_EXIT_USAGE, "serve", "--listen: '%s' is not HOST:PORT", listen);
+
+	struct rack rack;
+	bool have_rack = false;
+	char err[1024];
+	if (rackfile) {
+		if (rack_load(rackfile, &rack, err, sizeof err) < 0) {
+			rack_free(&rack);
+			return cli_fail(RIG_EXIT_USAGE, "serve", "%s", err);
+		}
+		have_rack = true;
+		for (int i = 0; i < rack.n_slots && n_allow < MAX_ALLOW; i++)
+			if (rack.slots[i].expect.imei[0])
+				allow[n_allow++] = rack.slots[i].expect.imei;
+	}
+	int rc = RIG_EXIT_OK;
+	if (n_allow == 0) {
+		rc = cli_fail(RIG_EXIT_USAGE, "serve", "no IMEI allowed: give --rack with expected IMEIs or --allow-imei");
+		goto out;
+	}
+
+	/* Signals are taken with sigtimedwait below; the server thread inherits
+	 * the mask and never sees them. */
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+
+	struct ingest_opts o = {
+		.host = host, .port = port, .db_path = cli_db_path(db), .allow = allow, .n_allow = n_allow,
+		.late_ms = late_s * 1000, .log = log_line,
+	};
+	ingest *ing = NULL;
+	if (ingest_start(&o, &ing, err, sizeof err) < 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		bool usage = strstr(err, "not 1 to 15 digits") != NULL;
+		rc = cli_fail(usage ? RIG_EXIT_USAGE : RIG_EXIT_INFRA, "serve", "%s", err);
+		goto out;
+	}
+	char line[512];
+	snprintf(line, sizeof line, "listening on %s:%d, %zu IMEI%s allowed, store %s", host, ingest_port(ing),
+		 n_allow, n_allow == 1 ? "" : "s", o.db_path);
+	log_line(NULL, line);
+	for (;;) {
+		struct timespec ts = { STATS_PERIOD_S, 0 };
+		int sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == SIGINT || sig == SIGTERM) {
+			snprintf(line, sizeof line, "stopping (%s)", sig == SIGINT ? "SIGINT" : "SIGTERM");
+			log_line(NULL, line);
+			break;
+		}
+		if (sig < 0 && errno == EINTR)
+			continue;
+		print_stats(ing);
+	}
+	print_stats(ing);
+	ingest_stop(ing);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+out:
+	if (have_rack)
+		rack_free(&rack);
+	return rc;
+}

@@ -1,0 +1,1434 @@
+/*
+ * ingest.c - the telemetry server; the contract is in ingest.h, the design
+ * in docs/uplink.md.
+ *
+ * Shape: one thread, one epoll fd over the listening socket, a wake-up
+ * eventfd and every connection. Each connection reads into its own buffer
+ * of one packet's size and is processed packet by packet: login, then AVL
+ * packets (decoded, stored in one transaction, then acked) and codec 12
+ * responses. Anything malformed drops that connection only, with the reason
+ * on the log and as an event row; nothing of the bad packet is stored and
+ * nothing stored earlier is touched.
+ *
+ * Locking: the device table's allowed entries are fixed at start; their
+ * stats, command queues and the refused entries are guarded by ing->mu.
+ * Connections, the store and its statements belong to the thread alone.
+ */
+#include "ingest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <sqlite3.h>
+
+#include "store.h"
+#include "teltonika_codec.h"
+
+/* A packet, plus room for what a device sends right behind it. */
+#define RX_CAP (TLT_PACKET_MAX + 256)
+/* Acks are 4 bytes, a command at most ~530: a peer that lets this much
+ * pile up is not reading, and is dropped. */
+#define TX_CAP 4096
+#define CMD_QUEUE 8
+/* Refused IMEIs get a stats entry so an operator sees who knocks; a flood
+ * of made-up ones must not grow memory without bound. */
+#define MAX_REFUSED 256
+#define EV_LISTEN 0
+#define EV_WAKE 1
+#define EV_CONN_BASE 2
+
+struct conn;
+
+struct device {
+	char imei[16];
+	bool allowed;
+	struct ingest_device_stats st;      /* mu */
+	struct ingest_device_stats flushed; /* thread: what uplink_usage holds */
+	char peer[64];                      /* mu: where it is connected from */
+	/* codec 12: commands waiting to go out (mu), answers come back as
+	 * "text\r\n" on resp[0]; a NUL byte there means the link went away. */
+	char cmdq[CMD_QUEUE][TRACKER_LINE_MAX + 1];
+	int cq_head, cq_n;
+	int resp[2];
+	bool link_open;                     /* mu */
+	/* thread only */
+	struct conn *conn;
+	bool loaded;
+	int64_t newest_ms, seq;
+};
+
+enum conn_state { C_FREE, C_LOGIN, C_DATA };
+
+/* Packets stored in the open batch transaction but not yet acked: acks go
+ * out only after the batch commits. */
+/* A read brings at most RX_CAP bytes, ~34 minimal packets; a connection
+ * stops being read at PENDING_READ_CAP, so MAX_PENDING is never reached. */
+#define MAX_PENDING 80
+#define PENDING_READ_CAP 32
+struct pending {
+	uint8_t acks[MAX_PENDING];  /* record counts, in packet order */
+	int n;
+	uint64_t packets, records, duplicates, late, out_of_order;
+	uint64_t unasked;           /* packets sent twice on one link */
+	int64_t newest, arrival;
+};
+
+struct conn {
+	enum conn_state state;
+	int fd;
+	char peer[64];
+	struct device *dev;
+	uint8_t rx[RX_CAP];
+	size_t rx_len;
+	uint8_t tx[TX_CAP];
+	size_t tx_len;
+	bool want_out;
+	uint64_t pre_login_up;
+	int64_t opened, last_rx, pkt_start; /* clock ms; pkt_start -1: none */
+	bool acked_once;
+	bool cmd_outstanding;
+	int64_t cmd_sent;
+	struct pending pend;
+	/* Packets this link already carried (CRC and length): the same packet
+	 * again on the same link was sent unasked, whereas one sent again on a
+	 * new link after a reconnect is a correct resend of a lost ack. */
+	uint32_t carried[32];
+	unsigned n_carried;
+};
+
+enum { S_INSERT, S_NEWEST, S_USAGE_UPD, S_USAGE_INS, S_COUNT };
+
+struct ingest {
+	struct ingest_opts o;
+	rig_clock *clock;
+	bool own_clock;
+	store *db;
+	sqlite3_stmt *st[S_COUNT];
+	/* Packets that arrive together share one transaction (one commit, one
+	 * WAL write); each is acked only after it commits. */
+	bool in_batch;
+	int listen_fd, wake_fd, ep;
+	int port;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	bool stop;                          /* mu */
+	struct device *devs;                /* n_allow allowed, then refused */
+	size_t n_allowed, n_devs, cap_devs;
+	struct conn *conns;
+	int n_conns;
+	struct tlt_record *recs;            /* TLT_MAX_RECORDS, decode scratch */
+	char *io_json;
+};
+
+/* ---- small helpers ---- */
+
+__attribute__((format(printf, 2, 3)))
+static void logf_(ingest *ing, const char *fmt, ...)
+{
+	char line[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (ing->o.log)
+		ing->o.log(ing->o.log_ctx, line);
+	else
+		fprintf(stderr, "rig ingest: %s\n", line);
+}
+
+static void iso_ms(int64_t ms, char *buf, size_t len)
+{
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+	char base[32];
+	gmtime_r(&s, &tm);
+	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+static int64_t now_ms(ingest *ing) { return clock_now(ing->clock); }
+
+static void wake(ingest *ing)
+{
+	uint64_t one = 1;
+	if (write(ing->wake_fd, &one, sizeof one) < 0) {
+		/* EAGAIN: the counter is already non-zero, the thread will wake. */
+	}
+}
+
+static struct device *find_allowed(ingest *ing, const char *imei)
+{
+	for (size_t i = 0; i < ing->n_allowed; i++)
+		if (strcmp(ing->devs[i].imei, imei) == 0)
+			return &ing->devs[i];
+	return NULL;
+}
+
+/* Entry for a refused IMEI, created on first sight; NULL beyond MAX_REFUSED.
+ * Called with mu held. */
+static struct device *refused_entry(ingest *ing, const char *imei)
+{
+	for (size_t i = ing->n_allowed; i < ing->n_devs; i++)
+		if (strcmp(ing->devs[i].imei, imei) == 0)
+			return &ing->devs[i];
+	if (ing->n_devs == ing->cap_devs)
+		return NULL;
+	struct device *d = &ing->devs[ing->n_devs++];
+	memset(d, 0, sizeof *d);
+	snprintf(d->imei, sizeof d->imei, "%s", imei);
+	snprintf(d->st.imei, sizeof d->st.imei, "%s", imei);
+	d->resp[0] = d->resp[1] = -1;
+	return d;
+}
+
+/* ---- store ---- */
+
+static const char *const stmt_sql[S_COUNT] = {
+	[S_INSERT] =
+		"INSERT INTO records (run_id, imei, ts_device, ts_ms, arrival, arrival_ms, priority,"
+		" lat_e7, lon_e7, altitude, angle, satellites, speed, event_io, io, late,"
+		" out_of_order, packet_seq, content_hash)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+		" ?17, ?18, ?19)"
+		" ON CONFLICT (coalesce(run_id, 0), imei, ts_ms, content_hash) DO NOTHING",
+	[S_NEWEST] = "SELECT coalesce(max(ts_ms), 0), coalesce(max(packet_seq), 0) FROM records WHERE imei = ?1",
+	/* Deltas, so two servers (or a restarted one) add up instead of
+	 * overwriting each other. */
+	[S_USAGE_UPD] =
+		"UPDATE uplink_usage SET bytes_up = bytes_up + ?3, bytes_down = bytes_down + ?4,"
+		" packets = packets + ?5, records = records + ?6, duplicates = duplicates + ?7,"
+		" refused_logins = refused_logins + ?8, updated_at = ?9"
+		" WHERE run_id IS ?1 AND imei = ?2",
+	[S_USAGE_INS] =
+		"INSERT INTO uplink_usage (run_id, imei, bytes_up, bytes_down, packets, records,"
+		" duplicates, refused_logins, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+};
+
+static int prepare(ingest *ing, char *err, size_t errlen)
+{
+	sqlite3 *db = store_db(ing->db);
+	for (int i = 0; i < S_COUNT; i++)
+		if (sqlite3_prepare_v3(db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &ing->st[i], NULL) !=
+		    SQLITE_OK) {
+			snprintf(err, errlen, "%s: prepare ingest statement %d: %s", ing->o.db_path, i,
+				 sqlite3_errmsg(db));
+			return -1;
+		}
+	return 0;
+}
+
+static void bind_run(sqlite3_stmt *st, int i, int64_t run_id)
+{
+	if (run_id)
+		sqlite3_bind_int64(st, i, run_id);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* FNV-1a over every decoded field: two records with the same IMEI and
+ * timestamp but different content are both kept. */
+static uint64_t record_hash(const struct tlt_record *r)
+{
+	uint64_t h = 1469598103934665603ULL;
+#define MIX(v)                                                                  \
+	do {                                                                    \
+		uint64_t x_ = (uint64_t)(v);                                    \
+		for (int k_ = 0; k_ < 8; k_++) {                                \
+			h ^= (x_ >> (8 * k_)) & 0xff;                           \
+			h *= 1099511628211ULL;                                  \
+		}                                                               \
+	} while (0)
+	MIX(r->timestamp_ms);
+	MIX(r->priority);
+	MIX((uint32_t)r->lon_e7);
+	MIX((uint32_t)r->lat_e7);
+	MIX((uint16_t)r->altitude_m);
+	MIX(r->angle);
+	MIX(r->satellites);
+	MIX(r->speed_kmh);
+	MIX(r->event_io);
+	MIX(r->n_io);
+	for (unsigned i = 0; i < r->n_io && i < TLT_MAX_IO; i++) {
+		MIX(r->io[i].id);
+		MIX(r->io[i].size);
+		MIX(r->io[i].value);
+		MIX(r->io[i].nx_len);
+	}
+#undef MIX
+	return h;
+}
+
+/* {"21":3,"66":24079}; NX values are not kept by the codec, only noted. */
+static const char *io_json(const struct tlt_record *r, char *buf, size_t len)
+{
+	size_t n = 0;
+	buf[n++] = '{';
+	for (unsigned i = 0; i < r->n_io && i < TLT_MAX_IO; i++) {
+		int w = r->io[i].size ? snprintf(buf + n, len - n, "%s\"%u\":%" PRIu64, i ? "," : "",
+						 r->io[i].id, r->io[i].value)
+				      : snprintf(buf + n, len - n, "%s\"%u\":null", i ? "," : "", r->io[i].id);
+		if (w < 0 || (size_t)w >= len - n - 2)
+			break;
+		n += (size_t)w;
+	}
+	buf[n++] = '}';
+	buf[n] = '\0';
+	return buf;
+}
+
+static int load_device(ingest *ing, struct device *d)
+{
+	if (d->loaded)
+		return 0;
+	sqlite3_stmt *st = ing->st[S_NEWEST];
+	sqlite3_bind_text(st, 1, d->imei, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		d->newest_ms = sqlite3_column_int64(st, 0);
+		d->seq = sqlite3_column_int64(st, 1);
+		d->loaded = true;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Adds CUR minus what uplink_usage already holds for D to its row. The
+ * caller moves d->flushed to CUR once the write is committed. */
+static int write_usage_vals(ingest *ing, struct device *d, const struct ingest_device_stats *cur, const char *at)
+{
+	const struct ingest_device_stats *f = &d->flushed;
+	int64_t delta[6] = {
+		(int64_t)(cur->bytes_up - f->bytes_up), (int64_t)(cur->bytes_down - f->bytes_down),
+		(int64_t)(cur->packets - f->packets), (int64_t)(cur->records - f->records),
+		(int64_t)(cur->duplicates - f->duplicates), (int64_t)(cur->refused_logins - f->refused_logins),
+	};
+	bool any = false;
+	for (int i = 0; i < 6; i++)
+		any |= delta[i] != 0;
+	if (!any)
+		return 0;
+	sqlite3 *db = store_db(ing->db);
+	for (int pass = 0; pass < 2; pass++) {
+		sqlite3_stmt *st = ing->st[pass ? S_USAGE_INS : S_USAGE_UPD];
+		bind_run(st, 1, ing->o.run_id);
+		sqlite3_bind_text(st, 2, d->imei, -1, SQLITE_STATIC);
+		for (int i = 0; i < 6; i++)
+			sqlite3_bind_int64(st, 3 + i, delta[i]);
+		sqlite3_bind_text(st, 9, at, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (rc != SQLITE_DONE)
+			return -1;
+		if (pass == 0 && sqlite3_changes(db) > 0)
+			break;
+	}
+	return 0;
+}
+
+/* The device's usage row brought up to its current figures, on its own
+ * (or inside the open batch). */
+static int write_usage(ingest *ing, struct device *d, const char *at)
+{
+	pthread_mutex_lock(&ing->mu);
+	struct ingest_device_stats cur = d->st;
+	pthread_mutex_unlock(&ing->mu);
+	if (write_usage_vals(ing, d, &cur, at) < 0)
+		return -1;
+	/* Inside a batch that later rolls back this undercounts usage a
+	 * little; it never counts twice. */
+	d->flushed = cur;
+	return 0;
+}
+
+/* Stores N records of device D inside the open batch transaction and adds
+ * the outcome to P. Returns 0, or -1 with the reason in WHY (the batch is
+ * then rolled back by the caller). */
+static int store_records(ingest *ing, struct device *d, const struct tlt_record *recs, int n,
+			 int64_t arrival_unix, const char *arrival_iso, struct pending *p, char *why,
+			 size_t whylen)
+{
+	sqlite3 *db = store_db(ing->db);
+	if (load_device(ing, d) < 0) {
+		snprintf(why, whylen, "store: read newest record: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	int64_t seq = d->seq + 1;
+	/* Out of order is judged against earlier packets only: the order inside
+	 * a packet is the device's sort setting (newest first is legal). */
+	int64_t newest_before = d->newest_ms, newest = d->newest_ms;
+	sqlite3_stmt *st = ing->st[S_INSERT];
+	char ts_iso[40];
+	for (int i = 0; i < n; i++) {
+		const struct tlt_record *r = &recs[i];
+		int64_t ts = (int64_t)r->timestamp_ms;
+		bool late = arrival_unix - ts > ing->o.late_ms;
+		bool ooo = ts < newest_before;
+		iso_ms(ts, ts_iso, sizeof ts_iso);
+		bind_run(st, 1, ing->o.run_id);
+		sqlite3_bind_text(st, 2, d->imei, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, ts_iso, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, ts);
+		sqlite3_bind_text(st, 5, arrival_iso, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, arrival_unix);
+		sqlite3_bind_int(st, 7, r->priority);
+		sqlite3_bind_int(st, 8, r->lat_e7);
+		sqlite3_bind_int(st, 9, r->lon_e7);
+		sqlite3_bind_int(st, 10, r->altitude_m);
+		sqlite3_bind_int(st, 11, r->angle);
+		sqlite3_bind_int(st, 12, r->satellites);
+		sqlite3_bind_int(st, 13, r->speed_kmh);
+		sqlite3_bind_int(st, 14, r->event_io);
+		sqlite3_bind_text(st, 15, io_json(r, ing->io_json, 4096), -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 16, late);
+		sqlite3_bind_int(st, 17, ooo);
+		sqlite3_bind_int64(st, 18, seq);
+		sqlite3_bind_int64(st, 19, (int64_t)record_hash(r));
+		int rc = sqlite3_step(st);
+		int changed = sqlite3_changes(db);
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (rc != SQLITE_DONE) {
+			snprintf(why, whylen, "store: insert record %d: %s", i, sqlite3_errmsg(db));
+			return -1;
+		}
+		if (changed == 0) {
+			p->duplicates++;
+			continue;
+		}
+		p->records++;
+		p->late += late;
+		p->out_of_order += ooo;
+		if (ts > newest)
+			newest = ts;
+	}
+	/* Moved now so the next packet in the same batch is judged right; a
+	 * rolled-back batch re-reads them (loaded = false). */
+	d->seq = seq;
+	d->newest_ms = newest;
+	p->packets++;
+	p->newest = newest;
+	p->arrival = arrival_unix;
+	return 0;
+}
+
+static void store_ingest_event(ingest *ing, const char *imei, const char *kind, const char *detail)
+{
+	char at[40];
+	clock_iso(ing->clock, now_ms(ing), at, sizeof at);
+	struct store_event e = {
+		.run_id = ing->o.run_id, .imei = imei, .at = at, .source = "ingest", .kind = kind,
+		.detail = detail,
+	};
+	if (store_event_add(ing->db, &e) < 0)
+		logf_(ing, "cannot store event %s: %s", kind, store_error(ing->db));
+}
+
+/* ---- connections ---- */
+
+static void add_pending(struct ingest_device_stats *st, const struct pending *p)
+{
+	st->packets += p->packets;
+	st->records += p->records;
+	st->duplicates += p->duplicates;
+	st->dup_unasked += p->unasked;
+	st->late += p->late;
+	st->out_of_order += p->out_of_order;
+	st->bytes_down += 4 * (uint64_t)p->n;
+	if (p->records && p->newest > st->last_record_ms)
+		st->last_record_ms = p->newest;
+	if (p->arrival)
+		st->last_arrival_ms = p->arrival;
+}
+
+static void conn_close(ingest *ing, struct conn *c)
+{
+	epoll_ctl(ing->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	struct device *d = c->dev;
+	if (d && c->pend.n > 0) {
+		/* Stored in the open batch but never acked (the device will send
+		 * them again as duplicates): still counted once committed. */
+		c->pend.n = 0;
+		pthread_mutex_lock(&ing->mu);
+		add_pending(&d->st, &c->pend);
+		pthread_mutex_unlock(&ing->mu);
+	}
+	memset(&c->pend, 0, sizeof c->pend);
+	if (d && d->conn == c) {
+		d->conn = NULL;
+		pthread_mutex_lock(&ing->mu);
+		d->st.connected = 0;
+		/* A waiting command will never be answered now: tell its reader. */
+		bool waiting = c->cmd_outstanding || d->cq_n > 0;
+		d->cq_n = 0;
+		pthread_mutex_unlock(&ing->mu);
+		if (waiting && d->resp[1] >= 0 && write(d->resp[1], "", 1) < 0) {
+			/* pipe full: the reader will time out instead */
+		}
+		char at[40];
+		clock_iso(ing->clock, now_ms(ing), at, sizeof at);
+		write_usage(ing, d, at);
+	}
+	c->state = C_FREE;
+	c->fd = -1;
+	c->dev = NULL;
+	c->n_carried = 0;
+	ing->n_conns--;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void conn_drop(ingest *ing, struct conn *c, const char *fmt, ...)
+{
+	char why[400], detail[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	const char *imei = c->dev ? c->dev->imei : NULL;
+	snprintf(detail, sizeof detail, "peer %s IMEI %s: %s", c->peer, imei ? imei : "(none)", why);
+	logf_(ing, "dropped %s IMEI %s: %s", c->peer, imei ? imei : "(none)", why);
+	pthread_mutex_lock(&ing->mu);
+	if (c->dev)
+		c->dev->st.drops++;
+	pthread_mutex_unlock(&ing->mu);
+	store_ingest_event(ing, imei, "connection_dropped", detail);
+	conn_close(ing, c);
+}
+
+static void set_out_interest(ingest *ing, struct conn *c, bool want)
+{
+	if (c->want_out == want)
+		return;
+	struct epoll_event ev = { .events = EPOLLIN | (want ? EPOLLOUT : 0),
+				  .data.u64 = EV_CONN_BASE + (uint64_t)(c - ing->conns) };
+	epoll_ctl(ing->ep, EPOLL_CTL_MOD, c->fd, &ev);
+	c->want_out = want;
+}
+
+/* Writes what is queued. Returns 0, or -1 when the peer is gone. */
+static int conn_flush(ingest *ing, struct conn *c)
+{
+	while (c->tx_len > 0) {
+		ssize_t w = send(c->fd, c->tx, c->tx_len, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (w <= 0)
+			return -1;
+		memmove(c->tx, c->tx + w, c->tx_len - (size_t)w);
+		c->tx_len -= (size_t)w;
+	}
+	set_out_interest(ing, c, c->tx_len > 0);
+	return 0;
+}
+
+/* Queues and sends N bytes; COUNT adds them to the device's bytes down
+ * (acks are counted inside their packet's transaction instead). Returns 0,
+ * or -1 after dropping C. */
+static int conn_send(ingest *ing, struct conn *c, const void *buf, size_t n, bool count)
+{
+	if (n > sizeof c->tx - c->tx_len) {
+		conn_drop(ing, c, "not reading what the server sends (%zu bytes queued)", c->tx_len);
+		return -1;
+	}
+	memcpy(c->tx + c->tx_len, buf, n);
+	c->tx_len += n;
+	if (c->dev && count) {
+		pthread_mutex_lock(&ing->mu);
+		c->dev->st.bytes_down += n;
+		pthread_mutex_unlock(&ing->mu);
+	}
+	if (conn_flush(ing, c) < 0) {
+		conn_drop(ing, c, "send failed: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static const char *tlt_err_name(int rc)
+{
+	switch (rc) {
+	case TLT_ERR_CRC: return "bad CRC";
+	case TLT_ERR_CODEC: return "unknown codec";
+	case TLT_ERR_TOO_BIG: return "oversize packet";
+	case TLT_ERR_SPACE: return "too many records";
+	default: return "malformed packet";
+	}
+}
+
+/* Login frame. Returns bytes consumed, 0 for more, -1 when C is gone. */
+static int handle_login(ingest *ing, struct conn *c)
+{
+	char imei[16], err[200];
+	size_t used = 0;
+	int rc = tlt_login_parse(c->rx, c->rx_len, imei, &used, err, sizeof err);
+	if (rc == TLT_NEED_MORE)
+		return 0;
+	if (rc != TLT_OK) {
+		conn_drop(ing, c, "bad login: %s", err);
+		return -1;
+	}
+	struct device *d = find_allowed(ing, imei);
+	if (!d) {
+		pthread_mutex_lock(&ing->mu);
+		struct device *r = refused_entry(ing, imei);
+		if (r) {
+			r->st.refused_logins++;
+			r->st.bytes_up += c->pre_login_up;
+			r->st.bytes_down += 1;
+		}
+		pthread_mutex_unlock(&ing->mu);
+		logf_(ing, "refused IMEI %s from %s: not on the rack or allow list", imei, c->peer);
+		char detail[200];
+		snprintf(detail, sizeof detail, "peer %s IMEI %s: not on the rack or allow list", c->peer, imei);
+		store_ingest_event(ing, imei, "login_refused", detail);
+		if (r) {
+			char at[40];
+			clock_iso(ing->clock, now_ms(ing), at, sizeof at);
+			write_usage(ing, r, at);
+		}
+		uint8_t no = 0x00;
+		if (send(c->fd, &no, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+			/* closing anyway */
+		}
+		conn_close(ing, c);
+		return -1;
+	}
+	if (d->conn) {
+		/* The device reconnected while its old link looked alive: the
+		 * old one is dead on its side (NAT timeout, modem reset). */
+		conn_drop(ing, d->conn, "replaced by a new login of the same IMEI from %s", c->peer);
+	}
+	c->dev = d;
+	d->conn = c;
+	c->state = C_DATA;
+	c->last_rx = now_ms(ing);
+	pthread_mutex_lock(&ing->mu);
+	d->st.connected = 1;
+	d->st.bytes_up += c->pre_login_up;
+	snprintf(d->peer, sizeof d->peer, "%s", c->peer);
+	pthread_mutex_unlock(&ing->mu);
+	logf_(ing, "IMEI %s logged in from %s", imei, c->peer);
+	uint8_t yes = 0x01;
+	if (conn_send(ing, c, &yes, 1, true) < 0)
+		return -1;
+	return (int)used;
+}
+
+/* A codec 12 message from the device: the answer to our command. */
+static int handle_c12(ingest *ing, struct conn *c, size_t total)
+{
+	char text[TRACKER_LINE_MAX + 1], err[200];
+	uint8_t type = 0;
+	int n = tlt_c12_decode(c->rx, total, &type, text, sizeof text, err, sizeof err);
+	if (n < 0) {
+		conn_drop(ing, c, "%s (codec 12): %s", tlt_err_name(n), err);
+		return -1;
+	}
+	if (type != TLT_C12_RESPONSE) {
+		conn_drop(ing, c, "codec 12 message of type %u from a device (only responses, type 6, expected)",
+			  type);
+		return -1;
+	}
+	c->cmd_outstanding = false;
+	struct device *d = c->dev;
+	/* One line per answer for the tracker driver: line breaks inside the
+	 * text would split it, so they become spaces. */
+	for (int i = 0; i < n; i++)
+		if (text[i] == '\r' || text[i] == '\n' || text[i] == '\0')
+			text[i] = ' ';
+	char line[TRACKER_LINE_MAX + 3];
+	int len = snprintf(line, sizeof line, "%s\r\n", text);
+	if (d->resp[1] >= 0 && write(d->resp[1], line, (size_t)len) != len)
+		logf_(ing, "IMEI %s: codec 12 answer lost (nobody reading): %s", d->imei, text);
+	return 0;
+}
+
+/* The batch could not be stored: nothing of it is acked, and every
+ * connection that had a packet in it is dropped (its device sends again). */
+static void batch_fail(ingest *ing, const char *why)
+{
+	for (int i = 0; i < ing->o.max_conns; i++) {
+		struct conn *c = &ing->conns[i];
+		if (c->dev)
+			c->dev->loaded = false; /* newest and seq re-read from the store */
+		if (c->state == C_FREE || c->pend.n == 0)
+			continue;
+		memset(&c->pend, 0, sizeof c->pend);
+		conn_drop(ing, c, "%s", why);
+	}
+	for (size_t i = 0; i < ing->n_devs; i++)
+		ing->devs[i].loaded = false;
+}
+
+static int batch_begin(ingest *ing, char *why, size_t whylen)
+{
+	if (ing->in_batch)
+		return 0;
+	if (store_begin(ing->db) < 0) {
+		snprintf(why, whylen, "store: %s", store_error(ing->db));
+		return -1;
+	}
+	ing->in_batch = true;
+	return 0;
+}
+
+/* Commits the open batch with every device's usage, then acks each packet
+ * in it: an ack always means "committed". */
+static void batch_end(ingest *ing)
+{
+	if (!ing->in_batch)
+		return;
+	char at[40];
+	clock_iso(ing->clock, now_ms(ing), at, sizeof at);
+	bool ok = true;
+	for (int i = 0; i < ing->o.max_conns && ok; i++) {
+		struct conn *c = &ing->conns[i];
+		if (c->state == C_FREE || c->pend.n == 0 || !c->dev)
+			continue;
+		pthread_mutex_lock(&ing->mu);
+		struct ingest_device_stats cur = c->dev->st;
+		pthread_mutex_unlock(&ing->mu);
+		add_pending(&cur, &c->pend);
+		ok = write_usage_vals(ing, c->dev, &cur, at) == 0;
+	}
+	ing->in_batch = false;
+	if (!ok || store_commit(ing->db) < 0) {
+		char why[300];
+		snprintf(why, sizeof why, "store: commit: %s", sqlite3_errmsg(store_db(ing->db)));
+		store_rollback(ing->db);
+		batch_fail(ing, why);
+		return;
+	}
+	for (int i = 0; i < ing->o.max_conns; i++) {
+		struct conn *c = &ing->conns[i];
+		if (c->state == C_FREE || c->pend.n == 0 || !c->dev)
+			continue;
+		pthread_mutex_lock(&ing->mu);
+		add_pending(&c->dev->st, &c->pend);
+		c->dev->flushed = c->dev->st;
+		pthread_mutex_unlock(&ing->mu);
+		uint8_t acks[MAX_PENDING * 4] = { 0 };
+		int n = c->pend.n;
+		for (int k = 0; k < n; k++)
+			acks[4 * k + 3] = c->pend.acks[k];
+		memset(&c->pend, 0, sizeof c->pend);
+		if (conn_send(ing, c, acks, 4 * (size_t)n, false) == 0)
+			c->acked_once = true;
+	}
+}
+
+static int handle_avl(ingest *ing, struct conn *c, size_t total)
+{
+	char err[200];
+	uint8_t codec = 0;
+	int n = tlt_avl_decode(c->rx, total, ing->recs, TLT_MAX_RECORDS, &codec, err, sizeof err);
+	if (n < 0) {
+		conn_drop(ing, c, "%s: %s", tlt_err_name(n), err);
+		return -1;
+	}
+	uint32_t key = (uint32_t)c->rx[total - 2] << 24 | (uint32_t)c->rx[total - 1] << 16 | (uint32_t)(total & 0xffff);
+	bool again = false;
+	for (unsigned i = 0; i < c->n_carried && i < 32; i++)
+		again |= c->carried[i] == key;
+	c->carried[c->n_carried++ % 32] = key;
+	int64_t t = now_ms(ing);
+	int64_t arrival_unix = clock_unix_ms(ing->clock, t);
+	char arrival[40], why[300];
+	clock_iso(ing->clock, t, arrival, sizeof arrival);
+	if (batch_begin(ing, why, sizeof why) < 0 ||
+	    store_records(ing, c->dev, ing->recs, n, arrival_unix, arrival, &c->pend, why, sizeof why) < 0) {
+		/* Not acked: the device keeps the packet and sends it again. */
+		if (ing->in_batch) {
+			ing->in_batch = false;
+			store_rollback(ing->db);
+			batch_fail(ing, why);
+		}
+		if (c->state != C_FREE)
+			conn_drop(ing, c, "%s", why);
+		return -1;
+	}
+	c->pend.acks[c->pend.n++] = (uint8_t)n;
+	c->pend.unasked += again;
+	return 0;
+}
+
+/* Handles every complete frame in C's buffer. Returns 0, or -1 when C is gone. */
+static int process(ingest *ing, struct conn *c)
+{
+	while (c->rx_len > 0) {
+		size_t used;
+		if (c->state == C_LOGIN) {
+			int u = handle_login(ing, c);
+			if (u <= 0)
+				return u;
+			used = (size_t)u;
+		} else {
+			char err[200];
+			size_t total = 0;
+			int rc = tlt_packet_size(c->rx, c->rx_len, &total, err, sizeof err);
+			if (rc == TLT_NEED_MORE || (rc == TLT_OK && total > c->rx_len)) {
+				if (c->pkt_start < 0)
+					c->pkt_start = now_ms(ing);
+				return 0;
+			}
+			if (rc != TLT_OK) {
+				conn_drop(ing, c, "%s: %s", tlt_err_name(rc), err);
+				return -1;
+			}
+			int h = c->rx[8] == TLT_CODEC12 ? handle_c12(ing, c, total) : handle_avl(ing, c, total);
+			if (h < 0)
+				return -1;
+			used = total;
+		}
+		memmove(c->rx, c->rx + used, c->rx_len - used);
+		c->rx_len -= used;
+		c->pkt_start = c->rx_len ? now_ms(ing) : -1;
+	}
+	return 0;
+}
+
+static void conn_readable(ingest *ing, struct conn *c)
+{
+	for (;;) {
+		if (c->pend.n >= PENDING_READ_CAP)
+			return; /* the rest after this batch's commit (epoll is level-triggered) */
+		size_t room = sizeof c->rx - c->rx_len;
+		if (room == 0) {
+			/* Cannot happen with a sane length check; guard anyway. */
+			conn_drop(ing, c, "receive buffer full without a complete packet");
+			return;
+		}
+		ssize_t r = recv(c->fd, c->rx + c->rx_len, room, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (r <= 0) {
+			if (r < 0)
+				conn_drop(ing, c, "read failed: %s", strerror(errno));
+			else if (c->rx_len > 0)
+				conn_drop(ing, c, "peer closed mid-%s (%zu bytes of it received)",
+					  c->state == C_LOGIN ? "login" : "packet", c->rx_len);
+			else {
+				logf_(ing, "%s%s%s%s disconnected", c->dev ? "IMEI " : "", c->dev ? c->dev->imei : "",
+				      c->dev ? " from " : "", c->peer);
+				conn_close(ing, c);
+			}
+			return;
+		}
+		c->rx_len += (size_t)r;
+		c->last_rx = now_ms(ing);
+		if (c->dev) {
+			pthread_mutex_lock(&ing->mu);
+			c->dev->st.bytes_up += (uint64_t)r;
+			pthread_mutex_unlock(&ing->mu);
+		} else {
+			c->pre_login_up += (uint64_t)r;
+		}
+		if (process(ing, c) < 0)
+			return;
+	}
+}
+
+static void accept_all(ingest *ing)
+{
+	for (;;) {
+		struct sockaddr_storage sa;
+		socklen_t sl = sizeof sa;
+		int fd = accept4(ing->listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return; /* EAGAIN, or EMFILE: the backlog keeps them for later */
+		char host[48] = "?", peer[64];
+		int pport = 0;
+		if (sa.ss_family == AF_INET) {
+			struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+			inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+			pport = ntohs(in->sin_port);
+		} else if (sa.ss_family == AF_INET6) {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&sa;
+			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+			pport = ntohs(in6->sin6_port);
+		}
+		snprintf(peer, sizeof peer, "%s:%d", host, pport);
+		if (ing->n_conns >= ing->o.max_conns) {
+			logf_(ing, "refused connection from %s: %d connections open (the limit)", peer,
+			      ing->n_conns);
+			close(fd);
+			continue;
+		}
+		struct conn *c = NULL;
+		for (int i = 0; i < ing->o.max_conns; i++)
+			if (ing->conns[i].state == C_FREE) {
+				c = &ing->conns[i];
+				break;
+			}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		c->state = C_LOGIN;
+		c->fd = fd;
+		snprintf(c->peer, sizeof c->peer, "%s", peer);
+		c->dev = NULL;
+		c->rx_len = c->tx_len = 0;
+		c->want_out = false;
+		c->pre_login_up = 0;
+		c->opened = c->last_rx = now_ms(ing);
+		c->pkt_start = -1;
+		c->acked_once = c->cmd_outstanding = false;
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EV_CONN_BASE + (uint64_t)(c - ing->conns) };
+		if (epoll_ctl(ing->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			c->state = C_FREE;
+			continue;
+		}
+		ing->n_conns++;
+		logf_(ing, "connection from %s", peer);
+	}
+}
+
+static int64_t conn_deadline(ingest *ing, const struct conn *c)
+{
+	if (c->state == C_LOGIN)
+		return c->opened + ing->o.login_timeout_ms;
+	int64_t d = c->last_rx + ing->o.idle_timeout_ms;
+	if (c->pkt_start >= 0 && c->pkt_start + ing->o.packet_timeout_ms < d)
+		d = c->pkt_start + ing->o.packet_timeout_ms;
+	if (c->cmd_outstanding && c->cmd_sent + ing->o.packet_timeout_ms < d)
+		d = c->cmd_sent + ing->o.packet_timeout_ms;
+	return d;
+}
+
+static void expire(ingest *ing)
+{
+	int64_t now = now_ms(ing);
+	for (int i = 0; i < ing->o.max_conns; i++) {
+		struct conn *c = &ing->conns[i];
+		if (c->state == C_FREE)
+			continue;
+		if (c->state == C_LOGIN && now >= c->opened + ing->o.login_timeout_ms)
+			conn_drop(ing, c, "no login within %d ms", ing->o.login_timeout_ms);
+		else if (c->state == C_DATA && c->pkt_start >= 0 && now >= c->pkt_start + ing->o.packet_timeout_ms)
+			conn_drop(ing, c, "packet not complete within %d ms (%zu bytes received): trickling sender",
+				  ing->o.packet_timeout_ms, c->rx_len);
+		else if (c->state == C_DATA && now >= c->last_rx + ing->o.idle_timeout_ms)
+			conn_drop(ing, c, "idle for %d ms", ing->o.idle_timeout_ms);
+		else if (c->state == C_DATA && c->cmd_outstanding && now >= c->cmd_sent + ing->o.packet_timeout_ms)
+			c->cmd_outstanding = false; /* unanswered: let the next command go */
+	}
+}
+
+/* Sends queued codec 12 commands to devices whose link is idle: logged in,
+ * a packet acked, nothing half read, no command outstanding. */
+static void pump_commands(ingest *ing)
+{
+	for (size_t i = 0; i < ing->n_allowed; i++) {
+		struct device *d = &ing->devs[i];
+		struct conn *c = d->conn;
+		if (!c || c->state != C_DATA || !c->acked_once || c->rx_len || c->cmd_outstanding)
+			continue;
+		char text[TRACKER_LINE_MAX + 1];
+		pthread_mutex_lock(&ing->mu);
+		bool have = d->cq_n > 0;
+		if (have) {
+			memcpy(text, d->cmdq[d->cq_head], sizeof text);
+			d->cq_head = (d->cq_head + 1) % CMD_QUEUE;
+			d->cq_n--;
+		}
+		pthread_mutex_unlock(&ing->mu);
+		if (!have)
+			continue;
+		uint8_t buf[TRACKER_LINE_MAX + 32];
+		int n = tlt_c12_encode(TLT_C12_COMMAND, text, strlen(text), buf, sizeof buf);
+		if (n < 0)
+			continue;
+		if (conn_send(ing, c, buf, (size_t)n, true) < 0)
+			continue;
+		c->cmd_outstanding = true;
+		c->cmd_sent = now_ms(ing);
+	}
+}
+
+static bool stopping(ingest *ing)
+{
+	pthread_mutex_lock(&ing->mu);
+	bool s = ing->stop;
+	pthread_mutex_unlock(&ing->mu);
+	return s;
+}
+
+static void *serve(void *arg)
+{
+	ingest *ing = arg;
+	struct epoll_event evs[64];
+	while (!stopping(ing)) {
+		int64_t deadline = INT64_MAX;
+		for (int i = 0; i < ing->o.max_conns; i++)
+			if (ing->conns[i].state != C_FREE) {
+				int64_t d = conn_deadline(ing, &ing->conns[i]);
+				if (d < deadline)
+					deadline = d;
+			}
+		/* Through the clock, so virtual time waits for our input; once
+		 * the clock is aborted (the harness stops) keep serving on
+		 * epoll alone until ingest_stop, so nothing acked is lost. */
+		int w = clock_wait_fd(ing->clock, ing->ep, deadline);
+		int n = epoll_wait(ing->ep, evs, 64, w < 0 ? 100 : 0);
+		for (int i = 0; i < n; i++) {
+			uint64_t tag = evs[i].data.u64;
+			if (tag == EV_LISTEN) {
+				accept_all(ing);
+			} else if (tag == EV_WAKE) {
+				uint64_t v;
+				if (read(ing->wake_fd, &v, sizeof v) < 0) {
+					/* already drained */
+				}
+			} else {
+				struct conn *c = &ing->conns[tag - EV_CONN_BASE];
+				if (c->state == C_FREE)
+					continue;
+				if ((evs[i].events & EPOLLOUT) && conn_flush(ing, c) < 0) {
+					conn_drop(ing, c, "send failed: %s", strerror(errno));
+					continue;
+				}
+				if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+					conn_readable(ing, c);
+			}
+		}
+		batch_end(ing);
+		expire(ing);
+		pump_commands(ing);
+	}
+	for (int i = 0; i < ing->o.max_conns; i++)
+		if (ing->conns[i].state != C_FREE) {
+			struct conn *c = &ing->conns[i];
+			logf_(ing, "closing %s%s%s%s: server stopping", c->dev ? "IMEI " : "",
+			      c->dev ? c->dev->imei : "", c->dev ? " from " : "", c->peer);
+			conn_close(ing, c);
+		}
+	char at[40];
+	clock_iso(ing->clock, now_ms(ing), at, sizeof at);
+	for (size_t i = 0; i < ing->n_devs; i++)
+		write_usage(ing, &ing->devs[i], at);
+	clock_leave(ing->clock);
+	return NULL;
+}
+
+/* ---- start / stop ---- */
+
+static int listen_on(ingest *ing, char *err, size_t errlen)
+{
+	const char *host = ing->o.host && *ing->o.host ? ing->o.host : "127.0.0.1";
+	char portstr[16];
+	snprintf(portstr, sizeof portstr, "%d", ing->o.port);
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *ai = NULL;
+	int rc = getaddrinfo(host, portstr, &hints, &ai);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot listen on %s:%d: %s", host, ing->o.port, gai_strerror(rc));
+		return -1;
+	}
+	int fd = -1, saved = 0;
+	for (struct addrinfo *a = ai; a; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 128) == 0)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot listen on %s:%d: %s", host, ing->o.port, strerror(saved));
+		return -1;
+	}
+	struct sockaddr_storage sa;
+	socklen_t sl = sizeof sa;
+	getsockname(fd, (struct sockaddr *)&sa, &sl);
+	ing->port = sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&sa)->sin6_port)
+					      : ntohs(((struct sockaddr_in *)&sa)->sin_port);
+	ing->listen_fd = fd;
+	return 0;
+}
+
+static bool imei_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 15)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+static void free_ingest(ingest *ing)
+{
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(ing->st[i]);
+	if (ing->db)
+		store_close(ing->db);
+	for (size_t i = 0; i < ing->n_devs; i++)
+		for (int k = 0; k < 2; k++)
+			if (ing->devs[i].resp[k] >= 0)
+				close(ing->devs[i].resp[k]);
+	if (ing->listen_fd >= 0)
+		close(ing->listen_fd);
+	if (ing->wake_fd >= 0)
+		close(ing->wake_fd);
+	if (ing->ep >= 0)
+		close(ing->ep);
+	if (ing->own_clock)
+		clock_close(ing->clock);
+	pthread_mutex_destroy(&ing->mu);
+	free(ing->devs);
+	free(ing->conns);
+	free(ing->recs);
+	free(ing->io_json);
+	free(ing);
+}
+
+int ingest_start(const struct ingest_opts *o, ingest **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (!o || !o->db_path) {
+		snprintf(err, errlen, "ingest: no store path");
+		return -1;
+	}
+	if (o->n_allow == 0) {
+		snprintf(err, errlen, "ingest: no IMEI allowed (give the rack's or --allow-imei)");
+		return -1;
+	}
+	for (size_t i = 0; i < o->n_allow; i++)
+		if (!imei_ok(o->allow[i])) {
+			snprintf(err, errlen, "ingest: allowed IMEI '%s' is not 1 to 15 digits", o->allow[i]);
+			return -1;
+		}
+	ingest *ing = calloc(1, sizeof *ing);
+	if (!ing) {
+		snprintf(err, errlen, "ingest: out of memory");
+		return -1;
+	}
+	ing->o = *o;
+	ing->o.allow = NULL;
+	ing->listen_fd = ing->wake_fd = ing->ep = -1;
+	pthread_mutex_init(&ing->mu, NULL);
+	if (!ing->o.late_ms)
+		ing->o.late_ms = INGEST_LATE_MS_DEFAULT;
+	if (ing->o.max_conns <= 0)
+		ing->o.max_conns = INGEST_MAX_CONNS_DEFAULT;
+	if (ing->o.login_timeout_ms <= 0)
+		ing->o.login_timeout_ms = INGEST_LOGIN_MS_DEFAULT;
+	if (ing->o.idle_timeout_ms <= 0)
+		ing->o.idle_timeout_ms = INGEST_IDLE_MS_DEFAULT;
+	if (ing->o.packet_timeout_ms <= 0)
+		ing->o.packet_timeout_ms = INGEST_PACKET_MS_DEFAULT;
+	ing->cap_devs = o->n_allow + MAX_REFUSED;
+	ing->devs = calloc(ing->cap_devs, sizeof *ing->devs);
+	ing->conns = calloc((size_t)ing->o.max_conns, sizeof *ing->conns);
+	ing->recs = calloc(TLT_MAX_RECORDS, sizeof *ing->recs);
+	ing->io_json = malloc(4096);
+	if (!ing->devs || !ing->conns || !ing->recs || !ing->io_json) {
+		snprintf(err, errlen, "ingest: out of memory");
+		free_ingest(ing);
+		return -1;
+	}
+	for (size_t i = 0; i < o->n_allow; i++) {
+		struct device *d = NULL;
+		for (size_t k = 0; k < ing->n_devs; k++)
+			if (strcmp(ing->devs[k].imei, o->allow[i]) == 0)
+				d = &ing->devs[k];
+		if (d)
+			continue; /* listed twice (rack and --allow-imei) */
+		d = &ing->devs[ing->n_devs++];
+		snprintf(d->imei, sizeof d->imei, "%s", o->allow[i]);
+		snprintf(d->st.imei, sizeof d->st.imei, "%s", o->allow[i]);
+		d->allowed = true;
+		d->resp[0] = d->resp[1] = -1;
+		if (pipe2(d->resp, O_NONBLOCK | O_CLOEXEC) < 0) {
+			snprintf(err, errlen, "ingest: pipe: %s", strerror(errno));
+			free_ingest(ing);
+			return -1;
+		}
+	}
+	ing->n_allowed = ing->n_devs;
+	if (!ing->o.clock) {
+		if (clock_open_real(&ing->o.clock) < 0) {
+			snprintf(err, errlen, "ingest: cannot open the wall clock");
+			free_ingest(ing);
+			return -1;
+		}
+		ing->own_clock = true;
+	}
+	ing->clock = ing->o.clock;
+	char serr[512];
+	if (store_open(o->db_path, &ing->db, serr, sizeof serr) < 0) {
+		snprintf(err, errlen, "ingest: %s", serr);
+		free_ingest(ing);
+		return -1;
+	}
+	if (prepare(ing, err, errlen) < 0 || listen_on(ing, err, errlen) < 0) {
+		free_ingest(ing);
+		return -1;
+	}
+	ing->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ing->ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event el = { .events = EPOLLIN, .data.u64 = EV_LISTEN };
+	struct epoll_event ew = { .events = EPOLLIN, .data.u64 = EV_WAKE };
+	if (ing->wake_fd < 0 || ing->ep < 0 || epoll_ctl(ing->ep, EPOLL_CTL_ADD, ing->listen_fd, &el) < 0 ||
+	    epoll_ctl(ing->ep, EPOLL_CTL_ADD, ing->wake_fd, &ew) < 0) {
+		snprintf(err, errlen, "ingest: epoll: %s", strerror(errno));
+		free_ingest(ing);
+		return -1;
+	}
+	/* Joined before the thread exists, so virtual time cannot move between
+	 * now and the thread's first wait. */
+	clock_join(ing->clock);
+	if (pthread_create(&ing->thread, NULL, serve, ing) != 0) {
+		clock_leave(ing->clock);
+		snprintf(err, errlen, "ingest: cannot start the server thread");
+		free_ingest(ing);
+		return -1;
+	}
+	ing->started = true;
+	*out = ing;
+	return 0;
+}
+
+int ingest_port(const ingest *ing) { return ing->port; }
+
+void ingest_stop(ingest *ing)
+{
+	if (!ing)
+		return;
+	pthread_mutex_lock(&ing->mu);
+	ing->stop = true;
+	pthread_mutex_unlock(&ing->mu);
+	wake(ing);
+	if (ing->started)
+		pthread_join(ing->thread, NULL);
+	free_ingest(ing);
+}
+
+size_t ingest_stats(ingest *ing, struct ingest_device_stats *out, size_t cap)
+{
+	pthread_mutex_lock(&ing->mu);
+	size_t n = ing->n_devs;
+	for (size_t i = 0; i < n && i < cap; i++)
+		out[i] = ing->devs[i].st;
+	pthread_mutex_unlock(&ing->mu);
+	return n;
+}
+
+/* ---- codec 12 for other threads ---- */
+
+/* Queues one command for D. Returns 0 or a tracker_err. */
+static int queue_command(ingest *ing, struct device *d, const char *text)
+{
+	if (strlen(text) > TRACKER_LINE_MAX)
+		return TRACKER_ERR_ARG;
+	pthread_mutex_lock(&ing->mu);
+	int rc = TRACKER_OK;
+	if (!d->st.connected)
+		rc = TRACKER_ERR_GONE;
+	else if (d->cq_n == CMD_QUEUE)
+		rc = TRACKER_ERR_IO;
+	else {
+		snprintf(d->cmdq[(d->cq_head + d->cq_n) % CMD_QUEUE], TRACKER_LINE_MAX + 1, "%s", text);
+		d->cq_n++;
+	}
+	pthread_mutex_unlock(&ing->mu);
+	if (rc == TRACKER_OK)
+		wake(ing);
+	return rc;
+}
+
+static void drain(int fd)
+{
+	char junk[512];
+	while (read(fd, junk, sizeof junk) > 0) {
+	}
+}
+
+int ingest_send_command(ingest *ing, const char *imei, const char *text, char *answer, size_t len,
+			int timeout_ms)
+{
+	struct device *d = imei ? find_allowed(ing, imei) : NULL;
+	if (!d || !text || !answer || len == 0)
+		return TRACKER_ERR_ARG;
+	/* Answers to earlier, timed-out commands must not pass for this one's. */
+	drain(d->resp[0]);
+	int rc = queue_command(ing, d, text);
+	if (rc < 0)
+		return rc;
+	int64_t deadline = clock_now(ing->clock) + timeout_ms;
+	char line[TRACKER_LINE_MAX + 3];
+	size_t n = 0;
+	for (;;) {
+		int w = clock_wait_fd(ing->clock, d->resp[0], deadline);
+		if (w < 0)
+			return TRACKER_ERR_IO;
+		if (w == 0)
+			return TRACKER_ERR_TIMEOUT;
+		ssize_t r = read(d->resp[0], line + n, sizeof line - 1 - n);
+		if (r <= 0)
+			continue;
+		if (memchr(line + n, '\0', (size_t)r))
+			return TRACKER_ERR_GONE;
+		n += (size_t)r;
+		line[n] = '\0';
+		char *end = strstr(line, "\r\n");
+		if (end || n == sizeof line - 1) {
+			if (end)
+				*end = '\0';
+			snprintf(answer, len, "%s", line);
+			return (int)strlen(answer);
+		}
+	}
+}
+
+struct ingest_link {
+	ingest *ing;
+	struct device *d;
+	char out[TRACKER_LINE_MAX + 8];
+	size_t out_len;
+	bool gone;
+	char where[96];
+	char detail[96];
+};
+
+static int link_send(void *ctx, const void *buf, size_t n, int timeout_ms)
+{
+	(void)timeout_ms; /* queueing never blocks */
+	struct ingest_link *l = ctx;
+	const char *p = buf;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\r')
+			continue;
+		if (p[i] != '\n') {
+			if (l->out_len == sizeof l->out - 1)
+				return TRACKER_ERR_ARG;
+			l->out[l->out_len++] = p[i];
+			continue;
+		}
+		l->out[l->out_len] = '\0';
+		l->out_len = 0;
+		if (!l->out[0])
+			continue;
+		int rc = queue_command(l->ing, l->d, l->out);
+		if (rc < 0) {
+			snprintf(l->detail, sizeof l->detail, "%s",
+				 rc == TRACKER_ERR_GONE ? "not connected to the ingest server" : "command queue full");
+			return rc;
+		}
+	}
+	return TRACKER_OK;
+}
+
+static ssize_t link_recv(void *ctx, void *buf, size_t n, int timeout_ms)
+{
+	struct ingest_link *l = ctx;
+	if (l->gone) {
+		l->gone = false;
+		snprintf(l->detail, sizeof l->detail, "the device's connection closed");
+		return TRACKER_ERR_GONE;
+	}
+	struct pollfd p = { .fd = l->d->resp[0], .events = POLLIN };
+	if (poll(&p, 1, timeout_ms < 0 ? 0 : timeout_ms) <= 0)
+		return TRACKER_ERR_TIMEOUT;
+	ssize_t r = read(l->d->resp[0], buf, n);
+	if (r <= 0)
+		return TRACKER_ERR_TIMEOUT;
+	char *nul = memchr(buf, '\0', (size_t)r);
+	if (nul) {
+		/* Hand over what came before the link died; report it next. */
+		size_t k = (size_t)(nul - (char *)buf);
+		if (k == 0) {
+			snprintf(l->detail, sizeof l->detail, "the device's connection closed");
+			return TRACKER_ERR_GONE;
+		}
+		l->gone = true;
+		return (ssize_t)k;
+	}
+	return r;
+}
+
+static const char *link_where(void *ctx)
+{
+	struct ingest_link *l = ctx;
+	pthread_mutex_lock(&l->ing->mu);
+	snprintf(l->where, sizeof l->where, "%s@%s", l->d->imei, l->d->peer[0] ? l->d->peer : "ingest");
+	pthread_mutex_unlock(&l->ing->mu);
+	return l->where;
+}
+
+static const char *link_detail(void *ctx) { return ((struct ingest_link *)ctx)->detail; }
+static int link_fd(void *ctx) { return ((struct ingest_link *)ctx)->d->resp[0]; }
+
+static void link_close(void *ctx)
+{
+	struct ingest_link *l = ctx;
+	pthread_mutex_lock(&l->ing->mu);
+	l->d->link_open = false;
+	pthread_mutex_unlock(&l->ing->mu);
+	free(l);
+}
+
+static const struct tracker_link_ops link_ops = {
+	.name = "codec12",
+	.send = link_send,
+	.recv = link_recv,
+	.where = link_where,
+	.describe = NULL,
+	.detail = link_detail,
+	.close = link_close,
+	.fd = link_fd,
+};
+
+int ingest_tracker_link(ingest *ing, const char *imei, const struct tracker_link_ops **ops, void **ctx)
+{
+	struct device *d = imei ? find_allowed(ing, imei) : NULL;
+	if (!d)
+		return -1;
+	struct ingest_link *l = calloc(1, sizeof *l);
+	if (!l)
+		return -1;
+	pthread_mutex_lock(&ing->mu);
+	bool busy = d->link_open;
+	d->link_open = true;
+	pthread_mutex_unlock(&ing->mu);
+	if (busy) {
+		free(l);
+		return -1;
+	}
+	l->ing = ing;
+	l->d = d;
+	*ops = &link_ops;
+	*ctx = l;
+	return 0;
+}

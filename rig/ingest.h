@@ -1,0 +1,100 @@
+/*
+ * ingest.h - the rig's telemetry server: trackers log in over TCP with
+ * their IMEI and send codec 8 / 8E packets; each packet is stored in one
+ * transaction and only then acked, so an ack always means "on disk".
+ * docs/uplink.md has the design; drivers/teltonika_codec.h the framing.
+ *
+ * One thread runs every connection (epoll, non-blocking sockets) and owns
+ * its own SQLite connection to the store: connections are never shared
+ * between threads. Other threads only read stats, queue codec 12 commands
+ * and read their answers; everything they touch is behind one mutex.
+ *
+ * On a virtual rack the thread joins the rig clock and waits only through
+ * clock_wait_fd() on one epoll fd, so rack time does not move while a
+ * device's bytes are waiting to be read, and every timeout is rack time.
+ */
+#ifndef TRACKRIG_INGEST_H
+#define TRACKRIG_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clock.h"
+#include "tracker.h"
+
+#define INGEST_LATE_MS_DEFAULT 120000    /* docs/uplink.md: late after 2 minutes */
+#define INGEST_MAX_CONNS_DEFAULT 256
+#define INGEST_LOGIN_MS_DEFAULT 10000    /* connect to login frame */
+#define INGEST_IDLE_MS_DEFAULT 300000    /* silence on a logged-in link */
+#define INGEST_PACKET_MS_DEFAULT 15000   /* first to last byte of one packet */
+
+typedef struct ingest ingest;
+
+struct ingest_opts {
+	const char *host;          /* listen address; NULL or "" = 127.0.0.1 */
+	int port;                  /* 0: a free port, see ingest_port() */
+	const char *db_path;       /* store file; the server opens its own handle */
+	int64_t run_id;            /* 0: outside a run (stored as NULL) */
+	rig_clock *clock;          /* NULL: the wall clock (one is opened) */
+	/* IMEIs allowed to log in (the rack's plus --allow-imei); nothing else
+	 * is accepted. Copied. */
+	const char *const *allow;
+	size_t n_allow;
+	int64_t late_ms;           /* 0: INGEST_LATE_MS_DEFAULT */
+	int max_conns;             /* 0: INGEST_MAX_CONNS_DEFAULT */
+	int login_timeout_ms;      /* 0: default; all in clock time */
+	int idle_timeout_ms;
+	int packet_timeout_ms;
+	/* One line per connection, login, refusal and drop (no newline).
+	 * NULL: stderr as "rig ingest: ...". Called on the server thread. */
+	void (*log)(void *ctx, const char *line);
+	void *log_ctx;
+};
+
+/* Binds, opens the store and starts the server thread. Returns 0, or -1
+ * with the reason (naming the address or the store file) in ERR. */
+int ingest_start(const struct ingest_opts *o, ingest **out, char *err, size_t errlen);
+
+/* The bound TCP port. */
+int ingest_port(const ingest *ing);
+
+/* Stops the thread, closes every connection and the store. Whatever was
+ * acked is committed; a packet being read is dropped unacked (the device
+ * sends it again). NULL is a no-op. */
+void ingest_stop(ingest *ing);
+
+struct ingest_device_stats {
+	char imei[16];
+	uint64_t packets, records, duplicates, late, out_of_order;
+	uint64_t dup_unasked;      /* packets sent again on the same link: never asked for */
+	uint64_t bytes_up, bytes_down;
+	uint64_t refused_logins;   /* logins refused (not on the list) */
+	uint64_t drops;            /* connections dropped for bad input */
+	int connected;             /* 1 while a connection is logged in */
+	int64_t last_record_ms;    /* newest device timestamp (Unix ms), 0 none */
+	int64_t last_arrival_ms;   /* rig clock (Unix ms) of the last packet */
+};
+
+/* Copies up to CAP devices' figures into OUT; returns how many devices
+ * there are (may exceed CAP). Safe from any thread. */
+size_t ingest_stats(ingest *ing, struct ingest_device_stats *out, size_t cap);
+
+/* Sends TEXT to the device IMEI as a codec 12 command (once its link is
+ * idle: its last packet acked, no packet half read) and waits up to
+ * TIMEOUT_MS of clock time for its type-6 response, copied into ANSWER.
+ * Returns the answer length, or a negative tracker_err: ARG, GONE (not
+ * connected, or the link dropped), TIMEOUT. A caller on a virtual rack
+ * must have joined the clock. One caller per device at a time. */
+int ingest_send_command(ingest *ing, const char *imei, const char *text, char *answer,
+			size_t len, int timeout_ms);
+
+/* A tracker link over the codec 12 channel of device IMEI: each line the
+ * tracker driver sends becomes one command, each response one text line
+ * ending in "\r\n". For tracker_open() (which takes ownership of *CTX).
+ * The link lives no longer than ING. Returns 0, or -1 when IMEI is not on
+ * the allow list or a link to it is already open. */
+int ingest_tracker_link(ingest *ing, const char *imei, const struct tracker_link_ops **ops,
+			void **ctx);
+
+#endif
