@@ -110,7 +110,7 @@ test-run: check-walls $(BUILD)/san/rig $(BUILD)/san/simrack $(BUILD)/san/trackri
 # ---- benchmarks (release build) ------------------------------------------
 $(BUILD)/bench/%: tests/bench/%.c $(call obj,$(RIG_SRC) $(DRV_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(STD) $(CFLAGS) $(CPPFLAGS) -Idrivers -Irig $(PKG_CFLAGS) $^ -o $@ $(PKG_LIBS)
+	$(CC) $(STD) $(CFLAGS) $(CPPFLAGS) -Idrivers -Irig -Ireports $(PKG_CFLAGS) $(filter %.c %.o,$^) -o $@ $(PKG_LIBS)
 
 BENCHES := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 

@@ -154,7 +154,7 @@ static double raw_rate(const char *path, struct sender *s, long total)
 			   " lat_e7, lon_e7, altitude, angle, satellites, speed, event_io, io, late,"
 			   " out_of_order, packet_seq, content_hash)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
-			   " ?17, ?18, ?19) ON CONFLICT (imei, ts_ms, content_hash) DO NOTHING",
+			   " ?17, ?18, ?19) ON CONFLICT (coalesce(run_id, 0), imei, ts_ms, content_hash) DO NOTHING",
 			   -1, &ins, NULL);
 	sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &begin, NULL);
 	sqlite3_prepare_v2(db, "COMMIT", -1, &commit, NULL);

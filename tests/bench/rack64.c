@@ -21,11 +21,11 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Runs `rig run power-loss` on an N-slot virtual rack; wall seconds and the
- * rig's peak RSS in MB. Returns the rig's exit code or -1. */
-static int run_rack(int n, double *wall, double *rss_mb)
+/* Runs `rig run SCENARIO` on an N-slot virtual rack of MIX; wall seconds and
+ * the rig's peak RSS in MB. Returns the rig's exit code or -1. */
+static int run_rack(int n, const char *scenario, const char *mix, double *wall, double *rss_mb)
 {
-	static const char *const extra[] = { "--virtual", "--mix", "lab", NULL };
+	const char *const extra[] = { "--virtual", "--mix", mix, NULL };
 	struct embedded_rack er;
 	char err[512], rig[4096], db[512];
 	if (embedded_rack_start(&er, n, 1, extra, err, sizeof err)) {
@@ -39,7 +39,7 @@ static int run_rack(int n, double *wall, double *rss_mb)
 	if (pid == 0) {
 		freopen("/dev/null", "w", stdout);
 		freopen("/dev/null", "w", stderr);
-		execl(rig, rig, "run", "power-loss", "--rack", er.rack_file, "--db", db, (char *)NULL);
+		execl(rig, rig, "run", scenario, "--rack", er.rack_file, "--db", db, (char *)NULL);
 		_exit(127);
 	}
 	int status;
@@ -53,15 +53,20 @@ static int run_rack(int n, double *wall, double *rss_mb)
 
 int main(void)
 {
-	double w1, r1, w64, r64;
-	int rc1 = run_rack(1, &w1, &r1), rc64 = run_rack(64, &w64, &r64);
-	if (rc1 < 0 || rc1 > 1 || rc64 < 0 || rc64 > 1) {
-		fprintf(stderr, "rack64: rig run failed (exit %d / %d)\n", rc1, rc64);
+	double w1, r1, w64, r64, f1, fr1, f64, fr64;
+	int rc1 = run_rack(1, "power-loss", "lab", &w1, &r1), rc64 = run_rack(64, "power-loss", "lab", &w64, &r64);
+	int fc1 = run_rack(1, "offline-flush", "flush", &f1, &fr1), fc64 = run_rack(64, "offline-flush", "flush", &f64, &fr64);
+	if (rc1 < 0 || rc1 > 1 || rc64 < 0 || rc64 > 1 || fc1 < 0 || fc1 > 1 || fc64 < 0 || fc64 > 1) {
+		fprintf(stderr, "rack64: rig run failed (exit %d / %d / %d / %d)\n", rc1, rc64, fc1, fc64);
 		return 1;
 	}
 	printf("power-loss on a virtual rack (reference and defective units mixed):\n");
 	printf("  1 slot:   wall %6.2f s   rig peak RSS %6.1f MB\n", w1, r1);
 	printf("  64 slots: wall %6.2f s   rig peak RSS %6.1f MB   (targets: < 10 s, < 64 MB)\n", w64, r64);
 	printf("  ratio 64/1: wall %.2fx, RSS %.2fx\n", w64 / w1, r64 / r1);
+	printf("offline-flush (30, 60 and 120 min outages; 64 devices flushing at once) on a virtual rack:\n");
+	printf("  1 slot:   wall %6.2f s   rig peak RSS %6.1f MB\n", f1, fr1);
+	printf("  64 slots: wall %6.2f s   rig peak RSS %6.1f MB   (target: < 10 s)\n", f64, fr64);
+	printf("  ratio 64/1: wall %.2fx\n", f64 / f1);
 	return 0;
 }
