@@ -18,7 +18,7 @@ SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omi
 
 # Libraries, always through pkg-config. Recursive (=) so that they are read
 # when a recipe runs, after `deps` has installed them.
-PKGS      := libserialport sqlite3 yaml-0.1 libmodbus libusb-1.0
+PKGS      := libserialport sqlite3 yaml-0.1 libmodbus libusb-1.0 libgps libmicrohttpd libcrypto
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lm
 TEST_CFLAGS = $(shell pkg-config --cflags criterion)
@@ -147,6 +147,8 @@ clean:
 DEPS := pc:libserialport:libserialport-dev pc:sqlite3:libsqlite3-dev \
 	pc:yaml-0.1:libyaml-dev pc:criterion:libcriterion-dev pc:libmodbus:libmodbus-dev \
 	pc:libusb-1.0:libusb-1.0-0-dev pc:umockdev-1.0:libumockdev-dev cmd:umockdev-run:umockdev \
+	pc:libgps:libgps-dev cmd:gpsd:gpsd cmd:gpsfake:gpsd-clients pc:libmicrohttpd:libmicrohttpd-dev \
+	pc:libcrypto:libssl-dev \
 	cmd:socat:socat cmd:mbpoll:mbpoll cmd:gcc:gcc cmd:make:make
 
 deps:
