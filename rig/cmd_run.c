@@ -8,6 +8,8 @@
 #include "ingest.h"
 #include "rack.h"
 #include "report.h"
+#include "runner.h"
+#include "slothealth.h"
 #include "scenario.h"
 #include "store.h"
 
@@ -43,15 +45,10 @@ const char cmd_run_usage[] =
 
 #define MAX_SCENARIOS 16
 
-struct opts {
-	const char *rack, *slots, *tag, *db, *junit, *json, *operator_;
-	unsigned seed;
-	int timeout_ms;
-};
 
 /* SCENARIO as given, else NAME.yaml in ./scenarios, beside a build tree's
  * rig (build/../scenarios) or an installed one (PREFIX/share/trackrig). */
-static const char *find_scenario(const char *arg, char buf[PATH_MAX])
+const char *rig_find_scenario(const char *arg, char buf[PATH_MAX])
 {
 	if (access(arg, R_OK) == 0 || strchr(arg, '/'))
 		return arg;
@@ -164,15 +161,15 @@ static int exit_code(const struct engine_result *res, int n)
 	return code;
 }
 
-static int select_slots(const struct rack *rack, const struct opts *o, bool *sel)
+static int select_slots(const struct rack *rack, const struct run_opts *o, bool *sel)
 {
 	char err[512];
 	if (rack_select(rack, o->slots ? o->slots : "all", sel, err, sizeof err) < 0)
-		return cli_fail(RIG_EXIT_USAGE, "run", "%s", err);
+		return cli_fail(RIG_EXIT_USAGE, o->command, "%s", err);
 	if (o->tag) {
 		const char *eq = strchr(o->tag, '=');
 		if (!eq || eq == o->tag)
-			return cli_fail(RIG_EXIT_USAGE, "run", "--tag '%s': expected KEY=VALUE", o->tag);
+			return cli_fail(RIG_EXIT_USAGE, o->command, "--tag '%s': expected KEY=VALUE", o->tag);
 		char key[64];
 		snprintf(key, sizeof key, "%.*s", (int)(eq - o->tag), o->tag);
 		int n = 0;
@@ -182,37 +179,67 @@ static int select_slots(const struct rack *rack, const struct opts *o, bool *sel
 			n += sel[i];
 		}
 		if (n == 0)
-			return cli_fail(RIG_EXIT_USAGE, "run", "no slot of %s has tag %s", rack->file, o->tag);
+			return cli_fail(RIG_EXIT_USAGE, o->command, "no slot of %s has tag %s", rack->file, o->tag);
 	}
 	return 0;
 }
 
-static int run_on_rack(const char *rack_file, struct scenario *scs, int n_sc, const struct opts *o)
+/* Sets aside slots in quarantine and slots that fail their health check
+ * now: a broken fixture is reported once, not as a failing device. */
+static void health_gate(const struct rack *rack, bool *sel, rig_clock *clk, store *db, int64_t run_id,
+			const char *cmd)
+{
+	for (int i = 0; i < rack->n_slots; i++) {
+		if (!sel[i])
+			continue;
+		const struct rack_slot *s = &rack->slots[i];
+		char why[600];
+		if (slot_quarantined(db, rack->station, s->id, why, sizeof why)) {
+			sel[i] = false;
+			fprintf(stderr, "rig %s: slot %d is in quarantine, skipped: %s; `rig slot reset %d` brings it back\n",
+				cmd, s->id, why, s->id);
+			continue;
+		}
+		if (slot_health(s, clk, why, sizeof why) == 0)
+			continue;
+		sel[i] = false;
+		slot_quarantine(db, rack->station, s->id, why, run_id);
+		char label[12];
+		snprintf(label, sizeof label, "%d", s->id);
+		struct store_event ev = { .run_id = run_id, .slot = label, .source = "health", .kind = "quarantined",
+					  .detail = why };
+		store_event_add(db, &ev);
+		fprintf(stderr, "rig %s: slot %d failed its health check and is quarantined: %s\n", cmd, s->id, why);
+	}
+}
+
+int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct run_opts *o)
 {
 	struct rack rack;
 	char err[768];
 	if (rack_load(rack_file, &rack, err, sizeof err)) {
 		rack_free(&rack);
-		return cli_fail(RIG_EXIT_USAGE, "run", "%s", err);
+		return cli_fail(RIG_EXIT_USAGE, o->command, "%s", err);
 	}
 	bool *sel = calloc((size_t)rack.n_slots, sizeof *sel);
 	int rc = sel ? select_slots(&rack, o, sel) : RIG_EXIT_INFRA;
 	rig_clock *clk = NULL;
 	store *db = NULL;
-	if (rc == 0 && clock_or_warn(&rack, &clk, err, sizeof err, "run"))
-		rc = cli_fail(RIG_EXIT_INFRA, "run", "clock: %s", err);
+	if (rc == 0 && clock_or_warn(&rack, &clk, err, sizeof err, o->command))
+		rc = cli_fail(RIG_EXIT_INFRA, o->command, "clock: %s", err);
 	if (rc == 0 && store_open(cli_db_path(o->db), &db, err, sizeof err))
-		rc = cli_fail(RIG_EXIT_INFRA, "run", "results store: %s", err);
+		rc = cli_fail(RIG_EXIT_INFRA, o->command, "results store: %s", err);
 	int64_t run_id = -1;
 	if (rc == 0) {
-		char command[256] = "run";
+		char command[256];
+		snprintf(command, sizeof command, "%s", o->command);
 		for (int i = 0; i < n_sc; i++)
 			snprintf(command + strlen(command), sizeof command - strlen(command), " %s", scs[i].name);
 		struct store_run run = { .command = command, .station = rack.station, .rack = rack_file,
 					 .operator_ = cli_operator(o->operator_), .seed = o->seed };
 		run_id = store_run_begin(db, &run);
 		if (run_id < 0)
-			rc = cli_fail(RIG_EXIT_INFRA, "run", "results store: %s", store_error(db));
+			rc = cli_fail(RIG_EXIT_INFRA, o->command, "results store: %s", store_error(db));
 	}
 	if (rc) {
 		store_close(db);
@@ -221,9 +248,20 @@ static int run_on_rack(const char *rack_file, struct scenario *scs, int n_sc, co
 		rack_free(&rack);
 		return rc;
 	}
+	if (o->health_gate)
+		health_gate(&rack, sel, clk, db, run_id, o->command);
+	o->run_id = run_id;
 	int n_sel = 0;
 	for (int i = 0; i < rack.n_slots; i++)
 		n_sel += sel[i];
+	if (n_sel == 0) {
+		store_run_end(db, run_id, "error");
+		store_close(db);
+		clock_close(clk);
+		free(sel);
+		rack_free(&rack);
+		return cli_fail(RIG_EXIT_INFRA, o->command, "no healthy slot left to run on");
+	}
 	struct engine_result *res = calloc((size_t)(n_sel * n_sc), sizeof *res);
 
 	/* Signals go to the stopper thread only; the slot threads inherit the mask. */
@@ -237,7 +275,7 @@ static int run_on_rack(const char *rack_file, struct scenario *scs, int n_sc, co
 	pthread_t stopper;
 	pthread_create(&stopper, NULL, stop_thread, &stop);
 
-	fprintf(stderr, "rig run: %d slot%s of %s on %s time\n", n_sel, n_sel == 1 ? "" : "s", rack.station,
+	fprintf(stderr, "rig %s: %d slot%s of %s on %s time\n", o->command, n_sel, n_sel == 1 ? "" : "s", rack.station,
 		clock_is_virtual(clk) ? "virtual" : "wall");
 	/* The rig plays the trackers' backend when a scenario needs telemetry:
 	 * only the rack's own IMEIs may log in. */
@@ -255,7 +293,7 @@ static int run_on_rack(const char *rack_file, struct scenario *scs, int n_sc, co
 		struct ingest_opts io = { .db_path = cli_db_path(o->db), .run_id = run_id, .clock = clk,
 					  .allow = allow, .n_allow = n_allow };
 		if (!allow || ingest_start(&io, &ing, err, sizeof err)) {
-			fprintf(stderr, "rig run: telemetry ingest: %s\n", allow ? err : "out of memory");
+			fprintf(stderr, "rig %s: telemetry ingest: %s\n", o->command, allow ? err : "out of memory");
 			ing = NULL;
 		}
 		free(allow);
@@ -264,7 +302,7 @@ static int run_on_rack(const char *rack_file, struct scenario *scs, int n_sc, co
 				  .command_timeout_ms = o->timeout_ms, .progress = stderr,
 				  .progress_tty = isatty(STDERR_FILENO), .ingest = ing, .db_path = cli_db_path(o->db) };
 	if (!res || engine_run(&rack, sel, scs, n_sc, &eo, res) != 0)
-		rc = cli_fail(RIG_EXIT_INFRA, "run", "the engine could not start");
+		rc = cli_fail(RIG_EXIT_INFRA, o->command, "the engine could not start");
 
 	ingest_stop(ing);
 	pthread_kill(stopper, SIGUSR2);
@@ -281,9 +319,9 @@ static int run_on_rack(const char *rack_file, struct scenario *scs, int n_sc, co
 		store_run_end(db, run_id, stop.got ? "aborted" : rc == 0 ? "pass" : rc == RIG_EXIT_FAIL ? "fail" : "error");
 		summary(res, n);
 		if (o->junit && report_junit(db, run_id, o->junit, err, sizeof err))
-			rc = cli_fail(RIG_EXIT_INFRA, "run", "%s", err);
+			rc = cli_fail(RIG_EXIT_INFRA, o->command, "%s", err);
 		if (o->json && report_json(db, run_id, o->json, err, sizeof err))
-			rc = cli_fail(RIG_EXIT_INFRA, "run", "%s", err);
+			rc = cli_fail(RIG_EXIT_INFRA, o->command, "%s", err);
 		printf("run %lld recorded in %s%s%s%s%s\n", (long long)run_id, cli_db_path(o->db),
 		       o->junit ? ", JUnit " : "", o->junit ? o->junit : "", o->json ? ", JSON " : "", o->json ? o->json : "");
 	}
@@ -304,7 +342,7 @@ int cmd_run(int argc, char **argv)
 		{ "seed", required_argument, 0, 'S' }, { "timeout", required_argument, 0, 't' },
 		{ "operator", required_argument, 0, 'o' }, { 0, 0, 0, 0 },
 	};
-	struct opts o = { .seed = 1 };
+	struct run_opts o = { .seed = 1, .command = "run" };
 	int c;
 	char *end;
 	optind = 1;
@@ -340,7 +378,7 @@ int cmd_run(int argc, char **argv)
 	char err[768];
 	for (int i = 0; i < n_sc; i++) {
 		char buf[PATH_MAX] = "";
-		if (scenario_load(find_scenario(argv[optind + i], buf), &scs[i], err, sizeof err)) {
+		if (scenario_load(rig_find_scenario(argv[optind + i], buf), &scs[i], err, sizeof err)) {
 			scenario_free(&scs[i]);
 			for (int k = 0; k < i; k++)
 				scenario_free(&scs[k]);
@@ -349,14 +387,14 @@ int cmd_run(int argc, char **argv)
 	}
 	int rc;
 	if (o.rack) {
-		rc = run_on_rack(o.rack, scs, n_sc, &o);
+		rc = rig_run_rack(o.rack, scs, n_sc, &o);
 	} else {
 		struct embedded_rack er;
 		static const char *const extra[] = { "--mix", "lab", "--virtual", NULL };
 		if (embedded_rack_start(&er, 8, o.seed, extra, err, sizeof err) != 0) {
 			rc = cli_fail(RIG_EXIT_INFRA, "run", "%s", err);
 		} else {
-			rc = run_on_rack(er.rack_file, scs, n_sc, &o);
+			rc = rig_run_rack(er.rack_file, scs, n_sc, &o);
 			embedded_rack_stop(&er);
 		}
 	}

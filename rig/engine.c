@@ -789,7 +789,8 @@ static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct 
 	int64_t budget = budget_ms(sr, sc);
 	r->outcome = OUTCOME_PASS;
 	if (needs(sc, "uplink") && point_at_ingest(sr) < 0) {
-		r->outcome = fail(sr, NULL, OUTCOME_ERROR, "could not point the device at the rig's ingest: %s",
+		/* The device would not take its server settings: its failure. */
+		r->outcome = fail(sr, NULL, OUTCOME_FAIL, "could not point the device at the rig's ingest: %s",
 				  sr->trk ? tracker_error(sr->trk) : "console gone");
 		r->finished = now(sr);
 		return;

@@ -14,16 +14,21 @@ extern int cmd_audit(int argc, char **argv);
 extern int cmd_demo(int argc, char **argv);
 extern int cmd_power(int argc, char **argv);
 extern int cmd_run(int argc, char **argv);
+extern int cmd_nightly(int argc, char **argv); extern const char cmd_nightly_usage[];
+extern int cmd_slot(int argc, char **argv); extern const char cmd_slot_usage[];
 extern int cmd_rack(int argc, char **argv);
 extern int cmd_relay(int argc, char **argv);
 extern int cmd_diagnose(int argc, char **argv); extern const char cmd_diagnose_usage[];
 extern int cmd_serve(int argc, char **argv); extern const char cmd_serve_usage[];
 extern int cmd_usb(int argc, char **argv); extern const char cmd_usb_usage[];
+extern int cmd_fw(int argc, char **argv); extern const char cmd_fw_usage[];
 extern const char cmd_probe_usage[], cmd_ports_usage[], cmd_audit_usage[], cmd_demo_usage[],
 	cmd_power_usage[], cmd_rack_usage[], cmd_relay_usage[], cmd_run_usage[];
 
 static const struct rig_command commands[] = {
 	{ "run", "run scenarios on every selected slot in parallel", cmd_run_usage, cmd_run },
+	{ "nightly", "the whole suite on every healthy slot; quarantines slots that fail their check", cmd_nightly_usage, cmd_nightly },
+	{ "slot", "list quarantined slots, or bring one back (reset N)", cmd_slot_usage, cmd_slot },
 	{ "probe", "identity, firmware and status of trackers (one port or a whole rack)", cmd_probe_usage, cmd_probe },
 	{ "power", "switch or read slots' supplies (on, off, cycle, status)", cmd_power_usage, cmd_power },
 	{ "relay", "switch or read slots' relay lines (ignition, antennas, inputs)", cmd_relay_usage, cmd_relay },
@@ -33,6 +38,7 @@ static const struct rig_command commands[] = {
 	{ "diagnose", "why a slot's tracker is silent: reason code, confidence, actions", cmd_diagnose_usage, cmd_diagnose },
 	{ "audit", "print the audit trail of remote actions", cmd_audit_usage, cmd_audit },
 	{ "serve", "receive and store trackers' telemetry (Teltonika TCP ingest)", cmd_serve_usage, cmd_serve },
+	{ "fw", "firmware images: pack, sign, inspect, verify, serve over HTTP", cmd_fw_usage, cmd_fw },
 	{ "demo", "start a simulated rack and probe every slot", cmd_demo_usage, cmd_demo },
 };
 

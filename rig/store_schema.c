@@ -195,6 +195,21 @@ const char *const store_migrations[] = {
 	"  updated_at     TEXT NOT NULL"
 	");"
 	"CREATE INDEX uplink_usage_imei ON uplink_usage(imei, run_id);",
+
+	/* 4: slots set aside because they failed their health check before a
+	 * nightly run (LAVA's model): skipped and reported until someone
+	 * clears them with `rig slot reset`. */
+	"CREATE TABLE quarantine ("
+	"  id         INTEGER PRIMARY KEY,"
+	"  station    TEXT NOT NULL,"
+	"  slot       TEXT NOT NULL,"
+	"  since      TEXT NOT NULL,"
+	"  reason     TEXT NOT NULL,"
+	"  run_id     INTEGER REFERENCES runs(id) ON DELETE SET NULL,"
+	"  cleared_at TEXT,"
+	"  cleared_by TEXT"
+	");"
+	"CREATE INDEX quarantine_slot ON quarantine(station, slot, cleared_at);",
 };
 
 int store_schema_latest(void)

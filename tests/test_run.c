@@ -334,3 +334,42 @@ Test(run, data_cap_is_named_apart_from_coverage_and_power)
 	cr_assert(strstr(out, "only a simulated rack"), "%s", out);
 	simrack_stop(&sr);
 }
+
+Test(run, nightly_quarantines_a_broken_slot_until_reset)
+{
+	static const char *const two[] = { "--virtual", "--profiles", "reference", NULL };
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start_args(&sr, 2, 4, two), 0);
+	char rackfile[4200], cmd[13000];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	/* Slot 2's console cable is "unplugged": its port does not exist. */
+	snprintf(cmd, sizeof cmd, "sed 's#%s/slot2/console#/dev/ttyUSB-unplugged#' '%s' > '%s'", sr.dir, rackfile,
+		 path_in("bench.yaml"));
+	cr_assert_eq(system(cmd), 0);
+	static char out[65536];
+	char *night[] = { (char *)rig(), "nightly", "--rack", path_in("bench.yaml"), "--db", path_in("n.db"), "--junit",
+			  path_in("n.xml"), NULL };
+	int rc = support_run(night, out, sizeof out);
+	cr_assert(rc == 0 || rc == 1, "exit %d:\n%s", rc, out);
+	cr_assert(strstr(out, "slot 2 failed its health check and is quarantined: console:"), "%s", out);
+	cr_assert(strstr(out, "/dev/ttyUSB-unplugged"), "%s", out);
+	char *junit = support_read_file(path_in("n.xml"));
+	cr_assert(junit && strstr(junit, "slot 1: ") && !strstr(junit, "slot 2: "), "only slot 1 ran:\n%s", junit);
+	free(junit);
+	/* The next night skips it without trying. */
+	rc = support_run(night, out, sizeof out);
+	cr_assert(strstr(out, "slot 2 is in quarantine, skipped"), "%s", out);
+	char *list[] = { (char *)rig(), "slot", "list", "--rack", path_in("bench.yaml"), "--db", path_in("n.db"), NULL };
+	cr_assert_eq(support_run(list, out, sizeof out), 0, "%s", out);
+	cr_assert(strstr(out, "slot 2 ") && strstr(out, "ttyUSB-unplugged"), "%s", out);
+	char *reset[] = { (char *)rig(), "slot", "reset", "2", "--rack", path_in("bench.yaml"), "--db", path_in("n.db"),
+			  "--operator", "qa3", NULL };
+	cr_assert_eq(support_run(reset, out, sizeof out), 0, "%s", out);
+	cr_assert(strstr(out, "slot 2: out of quarantine"), "%s", out);
+	cr_assert_eq(support_run(list, out, sizeof out), 0, "%s", out);
+	cr_assert(strstr(out, "no slot in quarantine"), "%s", out);
+	char *audit[] = { (char *)rig(), "audit", "--db", path_in("n.db"), NULL };
+	cr_assert_eq(support_run(audit, out, sizeof out), 0, "%s", out);
+	cr_assert(strstr(out, "slot reset") && strstr(out, "qa3"), "%s", out);
+	simrack_stop(&sr);
+}

@@ -1,0 +1,30 @@
+/*
+ * runner.h - running scenarios on a rack: what `rig run` and `rig nightly`
+ * share (rack and slot selection, clock, ingest, engine, store, reports).
+ */
+#ifndef TRACKRIG_RUNNER_H
+#define TRACKRIG_RUNNER_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "scenario.h"
+
+struct run_opts {
+	const char *command;     /* "run", "nightly": messages and the run's record */
+	const char *rack, *slots, *tag, *db, *junit, *json, *html, *operator_;
+	unsigned seed;
+	int timeout_ms;
+	bool health_gate;        /* check each slot first; quarantine those that fail */
+	int64_t run_id;          /* out: the run recorded (0 when none) */
+};
+
+/* SCENARIO as a file, or NAME.yaml in ./scenarios, beside a build tree's rig
+ * or an installed one. Returns a path (ARG itself or BUF). */
+const char *rig_find_scenario(const char *arg, char buf[PATH_MAX]);
+
+/* Runs SCS on the slots of RACK_FILE O selects. Returns an enum rig_exit. */
+int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct run_opts *o);
+
+#endif
