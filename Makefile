@@ -93,6 +93,15 @@ $(BUILD)/san/obj/tests/usb/%.o: tests/usb/%.c
 $(BUILD)/san/usb_testbed: $(BUILD)/san/obj/tests/usb/usb_testbed.o $(call sanobj,$(RIG_SRC) $(DRV_SRC))
 	$(CC) $(SAN) $^ -o $@ $(PKG_LIBS) $(UMOCKDEV_LIBS)
 
+# Firmware fixture images (docs/firmware.md): a test vendor key and one
+# image per way an update can go wrong, made by tests/tools/fwgen.c.
+FW_FIXTURE_NAMES := good-2.0.0 crash-loop no-gnss no-modem corrupt-payload bad-signature wrong-model truncated unsigned
+FW_FIXTURES := $(patsubst %,$(BUILD)/fixtures/fw/%.fw,$(FW_FIXTURE_NAMES))
+$(FW_FIXTURES) $(BUILD)/fixtures/fw/vendor.pub.pem &: $(BUILD)/san/fwgen
+	$(BUILD)/san/fwgen $(BUILD)/fixtures/fw
+.PHONY: fw-fixtures
+fw-fixtures: $(FW_FIXTURES)
+
 # The LD_PRELOAD shim that lets libserialport open a pty (see tests/shim).
 # Built without sanitizers: it is preloaded into other programs.
 $(BUILD)/ptyshim.so: tests/shim/ptyshim.c
@@ -102,7 +111,7 @@ $(BUILD)/ptyshim.so: tests/shim/ptyshim.c
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
-test-run: check-walls $(BUILD)/san/rig $(BUILD)/san/simrack $(BUILD)/san/trackrig-tests $(BUILD)/ptyshim.so $(TOOLS) $(BUILD)/san/usb_testbed
+test-run: check-walls $(BUILD)/san/rig $(BUILD)/san/simrack $(BUILD)/san/trackrig-tests $(BUILD)/ptyshim.so $(TOOLS) $(BUILD)/san/usb_testbed fw-fixtures
 	TRACKRIG_BIN=$(BUILD)/san TRACKRIG_SHIM=$(BUILD)/ptyshim.so \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/run-suite $(BUILD)/san/trackrig-tests $(TESTFLAGS)
@@ -148,7 +157,7 @@ DEPS := pc:libserialport:libserialport-dev pc:sqlite3:libsqlite3-dev \
 	pc:yaml-0.1:libyaml-dev pc:criterion:libcriterion-dev pc:libmodbus:libmodbus-dev \
 	pc:libusb-1.0:libusb-1.0-0-dev pc:umockdev-1.0:libumockdev-dev cmd:umockdev-run:umockdev \
 	pc:libgps:libgps-dev cmd:gpsd:gpsd cmd:gpsfake:gpsd-clients pc:libmicrohttpd:libmicrohttpd-dev \
-	pc:libcrypto:libssl-dev \
+	pc:libcrypto:libssl-dev cmd:gnuplot:gnuplot-nox cmd:chromium:chromium \
 	cmd:socat:socat cmd:mbpoll:mbpoll cmd:gcc:gcc cmd:make:make
 
 deps:

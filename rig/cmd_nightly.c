@@ -29,6 +29,8 @@ const char cmd_nightly_usage[] =
 	"  --db FILE          results store (default ./trackrig.db or $TRACKRIG_DB)\n"
 	"  --junit FILE       JUnit XML for the CI system\n"
 	"  --json FILE        JSON test record\n"
+	"  --html FILE        printable HTML report of this night, with charts\n"
+	"  --trends FILE      HTML page of pass rates over earlier nights and flaky checks\n"
 	"  --seed N           seed of the simulated rack (default 1)\n"
 	"  --operator NAME    who runs this (default $USER)\n\n"
 	"exit: 0 all passed, 1 a check failed, 2 usage or file error, 3 infrastructure error\n";
@@ -79,6 +81,7 @@ int cmd_nightly(int argc, char **argv)
 		{ "rack", required_argument, 0, 'r' }, { "db", required_argument, 0, 'd' },
 		{ "junit", required_argument, 0, 'J' }, { "json", required_argument, 0, 'j' },
 		{ "seed", required_argument, 0, 'S' }, { "operator", required_argument, 0, 'o' },
+		{ "html", required_argument, 0, 'H' }, { "trends", required_argument, 0, 'T' },
 		{ 0, 0, 0, 0 },
 	};
 	struct run_opts o = { .command = "nightly", .seed = 1, .health_gate = true };
@@ -91,6 +94,8 @@ int cmd_nightly(int argc, char **argv)
 		case 'd': o.db = optarg; break;
 		case 'J': o.junit = optarg; break;
 		case 'j': o.json = optarg; break;
+		case 'H': o.html = optarg; break;
+		case 'T': o.trends = optarg; break;
 		case 'o': o.operator_ = optarg; break;
 		case 'S':
 			if (cli_long(optarg, 0, 0x7fffffff, &v))

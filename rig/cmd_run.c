@@ -7,6 +7,7 @@
 #include "engine.h"
 #include "ingest.h"
 #include "rack.h"
+#include "html.h"
 #include "report.h"
 #include "runner.h"
 #include "slothealth.h"
@@ -35,6 +36,7 @@ const char cmd_run_usage[] =
 	"  --db FILE          results store (default ./trackrig.db or $TRACKRIG_DB)\n"
 	"  --junit FILE       JUnit XML for a CI system\n"
 	"  --json FILE        JSON test record of the run\n"
+	"  --html FILE        printable HTML report of the run, with charts\n"
 	"  --seed N           seed of the simulated rack (default 1)\n"
 	"  --timeout MS       deadline per device command, in rack time (default 5000)\n"
 	"  --operator NAME    who runs this, for the audit trail (default $USER)\n\n"
@@ -322,8 +324,16 @@ int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct r
 			rc = cli_fail(RIG_EXIT_INFRA, o->command, "%s", err);
 		if (o->json && report_json(db, run_id, o->json, err, sizeof err))
 			rc = cli_fail(RIG_EXIT_INFRA, o->command, "%s", err);
+		if (o->html && report_html_run(db, run_id, o->html, err, sizeof err))
+			rc = cli_fail(RIG_EXIT_INFRA, o->command, "%s", err);
+		if (o->trends && report_html_trends(db, o->trends, 30, err, sizeof err))
+			rc = cli_fail(RIG_EXIT_INFRA, o->command, "%s", err);
 		printf("run %lld recorded in %s%s%s%s%s\n", (long long)run_id, cli_db_path(o->db),
 		       o->junit ? ", JUnit " : "", o->junit ? o->junit : "", o->json ? ", JSON " : "", o->json ? o->json : "");
+		if (o->html)
+			printf("report: %s\n", o->html);
+		if (o->trends)
+			printf("trends: %s\n", o->trends);
 	}
 	free(res);
 	store_close(db);
@@ -340,7 +350,8 @@ int cmd_run(int argc, char **argv)
 		{ "tag", required_argument, 0, 'T' }, { "db", required_argument, 0, 'd' },
 		{ "junit", required_argument, 0, 'J' }, { "json", required_argument, 0, 'j' },
 		{ "seed", required_argument, 0, 'S' }, { "timeout", required_argument, 0, 't' },
-		{ "operator", required_argument, 0, 'o' }, { 0, 0, 0, 0 },
+		{ "operator", required_argument, 0, 'o' }, { "html", required_argument, 0, 'H' },
+		{ 0, 0, 0, 0 },
 	};
 	struct run_opts o = { .seed = 1, .command = "run" };
 	int c;
@@ -354,6 +365,7 @@ int cmd_run(int argc, char **argv)
 		case 'd': o.db = optarg; break;
 		case 'J': o.junit = optarg; break;
 		case 'j': o.json = optarg; break;
+		case 'H': o.html = optarg; break;
 		case 'o': o.operator_ = optarg; break;
 		case 'S':
 			o.seed = (unsigned)strtoul(optarg, &end, 10);

@@ -8,7 +8,10 @@
  * honest "cannot tell", never two contradicting causes.
  */
 #include "diagnose.h"
+#include "dispatch.h"
 #include "power.h"
+
+#include <math.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -234,6 +237,22 @@ static double assess_data_cap(const struct diag_evidence *ev, const struct diag_
 	return u->pdp_rejected ? (uplink_silent(ev) ? 0.95 : 0.85) : 0.6;
 }
 
+/* The receiver as gpsd sees it: a fix too old, too few satellites or too
+ * poor a geometry to dispatch on. */
+static double assess_gnss_fix_stale(const struct diag_evidence *ev, const struct diag_params *p, char *out, size_t len)
+{
+	(void)p;
+	const struct diag_gnss *g = &ev->gnss;
+	if (g->state != DIAG_CH_ANSWERED)
+		return 0; /* not gathered is not bad */
+	struct dispatch_reading r = {
+		.mode = g->mode, .satellites_used = g->satellites_used, .hdop = g->hdop,
+		.fix_age_s = g->last_fix_ms == DIAG_NEVER ? NAN : (double)(ev->now_ms - g->last_fix_ms) / 1000.0,
+		.position_error_m = NAN,
+	};
+	return dispatch_fix_stale(&r, NULL, out, len);
+}
+
 const struct diag_rule diag_rules[] = {
 	{
 		.code = "power_loss_suspected",
@@ -264,6 +283,16 @@ const struct diag_rule diag_rules[] = {
 		.action_ops = "SIM data cap exceeded: check the SIM plan with the provider; no truck roll",
 		.action_technician = "no site visit needed: the unit and antenna are fine; the SIM's data plan is spent",
 		.assess = assess_data_cap,
+	},
+	{
+		.code = "gnss_fix_stale",
+		.title = "GNSS fix stale or weak",
+		.action_ops = "do not dispatch off this unit's position until a fresh 3D fix returns; use the last known "
+			      "position with its age",
+		.action_technician = "check the GNSS antenna: placement (roof, clear sky view, away from metal and tinted "
+				     "glass), cable and connector (crushed, loose, wet), and that the gnss_antenna line is "
+				     "closed; then run rig gnss and expect a 3D fix, 6+ satellites, HDOP <= 2",
+		.assess = assess_gnss_fix_stale,
 	},
 	{
 		.code = "insufficient_evidence",

@@ -77,8 +77,11 @@ struct diag_uplink {
 };
 
 struct diag_gnss {
-	enum diag_channel state;
+	enum diag_channel state;      /* ANSWERED: the receiver was read (through gpsd) */
 	bool fix;
+	int mode;                     /* 1 no fix, 2 2D, 3 3D */
+	int satellites_used;
+	double hdop;
 	int64_t last_fix_ms;
 };
 

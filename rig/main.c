@@ -21,6 +21,8 @@ extern int cmd_relay(int argc, char **argv);
 extern int cmd_diagnose(int argc, char **argv); extern const char cmd_diagnose_usage[];
 extern int cmd_serve(int argc, char **argv); extern const char cmd_serve_usage[];
 extern int cmd_usb(int argc, char **argv); extern const char cmd_usb_usage[];
+extern int cmd_fw(int argc, char **argv); extern const char cmd_fw_usage[];
+extern int cmd_gnss(int argc, char **argv); extern const char cmd_gnss_usage[];
 extern const char cmd_probe_usage[], cmd_ports_usage[], cmd_audit_usage[], cmd_demo_usage[],
 	cmd_power_usage[], cmd_rack_usage[], cmd_relay_usage[], cmd_run_usage[];
 
@@ -34,9 +36,11 @@ static const struct rig_command commands[] = {
 	{ "rack", "check a rack file and that every part of the station answers", cmd_rack_usage, cmd_rack },
 	{ "ports", "list serial ports with their USB identity", cmd_ports_usage, cmd_ports },
 	{ "usb", "USB devices by port path and rack slot; hub port power", cmd_usb_usage, cmd_usb },
+	{ "gnss", "GNSS fix quality of NMEA ports through gpsd, and the dispatch verdict", cmd_gnss_usage, cmd_gnss },
 	{ "diagnose", "why a slot's tracker is silent: reason code, confidence, actions", cmd_diagnose_usage, cmd_diagnose },
 	{ "audit", "print the audit trail of remote actions", cmd_audit_usage, cmd_audit },
 	{ "serve", "receive and store trackers' telemetry (Teltonika TCP ingest)", cmd_serve_usage, cmd_serve },
+	{ "fw", "firmware images: pack, sign, inspect, verify, serve over HTTP", cmd_fw_usage, cmd_fw },
 	{ "demo", "start a simulated rack and probe every slot", cmd_demo_usage, cmd_demo },
 };
 

@@ -13,7 +13,8 @@ static const char *const ref_keys[] = { "lat", "lon", "alt", NULL };
 static const char *const board_keys[] = { "name", "driver", "transport", "unit", NULL };
 static const char *const slot_keys[] = { "id", "console", "nmea", "usb", "power", "lines", "vendor",
 					 "model", "protocol", "expect", "declared", "tags", NULL };
-static const char *const declared_keys[] = { "buffer_records", "flush_order", "record_period_s", NULL };
+static const char *const declared_keys[] = { "buffer_records", "flush_order", "record_period_s", "ttff_cold_s",
+					     "ttff_warm_s", NULL };
 static const char *const port_keys[] = { "port", "baud", NULL };
 static const char *const power_keys[] = { "driver", "transport", "unit", "volts", "amps", "relay",
 					  "usb", "safe", NULL };
@@ -217,7 +218,9 @@ static int read_slot(struct ydoc *d, yaml_node_t *n, int idx, const struct rack 
 		s->declared.record_period_s = 60;
 		if (ydoc_map(d, v, db, declared_keys) ||
 		    opt_long(d, v, "buffer_records", db, 0, 100000000, &s->declared.buffer_records) ||
-		    opt_long(d, v, "record_period_s", db, 1, 86400, &s->declared.record_period_s))
+		    opt_long(d, v, "record_period_s", db, 1, 86400, &s->declared.record_period_s) ||
+		    opt_long(d, v, "ttff_cold_s", db, 0, 3600, &s->declared.ttff_cold_s) ||
+		    opt_long(d, v, "ttff_warm_s", db, 0, 3600, &s->declared.ttff_warm_s))
 			return -1;
 		yaml_node_t *fo = ydoc_get(d, v, "flush_order");
 		if (fo) {

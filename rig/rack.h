@@ -77,6 +77,7 @@ struct rack_slot {
 		int buffer_records;        /* offline buffer the datasheet promises */
 		bool newest_first;         /* flush order the datasheet promises */
 		int record_period_s;       /* default record period */
+		int ttff_cold_s, ttff_warm_s; /* GNSS time to first fix; 0 when not declared */
 	} declared;                        /* what the model's datasheet says */
 	struct rack_power power;
 	struct rack_line lines[RACK_MAX_LINES];

@@ -13,7 +13,7 @@
 
 struct run_opts {
 	const char *command;     /* "run", "nightly": messages and the run's record */
-	const char *rack, *slots, *tag, *db, *junit, *json, *html, *operator_;
+	const char *rack, *slots, *tag, *db, *junit, *json, *html, *trends, *operator_;
 	unsigned seed;
 	int timeout_ms;
 	bool health_gate;        /* check each slot first; quarantine those that fail */

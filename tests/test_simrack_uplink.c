@@ -771,7 +771,7 @@ Test(simrack_uplink, flush_mix_and_declared_rack_file)
 		const char *m = strstr(s, model);
 		cr_expect(m && (!next || m < next), "slot %d is not %s", k, models[k - 1]);
 		const char *d = strstr(s, "    declared: {buffer_records: 2000, flush_order: oldest_first, "
-					 "record_period_s: 60}\n");
+					 "record_period_s: 60, ttff_cold_s: 35, ttff_warm_s: 5}\n");
 		cr_expect(d && (!next || d < next), "slot %d: no declared: line", k);
 	}
 	cr_expect_null(strstr(yaml, "flush_drops"), "a profile name in rack.yaml");

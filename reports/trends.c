@@ -1,0 +1,252 @@
+/* trends.c - the nightly trends page: pass rate per scenario and per model
+ * over the last runs, and flaky checks (see html.h). */
+#include "html.h"
+
+#include "chart.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRENDS_MAX_SCENARIOS 32
+#define TRENDS_MAX_RUNS 500
+#define TRENDS_MAX_MODELS 64
+
+/* The window: the last N runs that have results. */
+#define WINDOW "(SELECT id FROM runs WHERE id IN (SELECT run_id FROM results) ORDER BY id DESC LIMIT ?1)"
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? (const char *)t : "";
+}
+
+static int prep(sqlite3 *db, const char *sql, int last_n, sqlite3_stmt **st, char *err, size_t errlen)
+{
+	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "trends report: reading the store: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	sqlite3_bind_int(*st, 1, last_n);
+	return 0;
+}
+
+static void rate_cell(FILE *f, int pass, int total)
+{
+	fprintf(f, "<td class=\"num\">%d / %d</td><td class=\"num\">%.0f%%</td>", pass, total,
+		total ? 100.0 * pass / total : 0.0);
+}
+
+/* Pass rate of each scenario in each run of the window: a line per scenario. */
+static int per_scenario(FILE *f, sqlite3 *db, int last_n, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	if (prep(db, "SELECT scenario, run_id, sum(outcome = 'pass'), count(*) FROM results"
+		 " WHERE run_id IN " WINDOW " GROUP BY scenario, run_id ORDER BY scenario, run_id", last_n, &st, err,
+		 errlen))
+		return -1;
+	char names[TRENDS_MAX_SCENARIOS][80];
+	struct chart_series series[TRENDS_MAX_SCENARIOS];
+	double *x = malloc(TRENDS_MAX_SCENARIOS * TRENDS_MAX_RUNS * sizeof *x);
+	double *y = malloc(TRENDS_MAX_SCENARIOS * TRENDS_MAX_RUNS * sizeof *y);
+	int pass[TRENDS_MAX_SCENARIOS] = { 0 }, total[TRENDS_MAX_SCENARIOS] = { 0 };
+	size_t ns = 0;
+	while (x && y && sqlite3_step(st) == SQLITE_ROW) {
+		if (ns == 0 || strcmp(names[ns - 1], col(st, 0))) {
+			if (ns == TRENDS_MAX_SCENARIOS)
+				break;
+			snprintf(names[ns], sizeof names[ns], "%s", col(st, 0));
+			series[ns] = (struct chart_series){ .name = names[ns], .x = x + ns * TRENDS_MAX_RUNS,
+							    .y = y + ns * TRENDS_MAX_RUNS, .n = 0 };
+			ns++;
+		}
+		struct chart_series *s = &series[ns - 1];
+		int p = sqlite3_column_int(st, 2), t = sqlite3_column_int(st, 3);
+		pass[ns - 1] += p;
+		total[ns - 1] += t;
+		if (s->n < TRENDS_MAX_RUNS) {
+			x[(ns - 1) * TRENDS_MAX_RUNS + s->n] = (double)sqlite3_column_int64(st, 1);
+			y[(ns - 1) * TRENDS_MAX_RUNS + s->n] = t ? 100.0 * p / t : NAN;
+			s->n++;
+		}
+	}
+	sqlite3_finalize(st);
+	fputs("<h2>Pass rate per scenario</h2>\n", f);
+	if (!ns) {
+		fputs("<p class=\"note\">no results in the store yet</p>\n", f);
+		free(x);
+		free(y);
+		return 0;
+	}
+	struct chart_line c = { .title = "pass rate per scenario", .xlabel = "run", .ylabel = "percent passed",
+				.series = series, .n_series = ns, .x_integer = true, .y_from_zero = true, .y_max = 105 };
+	char *svg = NULL, why[256];
+	chart_line_svg(&c, &svg, why, sizeof why);
+	html_figure(f, svg, "Share of slots that passed each scenario, per run.", why);
+	free(svg);
+	fputs("<table><tr><th>scenario</th><th>passed</th><th>rate</th></tr>\n", f);
+	for (size_t i = 0; i < ns; i++) {
+		fputs("<tr><td>", f);
+		html_text(f, names[i]);
+		fputs("</td>", f);
+		rate_cell(f, pass[i], total[i]);
+		fputs("</tr>\n", f);
+	}
+	fputs("</table>\n", f);
+	free(x);
+	free(y);
+	return 0;
+}
+
+/* Pass rate per model over the whole window: one bar per model. */
+static int per_model(FILE *f, sqlite3 *db, int last_n, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	if (prep(db, "SELECT trim(coalesce(vendor, '') || ' ' || coalesce(model, '')), sum(outcome = 'pass'), count(*)"
+		 " FROM results WHERE run_id IN " WINDOW " GROUP BY 1 ORDER BY 1", last_n, &st, err, errlen))
+		return -1;
+	char names[TRENDS_MAX_MODELS][128];
+	const char *cats[TRENDS_MAX_MODELS];
+	double rate[TRENDS_MAX_MODELS];
+	int pass[TRENDS_MAX_MODELS], total[TRENDS_MAX_MODELS];
+	size_t n = 0;
+	while (n < TRENDS_MAX_MODELS && sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(names[n], sizeof names[n], "%s", *col(st, 0) ? col(st, 0) : "unknown model");
+		cats[n] = names[n];
+		pass[n] = sqlite3_column_int(st, 1);
+		total[n] = sqlite3_column_int(st, 2);
+		rate[n] = total[n] ? 100.0 * pass[n] / total[n] : NAN;
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (!n)
+		return 0;
+	fputs("<h2>Pass rate per model</h2>\n", f);
+	struct chart_bar c = { .title = "pass rate per model", .ylabel = "percent passed", .categories = cats,
+			       .values = rate, .n = n, .y_max = 110 };
+	char *svg = NULL, why[256];
+	chart_bar_svg(&c, &svg, why, sizeof why);
+	html_figure(f, svg, "Share of all results per model that passed, over the runs in the window.", why);
+	free(svg);
+	fputs("<table><tr><th>model</th><th>passed</th><th>rate</th></tr>\n", f);
+	for (size_t i = 0; i < n; i++) {
+		fputs("<tr><td>", f);
+		html_text(f, names[i]);
+		fputs("</td>", f);
+		rate_cell(f, pass[i], total[i]);
+		fputs("</tr>\n", f);
+	}
+	fputs("</table>\n", f);
+	return 0;
+}
+
+/* One (IMEI, scenario, firmware) followed through the window. */
+struct history {
+	char imei[64], scenario[128], firmware[128], slot[32];
+	int passes, fails, flips;
+	char last[8];
+	char seq[512]; /* "run 3 pass, run 4 fail" as plain text, escaped on output */
+};
+
+static void flaky_row(FILE *f, const struct history *h, int *shown)
+{
+	if (!h->passes || !h->fails)
+		return;
+	if (!(*shown)++)
+		fputs("<table><tr><th>slot</th><th>IMEI</th><th>scenario</th><th>firmware</th><th>flips</th>"
+		      "<th>history (oldest first)</th></tr>\n", f);
+	fputs("<tr>", f);
+	const char *cols[] = { h->slot, h->imei, h->scenario, *h->firmware ? h->firmware : "unknown" };
+	for (size_t i = 0; i < 4; i++) {
+		fputs("<td>", f);
+		html_text(f, cols[i]);
+		fputs("</td>", f);
+	}
+	fprintf(f, "<td class=\"num\">%d</td><td class=\"msg\">", h->flips);
+	html_text(f, h->seq);
+	fputs("</td></tr>\n", f);
+}
+
+/* Flaky checks: the same device, scenario and firmware, both passed and
+ * failed in the window. Results carry no firmware of their own, so the
+ * device's firmware as last seen stands for it (see docs/reports.md). */
+static int flaky(FILE *f, sqlite3 *db, int last_n, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	if (prep(db, "SELECT r.imei, r.scenario, coalesce(d.firmware, ''), r.run_id, r.outcome, r.slot FROM results r"
+		 " LEFT JOIN devices d ON d.imei = r.imei WHERE r.run_id IN " WINDOW " AND r.imei IS NOT NULL"
+		 " AND r.imei <> '' AND r.outcome IN ('pass', 'fail') ORDER BY 1, 2, 3, r.run_id, r.id", last_n, &st,
+		 err, errlen))
+		return -1;
+	fputs("<h2>Flaky checks</h2>\n<p>A device and scenario whose outcome went both ways on unchanged firmware:"
+	      " suspect the slot, the cabling or the test before the device.</p>\n", f);
+	struct history *h = calloc(1, sizeof *h);
+	int shown = 0;
+	bool have = false;
+	while (h && sqlite3_step(st) == SQLITE_ROW) {
+		const char *imei = col(st, 0), *sc = col(st, 1), *fw = col(st, 2), *o = col(st, 4);
+		if (!have || strcmp(h->imei, imei) || strcmp(h->scenario, sc) || strcmp(h->firmware, fw)) {
+			if (have)
+				flaky_row(f, h, &shown);
+			memset(h, 0, sizeof *h);
+			snprintf(h->imei, sizeof h->imei, "%s", imei);
+			snprintf(h->scenario, sizeof h->scenario, "%s", sc);
+			snprintf(h->firmware, sizeof h->firmware, "%s", fw);
+			have = true;
+		}
+		snprintf(h->slot, sizeof h->slot, "%s", col(st, 5));
+		bool pass = !strcmp(o, "pass");
+		h->passes += pass;
+		h->fails += !pass;
+		if (*h->last && strcmp(h->last, o))
+			h->flips++;
+		snprintf(h->last, sizeof h->last, "%s", o);
+		size_t n = strlen(h->seq);
+		snprintf(h->seq + n, sizeof h->seq - n, "%srun %lld %s", n ? ", " : "",
+			 (long long)sqlite3_column_int64(st, 3), o);
+	}
+	if (h && have)
+		flaky_row(f, h, &shown);
+	sqlite3_finalize(st);
+	free(h);
+	if (shown)
+		fputs("</table>\n", f);
+	else
+		fputs("<p class=\"note\">no flaky checks in the window</p>\n", f);
+	return 0;
+}
+
+int report_html_trends(store *s, const char *path, int last_n, char *err, size_t errlen)
+{
+	sqlite3 *db = store_db(s);
+	if (last_n <= 0)
+		last_n = -1; /* LIMIT -1: no limit */
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		snprintf(err, errlen, "trends report: %s: %s", path, strerror(errno));
+		return -1;
+	}
+	html_page_begin(f, "trackrig trends");
+	fputs("<h1>trackrig trends</h1>\n", f);
+	sqlite3_stmt *st;
+	if (!prep(db, "SELECT count(*), min(id), max(id) FROM " WINDOW, last_n, &st, err, errlen)) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			fprintf(f, "<p>%d runs with results, run %lld to run %lld.</p>\n", sqlite3_column_int(st, 0),
+				(long long)sqlite3_column_int64(st, 1), (long long)sqlite3_column_int64(st, 2));
+		sqlite3_finalize(st);
+	}
+	int rc = per_scenario(f, db, last_n, err, errlen);
+	if (!rc)
+		rc = per_model(f, db, last_n, err, errlen);
+	if (!rc)
+		rc = flaky(f, db, last_n, err, errlen);
+	html_page_end(f);
+	if (fclose(f) != 0 && !rc) {
+		snprintf(err, errlen, "trends report: %s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	return rc;
+}
