@@ -300,13 +300,44 @@ int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct r
 		}
 		free(allow);
 	}
+	/* The rig's own gpsd reads every selected slot's GNSS output. */
+	/* A stock gpsd reads at most 4 devices: one per 4 slots. */
+	enum { PER_GPSD = 4 };
+	gnss_daemon **gps = NULL;
+	int n_gps = 0;
+	bool gnss = false;
+	for (int i = 0; i < n_sc; i++)
+		for (int k = 0; k < scs[i].n_requires; k++)
+			gnss |= !strcmp(scs[i].requires[k], "gnss");
+	if (gnss)
+		gps = calloc((size_t)rack.n_slots / PER_GPSD + 1, sizeof *gps);
+	for (int i = 0, used = PER_GPSD; gps && i < rack.n_slots; i++) {
+		if (!sel[i] || !*rack.slots[i].nmea.path)
+			continue;
+		if (used == PER_GPSD) {
+			struct gnss_options go = { .restarts = 1 };
+			if (gnss_start(&go, &gps[n_gps]) != GNSS_OK) {
+				fprintf(stderr, "rig %s: gpsd: %s\n", o->command, gnss_start_error());
+				break;
+			}
+			n_gps++;
+			used = 0;
+		}
+		if (gnss_add_device(gps[n_gps - 1], rack.slots[i].nmea.path, 5000) != GNSS_OK)
+			fprintf(stderr, "rig %s: slot %d: %s\n", o->command, rack.slots[i].id, gnss_last_error(gps[n_gps - 1]));
+		used++;
+	}
 	struct engine_opts eo = { .clock = clk, .db = db, .run_id = run_id, .operator_ = cli_operator(o->operator_),
+				  .gnss = gps, .n_gnss = n_gps,
 				  .command_timeout_ms = o->timeout_ms, .progress = stderr,
 				  .progress_tty = isatty(STDERR_FILENO), .ingest = ing, .db_path = cli_db_path(o->db) };
 	if (!res || engine_run(&rack, sel, scs, n_sc, &eo, res) != 0)
 		rc = cli_fail(RIG_EXIT_INFRA, o->command, "the engine could not start");
 
 	ingest_stop(ing);
+	for (int i = 0; i < n_gps; i++)
+		gnss_stop(gps[i]);
+	free(gps);
 	pthread_kill(stopper, SIGUSR2);
 	pthread_join(stopper, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -43,11 +43,17 @@ struct slot_run {
 	uint64_t dups_at_cut;            /* the ingest's duplicate count when coverage went */
 	struct flush_report flush;       /* the last backlog check */
 	bool have_flush;
+	/* GNSS, by the receiver's own clock (Unix ms) so virtual time holds */
+	int64_t gnss_mark_ms;            /* power on or antenna back: what a first fix is timed from */
+	bool gnss_mark_is_power;         /* the mark was a power on (TTFF) or an antenna return */
+	int64_t gnss_cut_ms, gnss_restore_ms; /* the last antenna cut */
+	double ttff_s, reacq_s;          /* NAN until measured */
 	char status[160];                /* progress line */
 	bool done;
 };
 
 static struct ingest_device_stats uplink_stats(struct slot_run *sr);
+static gnss_daemon *gps_of(const struct slot_run *sr);
 
 const char *engine_outcome_name(enum engine_outcome o)
 {
@@ -277,6 +283,19 @@ static void gather(struct slot_run *sr, struct diag_evidence *ev)
 		} else {
 			s->state = DIAG_CH_UNREACHABLE;
 			snprintf(s->detail, sizeof s->detail, "%.300s", power_error(sr->supply));
+		}
+	}
+	if (gps_of(sr)) {
+		struct gnss_reading g;
+		if (gnss_get(gps_of(sr), sr->slot->nmea.path, &g) == GNSS_OK && g.mode != GNSS_MODE_NOT_SEEN) {
+			/* Fix age by the receiver's own clock, against rack time. */
+			ev->gnss.state = DIAG_CH_ANSWERED;
+			ev->gnss.mode = g.mode;
+			ev->gnss.fix = g.mode >= GNSS_MODE_2D;
+			ev->gnss.satellites_used = g.satellites_used;
+			ev->gnss.hdop = g.hdop;
+			ev->gnss.last_fix_ms = g.last_fix_ms == GNSS_NEVER ? DIAG_NEVER
+					       : g.mode >= GNSS_MODE_2D ? ev->now_ms : (int64_t)(g.fix_time * 1000.0);
 		}
 	}
 	struct diag_console *c = &ev->console;
@@ -509,6 +528,121 @@ static enum engine_outcome expect_uplink(struct slot_run *sr, const struct scena
 	}
 }
 
+/* ---- GNSS, through the rig's gpsd ---- */
+
+/* The gpsd that reads this slot's NMEA port, or NULL. */
+static gnss_daemon *gps_of(const struct slot_run *sr)
+{
+	struct gnss_reading g;
+	for (int i = 0; *sr->slot->nmea.path && i < sr->o->n_gnss; i++)
+		if (gnss_get(sr->o->gnss[i], sr->slot->nmea.path, &g) == GNSS_OK)
+			return sr->o->gnss[i];
+	return NULL;
+}
+
+/* Moves rack time on by a second and gives gpsd the moment it needs to read
+ * what the receiver said in it: gpsd is another process, and on a virtual
+ * rack a second of NMEA arrives in a burst. */
+static int gnss_step(struct slot_run *sr, struct gnss_reading *g, int64_t deadline)
+{
+	unsigned before = g->tpv_count;
+	int64_t next = now(sr) + 1000;
+	if (pump_until(sr, next < deadline ? next : deadline, NULL, NULL) < 0)
+		return -1;
+	for (int i = 0; i < 50; i++) { /* at most 250 ms of wall time */
+		gnss_get(gps_of(sr), sr->slot->nmea.path, g);
+		if (g->tpv_count != before)
+			break;
+		struct timespec ts = { 0, 5 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+static enum engine_outcome expect_gnss_fix(struct slot_run *sr, const struct scenario_step *st, int64_t deadline)
+{
+	if (!gps_of(sr))
+		return fail(sr, st, OUTCOME_ERROR, "GNSS checks need the slot's nmea port read by the rig's gpsd");
+	struct gnss_reading g = { 0 };
+	gnss_get(gps_of(sr), sr->slot->nmea.path, &g);
+	for (;;) {
+		/* A fix counts when the receiver made it after the mark. */
+		if (g.mode >= GNSS_MODE_3D && g.fix_time * 1000.0 >= (double)sr->gnss_mark_ms - 1000.0) {
+			double s = (g.fix_time * 1000.0 - (double)sr->gnss_mark_ms) / 1000.0;
+			if (s < 0)
+				s = 0;
+			if (sr->gnss_mark_is_power)
+				sr->ttff_s = s;
+			else
+				sr->reacq_s = s;
+			return OUTCOME_PASS;
+		}
+		if (now(sr) >= deadline)
+			return fail(sr, st, OUTCOME_FAIL, "no 3D fix on %s within %lld s (mode %d, %d satellites used, HDOP %.1f)",
+				    sr->slot->nmea.path, (long long)(st->duration_ms / 1000), g.mode, g.satellites_used,
+				    g.hdop);
+		if (gnss_step(sr, &g, deadline) < 0)
+			return OUTCOME_ABORTED;
+	}
+}
+
+/* The device's telemetry against its own receiver, during the last antenna
+ * cut: a record that claims a fix (IO 69 = 1) while the receiver had none is
+ * a stale fix reported as current or an invented position. */
+static enum engine_outcome expect_gnss_honest(struct slot_run *sr, const struct scenario_step *st)
+{
+	if (!sr->o->ingest)
+		return fail(sr, st, OUTCOME_ERROR, "the cross-check needs the rig's telemetry ingest");
+	if (sr->gnss_restore_ms <= sr->gnss_cut_ms)
+		return fail(sr, st, OUTCOME_ERROR, "the cross-check needs a gnss_antenna cut and return before it");
+	sqlite3 *db;
+	if (sqlite3_open_v2(sr->o->db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return fail(sr, st, OUTCOME_ERROR, "%s: cannot read the telemetry", sr->o->db_path);
+	}
+	sqlite3_busy_timeout(db, 5000);
+	sqlite3_stmt *q;
+	int claimed = 0, moved = 0, total = 0;
+	int64_t first = 0, last = 0, lat0 = 0, lon0 = 0;
+	/* Records made during the cut, a few seconds inside it at both ends
+	 * (the receiver needs a moment to notice). */
+	if (sqlite3_prepare_v2(db, "SELECT ts_ms, lat_e7, lon_e7, io FROM records WHERE run_id = ?1 AND imei = ?2"
+			       " AND ts_ms > ?3 AND ts_ms < ?4 ORDER BY ts_ms", -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, sr->o->run_id);
+		sqlite3_bind_text(q, 2, slot_imei(sr), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 3, sr->gnss_cut_ms + 5000);
+		sqlite3_bind_int64(q, 4, sr->gnss_restore_ms);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			int64_t ts = sqlite3_column_int64(q, 0), lat = sqlite3_column_int64(q, 1), lon = sqlite3_column_int64(q, 2);
+			const char *io = (const char *)sqlite3_column_text(q, 3);
+			if (total++ == 0) {
+				lat0 = lat;
+				lon0 = lon;
+			}
+			if (io && strstr(io, "\"69\":1")) {
+				if (!claimed++)
+					first = ts;
+				last = ts;
+			}
+			moved += lat != lat0 || lon != lon0;
+		}
+		sqlite3_finalize(q);
+	}
+	sqlite3_close(db);
+	if (!claimed && !moved)
+		return OUTCOME_PASS;
+	char a[16], b[16];
+	time_t fa = (time_t)(first / 1000), la = (time_t)(last / 1000);
+	struct tm tm;
+	strftime(a, sizeof a, "%H:%M:%S", gmtime_r(&fa, &tm));
+	strftime(b, sizeof b, "%H:%M:%S", gmtime_r(&la, &tm));
+	if (moved)
+		return fail(sr, st, OUTCOME_FAIL, "invented positions: %d of %d records made while the receiver had no sky "
+			    "show a new position, %d of them flagged as a GNSS fix (%s..%s)", moved, total, claimed, a, b);
+	return fail(sr, st, OUTCOME_FAIL, "stale fix reported as current: %d of %d records made while the receiver "
+		    "had no sky claim a GNSS fix (IO 69 = 1), %s..%s", claimed, total, a, b);
+}
+
 /* A fault the rack itself must make: only a simulated rack can. */
 static enum engine_outcome step_fault(struct slot_run *sr, const struct scenario_step *st)
 {
@@ -563,6 +697,8 @@ static enum engine_outcome step_expect(struct slot_run *sr, const struct scenari
 		case EXPECT_UPLINK:
 		case EXPECT_FLUSH:
 			return expect_uplink(sr, st);
+		case EXPECT_GNSS:
+			return strcmp(st->text, "fix") ? expect_gnss_honest(sr, st) : expect_gnss_fix(sr, st, deadline);
 		case EXPECT_REASON: {
 			bool has = diagnosis_has(sr, st->text, seen, sizeof seen);
 			if (has != st->negate)
@@ -600,6 +736,11 @@ static enum engine_outcome step_measure(struct slot_run *sr, const struct scenar
 			return fail(sr, st, OUTCOME_ERROR, "%s: supply unreadable: %s", st->source,
 				    sr->supply ? power_error(sr->supply) : sr->supply_err);
 		v = !strcmp(st->source, "supply.current") ? ps.i_out : ps.v_out;
+	} else if (!strncmp(st->source, "gnss.", 5)) {
+		v = !strcmp(st->source, "gnss.ttff") ? sr->ttff_s : sr->reacq_s;
+		if (isnan(v))
+			return fail(sr, st, OUTCOME_FAIL, "%s: no fix measured before it (an 'expect: {gnss: fix}' step after %s)",
+				    st->source, !strcmp(st->source, "gnss.ttff") ? "a power on" : "the antenna's return");
 	} else if (!strncmp(st->source, "flush.", 6)) {
 		if (!sr->have_flush)
 			return fail(sr, st, OUTCOME_FAIL, "%s: no flush check before it", st->source);
@@ -649,12 +790,24 @@ static enum engine_outcome step_run(struct slot_run *sr, const struct scenario_s
 			if (set_power(sr, true, err, sizeof err))
 				return fail(sr, st, OUTCOME_ERROR, "power on: %s", err);
 			sr->last_power_on = now(sr);
+			sr->gnss_mark_ms = clock_unix_ms(sr->o->clock, sr->last_power_on);
+			sr->gnss_mark_is_power = true;
 		}
 		return OUTCOME_PASS;
 	case STEP_RELAY:
 		sr->mark = sr->cur->n_events;
 		if (set_line(sr, st->text, st->on, err, sizeof err))
 			return fail(sr, st, OUTCOME_ERROR, "relay %s: %s", st->text, err);
+		if (!strcmp(st->text, "gnss_antenna")) { /* the sky a GNSS check looks at */
+			int64_t t = clock_unix_ms(sr->o->clock, now(sr));
+			if (!st->on) {
+				sr->gnss_cut_ms = t + 1;
+			} else {
+				sr->gnss_restore_ms = t;
+				sr->gnss_mark_ms = t;
+				sr->gnss_mark_is_power = false;
+			}
+		}
 		if (!strcmp(st->text, "cell_antenna")) { /* the outage a flush check looks at */
 			int64_t t = clock_unix_ms(sr->o->clock, now(sr));
 			if (!st->on) {
@@ -707,6 +860,9 @@ static const char *missing(struct slot_run *sr, const struct scenario *sc, char 
 		const char *r = sc->requires[i];
 		if (!strcmp(r, "power") && sr->slot->power.kind == RACK_POWER_NONE)
 			return snprintf(buf, len, "the scenario needs power switching; the slot has no supply or power line"), buf;
+		if (!strcmp(r, "gnss") && !gps_of(sr))
+			return snprintf(buf, len, "the scenario needs the slot's GNSS output through the rig's gpsd (an nmea "
+					"port in the rack file)"), buf;
 		if (!strcmp(r, "uplink") && !sr->o->ingest)
 			return snprintf(buf, len, "the scenario needs the rig's telemetry ingest, which did not start"), buf;
 		if (!strncmp(r, "fault:", 6) && !*sr->rack->control)
@@ -945,7 +1101,7 @@ int engine_run(const struct rack *rack, const bool *sel, const struct scenario *
 		struct slot_run *sr = &runs[k];
 		*sr = (struct slot_run){ .rack = rack, .slot = &rack->slots[i], .scenarios = scenarios, .n_sc = n_sc,
 					 .o = o, .results = &results[k * n_sc], .db_lock = &db_lock,
-					 .last_power_on = -1 };
+					 .last_power_on = -1, .ttff_s = NAN, .reacq_s = NAN };
 		snprintf(sr->label, sizeof sr->label, "%d", rack->slots[i].id);
 		snprintf(sr->status, sizeof sr->status, "starting");
 		for (int s = 0; s < n_sc; s++) {

@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "flush.h"
+#include "gnss.h"
 #include "ingest.h"
 #include "rack.h"
 #include "scenario.h"
@@ -66,6 +67,10 @@ struct engine_opts {
 	const char *operator_;
 	int command_timeout_ms;  /* per device command (rack time); 0: 5000 */
 	ingest *ingest;          /* the rig's telemetry server; NULL when no scenario needs it */
+	/* The rig's gpsds, every selected slot's NMEA port added to one of them
+	 * (a stock gpsd serves at most 4 devices); NULL/0: none. */
+	gnss_daemon **gnss;
+	int n_gnss;
 	const char *ingest_host; /* what trackers are told to connect to */
 	const char *db_path;     /* the store file, for reading telemetry back */
 	FILE *progress;          /* live progress; NULL: none */

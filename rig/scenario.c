@@ -16,12 +16,14 @@ const char *const scenario_sources[] = {
 	"flush.drain_time", /* s from coverage back to the last backlog record */
 	"flush.rate",      /* backlog records per second while draining */
 	"flush.records",   /* backlog records that arrived */
+	"gnss.ttff",       /* s from power on to the first 3D fix, by the receiver's clock */
+	"gnss.reacquisition", /* s from the antenna's return to the first 3D fix */
 	NULL,
 };
 
 static const char *const top_keys[] = { "name", "summary", "requires", "steps", NULL };
 static const char *const relay_keys[] = { "line", "state", NULL };
-static const char *const expect_keys[] = { "event", "state", "reason", "answer", "uplink", "flush", "equals",
+static const char *const expect_keys[] = { "event", "state", "reason", "answer", "uplink", "flush", "gnss", "equals",
 					   "within", "absent", "period", NULL };
 static const char *const fault_keys[] = { "datacap", "period", NULL };
 static const char *const measure_keys[] = { "name", "source", "unit", "low", "high", "marginal", NULL };
@@ -93,7 +95,7 @@ static int read_expect(struct ydoc *d, yaml_node_t *v, const char *base, struct 
 		return -1;
 	static const struct { const char *key; enum scenario_expect_kind kind; } subj[] = {
 		{ "event", EXPECT_EVENT }, { "state", EXPECT_STATE }, { "reason", EXPECT_REASON }, { "answer", EXPECT_ANSWER },
-		{ "uplink", EXPECT_UPLINK }, { "flush", EXPECT_FLUSH },
+		{ "uplink", EXPECT_UPLINK }, { "flush", EXPECT_FLUSH }, { "gnss", EXPECT_GNSS },
 	};
 	int found = 0;
 	for (size_t i = 0; i < sizeof subj / sizeof subj[0]; i++) {
@@ -101,13 +103,13 @@ static int read_expect(struct ydoc *d, yaml_node_t *v, const char *base, struct 
 		if (!s)
 			continue;
 		if (found++)
-			return ydoc_fail(d, s, base, "expect one thing per step: event, state, reason, answer, uplink or flush");
+			return ydoc_fail(d, s, base, "expect one thing per step: event, state, reason, answer, uplink, flush or gnss");
 		st->expect = subj[i].kind;
 		if (ydoc_str(d, s, ydoc_keypath(path, sizeof path, "%s.%s", base, subj[i].key), st->text, sizeof st->text))
 			return -1;
 	}
 	if (!found)
-		return ydoc_fail(d, v, base, "say what to expect: event, state, reason, answer, uplink or flush");
+		return ydoc_fail(d, v, base, "say what to expect: event, state, reason, answer, uplink, flush or gnss");
 	yaml_node_t *eq = ydoc_get(d, v, "equals");
 	if (eq && st->expect != EXPECT_STATE)
 		return ydoc_fail(d, eq, base, "'equals' goes with 'state'");
@@ -120,6 +122,8 @@ static int read_expect(struct ydoc *d, yaml_node_t *v, const char *base, struct 
 		return -1;
 	if (st->expect == EXPECT_UPLINK && strcmp(st->text, "flowing"))
 		return ydoc_fail(d, ydoc_get(d, v, "uplink"), base, "expected 'uplink: flowing', got '%s'", st->text);
+	if (st->expect == EXPECT_GNSS && strcmp(st->text, "fix") && strcmp(st->text, "honest"))
+		return ydoc_fail(d, ydoc_get(d, v, "gnss"), base, "expected 'gnss: fix' or 'gnss: honest', got '%s'", st->text);
 	if (st->expect == EXPECT_FLUSH && strcmp(st->text, "complete"))
 		return ydoc_fail(d, ydoc_get(d, v, "flush"), base, "expected 'flush: complete', got '%s'", st->text);
 	yaml_node_t *per = ydoc_get(d, v, "period");

@@ -40,6 +40,7 @@ enum scenario_expect_kind {
 	EXPECT_ANSWER, /* the last command's answer contains text */
 	EXPECT_UPLINK, /* telemetry reaching the rig's ingest: "flowing" */
 	EXPECT_FLUSH,  /* the backlog of the last coverage cut arrived: "complete" */
+	EXPECT_GNSS,   /* the receiver through gpsd: "fix"; or "honest": telemetry matched it */
 };
 
 struct scenario_step {

@@ -373,3 +373,64 @@ Test(run, nightly_quarantines_a_broken_slot_until_reset)
 	cr_assert(strstr(out, "slot reset") && strstr(out, "qa3"), "%s", out);
 	simrack_stop(&sr);
 }
+
+/* The result block of SLOT for SCENARIO in a JSON record. */
+static char *result_block(const char *json, int slot, const char *scenario, char *out, size_t len)
+{
+	char pat[32], sc[96];
+	snprintf(pat, sizeof pat, "\"slot\": %d,", slot);
+	snprintf(sc, sizeof sc, "\"scenario\": \"%s\"", scenario);
+	for (const char *p = strstr(json, pat); p; p = strstr(p + 1, pat)) {
+		const char *q = strstr(p + 1, "\"slot\": ");
+		const char *hit = strstr(p, sc);
+		if (!hit || (q && hit > q))
+			continue;
+		size_t n = q ? (size_t)(q - p) : strlen(p);
+		if (n >= len)
+			n = len - 1;
+		memcpy(out, p, n);
+		out[n] = '\0';
+		return out;
+	}
+	cr_assert_fail("no %s result for slot %d", scenario, slot);
+	return NULL;
+}
+
+Test(run, gnss_scenarios_catch_each_receiver_defect)
+{
+	static const char *const gnss_mix[] = { "--virtual", "--mix", "gnss", NULL };
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start_args(&sr, 8, 6, gnss_mix), 0);
+	char rackfile[4200];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	/* Longer than support_run's 10 s under the sanitizers: gpsd reads every
+	 * second of NMEA the rack produces. */
+	char cmd[16000];
+	snprintf(cmd, sizeof cmd, "'%s' run ttff gnss-outage --rack '%s' --db '%s' --json '%s' > '%s' 2>&1", rig(),
+		 rackfile, path_in("g.db"), path_in("g.json"), path_in("g.out"));
+	int st = system(cmd);
+	char *out = support_read_file(path_in("g.out"));
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit %d:\n%s", WEXITSTATUS(st), out);
+	free(out);
+	char *json = support_read_file(path_in("g.json"));
+	cr_assert_not_null(json);
+	static char b[32768];
+	int refs[] = { 1, 2, 5, 7, 8 };
+	for (size_t i = 0; i < 5; i++) {
+		result_block(json, refs[i], "ttff", b, sizeof b);
+		cr_assert(strstr(b, "\"outcome\": \"pass\"") && strstr(b, "\"name\": \"ttff_cold\""), "slot %d:\n%s",
+			  refs[i], b);
+		result_block(json, refs[i], "gnss-outage", b, sizeof b);
+		cr_assert(strstr(b, "\"outcome\": \"pass\"") && strstr(b, "\"name\": \"reacquisition\""), "slot %d:\n%s",
+			  refs[i], b);
+		cr_assert(strstr(b, "gnss_fix_stale"), "the outage was diagnosed: %s", b);
+	}
+	result_block(json, 3, "gnss-outage", b, sizeof b);
+	cr_assert(strstr(b, "stale fix reported as current"), "stale:\n%s", b);
+	result_block(json, 4, "gnss-outage", b, sizeof b);
+	cr_assert(strstr(b, "invented positions"), "invents:\n%s", b);
+	result_block(json, 6, "ttff", b, sizeof b);
+	cr_assert(strstr(b, "ttff_cold = 180 s outside 0..60"), "slow TTFF:\n%s", b);
+	free(json);
+	simrack_stop(&sr);
+}

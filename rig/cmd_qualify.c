@@ -1,0 +1,188 @@
+/*
+ * cmd_qualify.c - `rig qualify`: the qualification suite across every model
+ * on the rack (several units each), then a side-by-side comparison per model
+ * read back from the store, a ranking with its reasons, defects with their
+ * evidence, and charts. For procurement.
+ */
+#include "cli.h"
+#include "embedded.h"
+#include "qualify.h"
+#include "rack.h"
+#include "runner.h"
+#include "store.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char cmd_qualify_usage[] =
+	"usage: rig qualify [--rack FILE] [options]\n\n"
+	"Runs the qualification suite (power-loss, offline-flush, data-cap; ota-rollback,\n"
+	"gnss-outage and ttff when those scenario files exist) on every slot, all models\n"
+	"at once, then compares the models (vendor + model; several units each) side by\n"
+	"side from the results store: boot time, idle and booting current, flush\n"
+	"integrity (offline-flush pass rate, drain time), data used per day against a SIM\n"
+	"plan's cap (uplink bytes up+down scaled to a day of rack time), TTFF (or \"not\n"
+	"measured\"), defects with their evidence, and a ranking with its reasons.\n"
+	"With no --rack, a simulated 8-slot rack of mixed models on virtual time.\n\n"
+	"options:\n"
+	"  --rack FILE        rack file (YAML)\n"
+	"  --db FILE          results store (default ./trackrig.db or $TRACKRIG_DB)\n"
+	"  --html FILE        printable HTML comparison with charts\n"
+	"  --sim-cap-mb N     the SIM plan's data cap per day in MB (default 50)\n"
+	"  --seed N           seed of the simulated rack (default 1)\n"
+	"  --operator NAME    who runs this (default $USER)\n\n"
+	"exit: 0 no model had defects, 1 a model had defects, 2 usage or file error,\n"
+	"      3 infrastructure error\n";
+
+static const char *const suite[] = { "power-loss", "offline-flush", "data-cap", "ota-rollback", "gnss-outage", "ttff" };
+#define SUITE_N (sizeof suite / sizeof suite[0])
+#define SUITE_REQUIRED 3
+
+struct qopts {
+	struct run_opts run;
+	const char *html;
+	double cap_mb;
+};
+
+static void print_summary(const struct qualify_summary *q)
+{
+	printf("\n%-4s  %-28s  %5s  %8s  %8s  %8s  %9s  %9s  %10s  %8s  %s\n", "RANK", "MODEL", "UNITS", "BOOT s",
+	       "IDLE mA", "BOOT mA", "FLUSH ok", "DRAIN s", "MB/DAY", "TTFF s", "DEFECTS");
+	for (int i = 0; i < q->n; i++) {
+		const struct qualify_model *m = &q->m[i];
+		char ttff[24];
+		if (isfinite(m->ttff_s))
+			snprintf(ttff, sizeof ttff, "%.0f", m->ttff_s);
+		else
+			snprintf(ttff, sizeof ttff, "not measured");
+		printf("%-4d  %-28.28s  %5d  %8.1f  %8.0f  %8.0f  %8.0f%%  %9.0f  %10.2f  %8s  %d\n", m->rank, m->name, m->units,
+		       m->boot_s, m->idle_a * 1000, m->booting_a * 1000, m->flush_pass_rate * 100, m->drain_s,
+		       m->bytes_per_day / 1e6, ttff, m->defects);
+	}
+	printf("\nranking (SIM cap %.0f MB/day):\n", q->cap_mb);
+	for (int i = 0; i < q->n; i++)
+		printf("  %d. %s: %s\n", q->m[i].rank, q->m[i].name, q->m[i].reasons);
+}
+
+static int qualify_on(const char *rack_file, struct qopts *o)
+{
+	struct rack rack;
+	char err[768];
+	if (rack_load(rack_file, &rack, err, sizeof err)) {
+		rack_free(&rack);
+		return cli_fail(RIG_EXIT_USAGE, "qualify", "%s", err);
+	}
+	bool simulated = *rack.control;
+	rack_free(&rack);
+	struct scenario scs[SUITE_N];
+	int n = 0;
+	for (size_t i = 0; i < SUITE_N; i++) {
+		char buf[PATH_MAX];
+		const char *path = rig_find_scenario(suite[i], buf);
+		if (i >= SUITE_REQUIRED && access(path, R_OK) != 0)
+			continue; /* optional scenario not shipped */
+		if (scenario_load(path, &scs[n], err, sizeof err)) {
+			scenario_free(&scs[n]);
+			if (i >= SUITE_REQUIRED) {
+				fprintf(stderr, "rig qualify: %s left out: %s\n", suite[i], err);
+				continue;
+			}
+			for (int k = 0; k < n; k++)
+				scenario_free(&scs[k]);
+			return cli_fail(RIG_EXIT_USAGE, "qualify", "%s", err);
+		}
+		bool needs_fault = false;
+		for (int k = 0; k < scs[n].n_requires; k++)
+			needs_fault |= strncmp(scs[n].requires[k], "fault:", 6) == 0;
+		if (needs_fault && !simulated) {
+			fprintf(stderr, "rig qualify: %s left out: its fault can only be injected on a simulated rack\n",
+				scs[n].name);
+			scenario_free(&scs[n]);
+			continue;
+		}
+		n++;
+	}
+	int rc = rig_run_rack(rack_file, scs, n, &o->run);
+	for (int k = 0; k < n; k++)
+		scenario_free(&scs[k]);
+	if (rc != RIG_EXIT_OK && rc != RIG_EXIT_FAIL && o->run.run_id <= 0)
+		return rc;
+	store *db;
+	if (store_open(cli_db_path(o->run.db), &db, err, sizeof err))
+		return cli_fail(RIG_EXIT_INFRA, "qualify", "results store: %s", err);
+	struct qualify_summary *q = calloc(1, sizeof *q);
+	if (!q || qualify_compute(db, o->run.run_id, o->cap_mb, q, err, sizeof err)) {
+		store_close(db);
+		free(q);
+		return cli_fail(RIG_EXIT_INFRA, "qualify", "%s", q ? err : "out of memory");
+	}
+	print_summary(q);
+	bool defects = false;
+	for (int i = 0; i < q->n; i++)
+		defects |= q->m[i].defects > 0;
+	if (o->html) {
+		if (report_html_qualify(db, q, o->html, err, sizeof err))
+			rc = cli_fail(RIG_EXIT_INFRA, "qualify", "%s", err);
+		else
+			printf("report: %s\n", o->html);
+	}
+	store_close(db);
+	free(q);
+	if (rc == RIG_EXIT_INFRA || rc == RIG_EXIT_USAGE)
+		return rc;
+	return defects ? RIG_EXIT_FAIL : RIG_EXIT_OK;
+}
+
+int cmd_qualify(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "rack", required_argument, 0, 'r' }, { "db", required_argument, 0, 'd' },
+		{ "html", required_argument, 0, 'H' }, { "sim-cap-mb", required_argument, 0, 'c' },
+		{ "seed", required_argument, 0, 'S' }, { "operator", required_argument, 0, 'o' },
+		{ 0, 0, 0, 0 },
+	};
+	struct qopts o = { .run = { .command = "qualify", .seed = 1 }, .cap_mb = 50 };
+	long v;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r': o.run.rack = optarg; break;
+		case 'd': o.run.db = optarg; break;
+		case 'H': o.html = optarg; break;
+		case 'o': o.run.operator_ = optarg; break;
+		case 'c':
+			if (cli_long(optarg, 1, 1000000, &v))
+				return cli_fail(RIG_EXIT_USAGE, "qualify", "--sim-cap-mb '%s': expected 1..1000000", optarg);
+			o.cap_mb = (double)v;
+			break;
+		case 'S':
+			if (cli_long(optarg, 0, 0x7fffffff, &v))
+				return cli_fail(RIG_EXIT_USAGE, "qualify", "--seed '%s': expected a whole number", optarg);
+			o.run.seed = (unsigned)v;
+			break;
+		default:
+			return cli_fail(RIG_EXIT_USAGE, "qualify", "see rig qualify --help");
+		}
+	}
+	if (optind < argc)
+		return cli_fail(RIG_EXIT_USAGE, "qualify", "unexpected argument '%s'", argv[optind]);
+	if (o.run.rack)
+		return qualify_on(o.run.rack, &o);
+	/* several units per model: reference x3, flush_drops x2, no_reset_reason x3 */
+	struct embedded_rack er;
+	char err[512];
+	static const char *const extra[] = {
+		"--profiles", "reference,reference,flush_drops,flush_drops,no_reset_reason,no_reset_reason,reference,no_reset_reason",
+		"--virtual", NULL,
+	};
+	if (embedded_rack_start(&er, 8, o.run.seed, extra, err, sizeof err))
+		return cli_fail(RIG_EXIT_INFRA, "qualify", "%s", err);
+	int rc = qualify_on(er.rack_file, &o);
+	embedded_rack_stop(&er);
+	return rc;
+}

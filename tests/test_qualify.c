@@ -1,0 +1,85 @@
+/*
+ * test_qualify.c - `rig qualify` on a small mixed virtual rack: a reference
+ * model and a defective one (flush_drops), two units each.
+ */
+#include <criterion/criterion.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support.h"
+
+static int run_long(char *const argv[], char *out, size_t outlen)
+{
+	char log[PATH_MAX];
+	snprintf(log, sizeof log, "/tmp/qual-run-%d.log", (int)getpid());
+	pid_t pid = fork();
+	if (pid == 0) {
+		int in = open("/dev/null", O_RDONLY), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(in, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	int st = 0, code = -1;
+	for (int i = 0; i < 3000; i++) { /* 300 s: a never-ending run still ends */
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+			pid = 0;
+			break;
+		}
+		usleep(100000);
+	}
+	if (pid) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
+	char *text = support_read_file(log);
+	snprintf(out, outlen, "%s", text ? text : "");
+	if (text)
+		fprintf(stderr, "%s", text);
+	free(text);
+	unlink(log);
+	return code;
+}
+
+Test(qualify, mixed_rack_compares_models_ranks_and_charts)
+{
+	struct simrack_proc rack;
+	const char *const extra[] = { "--virtual", "--profiles", "reference,flush_drops,reference,flush_drops", NULL };
+	cr_assert_eq(simrack_start_args(&rack, 4, 3, extra), 0);
+	char tmp[PATH_MAX], rackfile[PATH_MAX], rig[PATH_MAX], db[PATH_MAX + 8], html[PATH_MAX + 16];
+	cr_assert_eq(support_tmpdir(tmp, sizeof tmp), 0);
+	simrack_rackfile(&rack, rackfile, sizeof rackfile);
+	support_bin("rig", rig, sizeof rig);
+	snprintf(db, sizeof db, "%s/t.db", tmp);
+	snprintf(html, sizeof html, "%s/qualify.html", tmp);
+	char *argv[] = { rig, "qualify", "--rack", rackfile, "--db", db, "--html", html, NULL };
+	char *out = calloc(1, 1 << 20);
+	int rc = run_long(argv, out, 1 << 20);
+	cr_expect_eq(rc, 1, "a model with defects: exit 1, got %d", rc);
+	cr_expect(strstr(out, "ranking"), "prints a ranking");
+	cr_expect(strstr(out, "Teltonika FMB920"), "the reference model in the table");
+	cr_expect(strstr(out, "Acme AT-400"), "the defective model in the table");
+	char *h = support_read_file(html);
+	free(out);
+	cr_assert(h, "HTML written");
+	cr_expect(strstr(h, "id=\"comparison\""), "comparison table");
+	cr_expect(strstr(h, "id=\"ranking\""), "ranking");
+	cr_expect(strstr(h, "<svg"), "charts embedded");
+	const char *rank = strstr(h, "id=\"ranking\"");
+	cr_assert(rank);
+	const char *ref = strstr(rank, "Teltonika FMB920"), *bad = strstr(rank, "Acme AT-400");
+	cr_expect(ref && bad && ref < bad, "the reference model ranks above the defective one");
+	const char *def = strstr(h, "id=\"defects\"");
+	cr_expect(def && strstr(def, "offline-flush"), "defects with their evidence (offline-flush failed)");
+	free(h);
+	simrack_stop(&rack);
+	support_rmtree(tmp);
+}
