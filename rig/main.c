@@ -23,6 +23,7 @@ extern int cmd_serve(int argc, char **argv); extern const char cmd_serve_usage[]
 extern int cmd_usb(int argc, char **argv); extern const char cmd_usb_usage[];
 extern int cmd_fw(int argc, char **argv); extern const char cmd_fw_usage[];
 extern int cmd_gnss(int argc, char **argv); extern const char cmd_gnss_usage[];
+extern int cmd_rollout(int argc, char **argv); extern const char cmd_rollout_usage[];
 extern int cmd_accept(int argc, char **argv); extern const char cmd_accept_usage[];
 extern int cmd_qualify(int argc, char **argv); extern const char cmd_qualify_usage[];
 extern const char cmd_probe_usage[], cmd_ports_usage[], cmd_audit_usage[], cmd_demo_usage[],
@@ -43,6 +44,7 @@ static const struct rig_command commands[] = {
 	{ "audit", "print the audit trail of remote actions", cmd_audit_usage, cmd_audit },
 	{ "serve", "receive and store trackers' telemetry (Teltonika TCP ingest)", cmd_serve_usage, cmd_serve },
 	{ "fw", "firmware images: pack, sign, inspect, verify, serve over HTTP", cmd_fw_usage, cmd_fw },
+	{ "rollout", "staged firmware rollout over a cohort, with health gates and a stop button", cmd_rollout_usage, cmd_rollout },
 	{ "accept", "install acceptance of one device against its work order: PASS or FAIL with actions", cmd_accept_usage, cmd_accept },
 	{ "qualify", "qualification suite per model, side-by-side comparison, ranking and charts", cmd_qualify_usage, cmd_qualify },
 	{ "demo", "start a simulated rack and probe every slot", cmd_demo_usage, cmd_demo },

@@ -210,6 +210,52 @@ const char *const store_migrations[] = {
 	"  cleared_by TEXT"
 	");"
 	"CREATE INDEX quarantine_slot ON quarantine(station, slot, cleared_at);",
+
+	/* 5: staged firmware rollouts (rig/rollout.c, docs/rollout.md). Every
+	 * state change is written as it happens, so a rig that dies mid-rollout
+	 * leaves a truthful record. request is a control request from another
+	 * terminal (pause, resume, stop) the running rollout acts on. Device
+	 * times are on the rig clock (the rack's on a virtual rack). */
+	"CREATE TABLE rollouts ("
+	"  id          INTEGER PRIMARY KEY,"
+	"  image       TEXT NOT NULL,"
+	"  version     TEXT NOT NULL,"
+	"  model       TEXT NOT NULL,"
+	"  stages      TEXT NOT NULL,"
+	"  cohort      TEXT NOT NULL,"
+	"  state       TEXT NOT NULL CHECK (state IN"
+	"                ('created','running','paused','stopped','finished')),"
+	"  created_at  TEXT NOT NULL,"
+	"  updated_at  TEXT NOT NULL,"
+	"  reason      TEXT,"
+	"  station     TEXT,"
+	"  operator    TEXT NOT NULL,"
+	"  success_pct INTEGER NOT NULL CHECK (success_pct BETWEEN 0 AND 100),"
+	"  max_failures TEXT NOT NULL,"               /* "1" or "20%" */
+	"  device_timeout_ms INTEGER NOT NULL CHECK (device_timeout_ms > 0),"
+	"  n_stages    INTEGER NOT NULL CHECK (n_stages > 0),"
+	"  stage       INTEGER NOT NULL DEFAULT 0,"   /* 1-based stage under way; 0 before */
+	"  request     TEXT CHECK (request IN ('pause','resume','stop')),"
+	"  requested_at TEXT,"
+	"  runner_pid  INTEGER,"
+	"  stopped_at  TEXT"
+	");"
+	"CREATE TABLE rollout_devices ("
+	"  rollout_id  INTEGER NOT NULL REFERENCES rollouts(id) ON DELETE CASCADE,"
+	"  slot        INTEGER NOT NULL,"
+	"  imei        TEXT,"
+	"  stage       INTEGER NOT NULL CHECK (stage > 0),"
+	"  seq         INTEGER NOT NULL,"             /* order of starting */
+	"  state       TEXT NOT NULL CHECK (state IN ('waiting','gated_out','updating','committed',"
+	"                'rolled_back','rejected','failed','skipped_after_stop')),"
+	"  gate        TEXT,"                         /* the gate a gated_out device failed */
+	"  started_at  TEXT,"
+	"  finished_at TEXT,"
+	"  detail      TEXT,"
+	"  in_flight_at_stop INTEGER NOT NULL DEFAULT 0 CHECK (in_flight_at_stop IN (0, 1)),"
+	"  PRIMARY KEY (rollout_id, slot)"
+	");"
+	"CREATE INDEX rollout_devices_state ON rollout_devices(rollout_id, state);",
 };
 
 int store_schema_latest(void)

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "cli.h"
 #include "embedded.h"
 
@@ -23,6 +25,8 @@ static double now_s(void)
 
 /* Runs `rig run SCENARIO` on an N-slot virtual rack of MIX; wall seconds and
  * the rig's peak RSS in MB. Returns the rig's exit code or -1. */
+static double last_cpu_s, last_rack_s; /* of the last run: rig CPU (with its gpsds), rack seconds run */
+
 static int run_rack(int n, const char *scenario, const char *mix, double *wall, double *rss_mb)
 {
 	const char *const extra[] = { "--virtual", "--mix", mix, NULL };
@@ -47,6 +51,19 @@ static int run_rack(int n, const char *scenario, const char *mix, double *wall, 
 	wait4(pid, &status, 0, &ru);
 	*wall = now_s() - t0;
 	*rss_mb = (double)ru.ru_maxrss / 1024.0;
+	last_cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+		     (double)ru.ru_stime.tv_usec / 1e6;
+	last_rack_s = 0;
+	sqlite3 *h;
+	sqlite3_stmt *q;
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, "SELECT (julianday(max(finished_at)) - julianday(min(started_at))) * 86400 FROM results",
+			       -1, &q, NULL) == SQLITE_OK) {
+		if (sqlite3_step(q) == SQLITE_ROW)
+			last_rack_s = sqlite3_column_double(q, 0);
+		sqlite3_finalize(q);
+	}
+	sqlite3_close(h);
 	embedded_rack_stop(&er);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -68,5 +85,21 @@ int main(void)
 	printf("  1 slot:   wall %6.2f s   rig peak RSS %6.1f MB\n", f1, fr1);
 	printf("  64 slots: wall %6.2f s   rig peak RSS %6.1f MB   (target: < 10 s)\n", f64, fr64);
 	printf("  ratio 64/1: wall %.2fx\n", f64 / f1);
+	double g1, gr1, g64, gr64;
+	int gc1 = run_rack(1, "gnss-outage", "gnss", &g1, &gr1);
+	double cpu1 = last_cpu_s, rack1 = last_rack_s;
+	int gc64 = run_rack(64, "gnss-outage", "gnss", &g64, &gr64);
+	double cpu64 = last_cpu_s, rack64 = last_rack_s;
+	if (gc1 < 0 || gc1 > 1 || gc64 < 0 || gc64 > 1) {
+		fprintf(stderr, "rack64: gnss-outage failed (exit %d / %d)\n", gc1, gc64);
+		return 1;
+	}
+	printf("gnss-outage (NMEA at 1 Hz of rack time through the rig's gpsds) on a virtual rack:\n");
+	printf("  1 slot:   wall %6.2f s   rig+gpsd CPU %6.2f s over %.0f rack s: %.3f ms per slot-second\n", g1, cpu1,
+	       rack1, rack1 > 0 ? cpu1 * 1000.0 / rack1 : 0.0);
+	printf("  64 slots: wall %6.2f s   rig+gpsd CPU %6.2f s over %.0f rack s: %.3f ms per slot-second\n", g64, cpu64,
+	       rack64, rack64 > 0 ? cpu64 * 1000.0 / (64.0 * rack64) : 0.0);
+	printf("  ratio 64/1: wall %.2fx, CPU per slot-second %.2fx\n", g64 / g1,
+	       rack1 > 0 && rack64 > 0 ? (cpu64 / (64.0 * rack64)) / (cpu1 / rack1) : 0.0);
 	return 0;
 }

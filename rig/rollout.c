@@ -1,0 +1,1331 @@
+/* rollout.c - staged firmware rollouts, state in the store (see rollout.h, docs/rollout.md). */
+#include "rollout.h"
+#include "json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- parsing ---- */
+
+int rollout_stages_parse(const char *spec, struct rollout_stages *st, char *err, size_t errlen)
+{
+	memset(st, 0, sizeof *st);
+	if (!spec || !*spec)
+		return snprintf(err, errlen, "--stages: empty"), -1;
+	const char *p = spec;
+	for (;;) {
+		if (st->n == ROLLOUT_MAX_STAGES)
+			return snprintf(err, errlen, "--stages '%s': at most %d stages", spec, ROLLOUT_MAX_STAGES), -1;
+		char *end;
+		errno = 0;
+		long v = strtol(p, &end, 10);
+		if (end == p || errno || v < 1 || v > 1000000 || (*p < '0' || *p > '9'))
+			return snprintf(err, errlen, "--stages '%s': '%.20s' is not a count or a percentage", spec, p), -1;
+		bool pct = *end == '%';
+		if (pct) {
+			end++;
+			if (v > 100)
+				return snprintf(err, errlen, "--stages '%s': %ld%% is over 100%%", spec, v), -1;
+		}
+		if (st->n > 0 && st->percent[st->n - 1] == pct && v <= st->value[st->n - 1])
+			return snprintf(err, errlen, "--stages '%s': stages are cumulative and must grow (%ld%s after %d%s)",
+					spec, v, pct ? "%" : "", st->value[st->n - 1], pct ? "%" : ""), -1;
+		st->value[st->n] = (int)v;
+		st->percent[st->n] = pct;
+		st->n++;
+		if (*end == '\0')
+			return 0;
+		if (*end != ',')
+			return snprintf(err, errlen, "--stages '%s': expected ',' at '%.20s'", spec, end), -1;
+		p = end + 1;
+	}
+}
+
+int rollout_stage_sizes(const struct rollout_stages *st, int n, int *sizes)
+{
+	int prev = 0;
+	for (int i = 0; i < st->n; i++) {
+		long target = st->percent[i] ? ((long)st->value[i] * n + 99) / 100 : st->value[i];
+		if (target < prev)
+			target = prev;
+		if (target == prev && prev < n)
+			target = prev + 1; /* a stage always adds a device while there are any */
+		if (target > n)
+			target = n;
+		sizes[i] = (int)target - prev;
+		prev = (int)target;
+	}
+	return prev;
+}
+
+int rollout_threshold_parse(const char *s, struct rollout_threshold *t, char *err, size_t errlen)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (end == s || errno || v < 0 || *s < '0' || *s > '9')
+		return snprintf(err, errlen, "'%s': expected a count (1) or a percentage (20%%)", s), -1;
+	t->percent = *end == '%';
+	if (t->percent)
+		end++;
+	if (*end || (t->percent && v > 100) || v > 1000000)
+		return snprintf(err, errlen, "'%s': expected a count (1) or a percentage (20%%)", s), -1;
+	t->value = (int)v;
+	return 0;
+}
+
+int rollout_duration_parse(const char *s, int64_t *ms)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (end == s || errno || v <= 0 || *s < '0' || *s > '9')
+		return -1;
+	long long mul;
+	if (strcmp(end, "ms") == 0)
+		mul = 1;
+	else if (!*end || strcmp(end, "s") == 0)
+		mul = 1000;
+	else if (strcmp(end, "m") == 0)
+		mul = 60000;
+	else if (strcmp(end, "h") == 0)
+		mul = 3600000;
+	else
+		return -1;
+	if (v > (long long)7 * 24 * 3600 * 1000 / mul)
+		return -1;
+	*ms = v * mul;
+	return 0;
+}
+
+static const char *fmt_threshold(const struct rollout_threshold *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "%d%s", t->value, t->percent ? "%" : "");
+	return buf;
+}
+
+/* ---- small store helpers ---- */
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static const char *iso_ms(int64_t unix_ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(unix_ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	char day[24];
+	strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%.19s.%03uZ", day, (unsigned)(unix_ms % 1000) % 1000u);
+	return buf;
+}
+
+/* Runs SQL with text/int parameters given as a format: 't' text, 'i' int64.
+ * Returns 0 or -1 (message in ERR). */
+static int exec(sqlite3 *h, char *err, size_t errlen, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(h, sql, -1, &q, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "store: %s", sqlite3_errmsg(h));
+		return -1;
+	}
+	va_list ap;
+	va_start(ap, types);
+	for (int i = 0; types && types[i]; i++) {
+		if (types[i] == 't')
+			sqlite3_bind_text(q, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_int64(q, i + 1, va_arg(ap, int64_t));
+	}
+	va_end(ap);
+	int rc = sqlite3_step(q);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		snprintf(err, errlen, "store: %s", sqlite3_errmsg(h));
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
+static const char *col(sqlite3_stmt *q, int i)
+{
+	const unsigned char *s = sqlite3_column_text(q, i);
+	return s ? (const char *)s : NULL;
+}
+
+/* ---- create ---- */
+
+int64_t rollout_create(store *db, const struct rollout_spec *sp, const char *operator_, char *err, size_t errlen)
+{
+	struct rollout_stages st;
+	int sizes[ROLLOUT_MAX_STAGES];
+	if (rollout_stages_parse(sp->stages, &st, err, errlen))
+		return -1;
+	if (sp->n_slots <= 0)
+		return snprintf(err, errlen, "cohort %s holds no slot", sp->cohort), -1;
+	if (sp->success_pct < 0 || sp->success_pct > 100 || sp->device_timeout_ms <= 0)
+		return snprintf(err, errlen, "bad thresholds"), -1;
+	int covered = rollout_stage_sizes(&st, sp->n_slots, sizes);
+	sqlite3 *h = store_db(db);
+	char now[32], thr[16];
+	store_now(now, sizeof now);
+	if (store_begin(db))
+		return snprintf(err, errlen, "%s", store_error(db)), -1;
+	if (exec(h, err, errlen,
+		 "INSERT INTO rollouts (image, version, model, stages, cohort, state, created_at, updated_at,"
+		 " station, operator, success_pct, max_failures, device_timeout_ms, n_stages)"
+		 " VALUES (?1, ?2, ?3, ?4, ?5, 'created', ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+		 "ttttttttitii", sp->image, sp->version, sp->model, sp->stages, sp->cohort, now, sp->station,
+		 operator_, (int64_t)sp->success_pct, fmt_threshold(&sp->max_failures, thr, sizeof thr),
+		 sp->device_timeout_ms, (int64_t)st.n)) {
+		store_rollback(db);
+		return -1;
+	}
+	int64_t id = sqlite3_last_insert_rowid(h);
+	int k = 0;
+	for (int s = 0; s < st.n; s++)
+		for (int j = 0; j < sizes[s]; j++, k++)
+			if (exec(h, err, errlen,
+				 "INSERT INTO rollout_devices (rollout_id, slot, imei, stage, seq, state)"
+				 " VALUES (?1, ?2, ?3, ?4, ?5, 'waiting')",
+				 "iitii", id, (int64_t)sp->slots[k], sp->imeis ? sp->imeis[k] : NULL, (int64_t)(s + 1),
+				 (int64_t)k)) {
+				store_rollback(db);
+				return -1;
+			}
+	if (store_commit(db))
+		return snprintf(err, errlen, "%s", store_error(db)), -1;
+	(void)covered;
+	char what[160];
+	snprintf(what, sizeof what, "rollout %lld create %s over %s stages %s", (long long)id, sp->version, sp->cohort,
+		 sp->stages);
+	store_audit_add(db, &(struct store_audit){ .operator_ = operator_, .station = sp->station, .command = what,
+						   .result = "ok" });
+	return id;
+}
+
+int64_t rollout_latest(store *db)
+{
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(store_db(db), "SELECT max(id) FROM rollouts", -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	int64_t id = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+	sqlite3_finalize(q);
+	return id;
+}
+
+static int64_t resolve_id(store *db, int64_t id, char *err, size_t errlen)
+{
+	if (id > 0)
+		return id;
+	id = rollout_latest(db);
+	if (id <= 0)
+		snprintf(err, errlen, id == 0 ? "no rollout in the store" : "store: %s", sqlite3_errmsg(store_db(db)));
+	return id > 0 ? id : -1;
+}
+
+/* ---- the runner ---- */
+
+struct flight {
+	int slot;
+	int stage;
+	int64_t started_ms;
+	char imei[32];
+};
+
+struct ro {
+	store *db;
+	sqlite3 *h;
+	int64_t id;
+	const struct rollout_device_ops *ops;
+	void *ctx;
+	const struct rollout_opts *o;
+	char *err;
+	size_t errlen;
+	/* the rollout */
+	char state[16];
+	char version[64];
+	int success_pct;
+	struct rollout_threshold maxf;
+	int64_t timeout_ms;
+	int n_stages, stage;
+	/* control */
+	int64_t last_db_poll;
+	int data_version;
+	/* devices in flight */
+	struct flight *fl;
+	int nfl, capfl;
+	int64_t last_dev_poll;
+	/* an operator's resume accepts what paused the stage */
+	int ack_stage, ack_failures;
+};
+
+static void say(struct ro *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct ro *r, const char *fmt, ...)
+{
+	if (!r->o->progress)
+		return;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	r->o->progress(r->o->progress_ctx, line);
+}
+
+static void audit(struct ro *r, int slot, const char *imei, const char *result, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void audit(struct ro *r, int slot, const char *imei, const char *result, const char *fmt, ...)
+{
+	char cmd[512], s[16];
+	int n = snprintf(cmd, sizeof cmd, "rollout %lld ", (long long)r->id);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd + n, sizeof cmd - (size_t)n, fmt, ap);
+	va_end(ap);
+	snprintf(s, sizeof s, "%d", slot);
+	store_audit_add(r->db, &(struct store_audit){ .operator_ = r->o->operator_ ? r->o->operator_ : "unknown",
+						      .station = r->o->station, .slot = slot > 0 ? s : NULL,
+						      .imei = imei && *imei ? imei : NULL, .command = cmd,
+						      .result = result });
+}
+
+static int set_state(struct ro *r, const char *state, const char *reason)
+{
+	char now[32];
+	store_now(now, sizeof now);
+	snprintf(r->state, sizeof r->state, "%s", state);
+	int rc = exec(r->h, r->err, r->errlen,
+		      "UPDATE rollouts SET state = ?1, reason = coalesce(?2, reason), updated_at = ?3, stage = ?4"
+		      " WHERE id = ?5",
+		      "tttii", state, reason, now, (int64_t)r->stage, r->id);
+	if (strcmp(state, "stopped") == 0)
+		rc |= exec(r->h, r->err, r->errlen, "UPDATE rollouts SET stopped_at = ?1 WHERE id = ?2", "ti", now,
+			   r->id);
+	say(r, "rollout %lld: %s%s%s", (long long)r->id, state, reason ? ": " : "", reason ? reason : "");
+	return rc;
+}
+
+static int dev_set(struct ro *r, int slot, const char *state, const char *imei, const char *gate, const char *detail,
+		   bool started, bool finished)
+{
+	char t[40];
+	iso_ms(r->ops->now_ms(r->ctx), t, sizeof t);
+	return exec(r->h, r->err, r->errlen,
+		    "UPDATE rollout_devices SET state = ?1, imei = coalesce(?2, imei), gate = coalesce(?3, gate),"
+		    " detail = ?4, started_at = CASE WHEN ?5 THEN ?7 ELSE started_at END,"
+		    " finished_at = CASE WHEN ?6 THEN ?7 ELSE finished_at END"
+		    " WHERE rollout_id = ?8 AND slot = ?9",
+		    "ttttiitii", state, imei && *imei ? imei : NULL, gate, detail, (int64_t)started, (int64_t)finished,
+		    t, r->id, (int64_t)slot);
+}
+
+static const char *outcome_state(int out)
+{
+	switch (out) {
+	case RO_OUT_COMMITTED: return "committed";
+	case RO_OUT_ROLLED_BACK: return "rolled_back";
+	case RO_OUT_REJECTED: return "rejected";
+	case RO_OUT_NOT_STARTED: return "waiting";
+	case RO_OUT_PENDING: return "updating";
+	default: return "failed";
+	}
+}
+
+/* PRAGMA data_version: changes when another connection commits (not on
+ * our own writes); a read of the WAL index, no I/O. */
+static int data_version(sqlite3 *h)
+{
+	sqlite3_stmt *q;
+	int v = -1;
+	if (sqlite3_prepare_v2(h, "PRAGMA data_version", -1, &q, NULL) == SQLITE_OK) {
+		if (sqlite3_step(q) == SQLITE_ROW)
+			v = sqlite3_column_int(q, 0);
+		sqlite3_finalize(q);
+	}
+	return v;
+}
+
+enum ctl { CTL_NONE, CTL_PAUSE, CTL_RESUME, CTL_STOP, CTL_LEAVE };
+
+/* Reads (and consumes) a control request: SIGINT, the stop file, the store. */
+static enum ctl check_control(struct ro *r, bool force, char *why, size_t len)
+{
+	if (r->o->interrupt && *r->o->interrupt >= 2)
+		return CTL_LEAVE;
+	if (r->o->interrupt && *r->o->interrupt == 1) {
+		snprintf(why, len, "stop by SIGINT");
+		return CTL_STOP;
+	}
+	if (r->o->stop_file && access(r->o->stop_file, F_OK) == 0 && strcmp(r->state, "stopped") != 0) {
+		snprintf(why, len, "stop file %s", r->o->stop_file);
+		return CTL_STOP;
+	}
+	int64_t now = mono_ns();
+	bool due = force || now - r->last_db_poll >= (int64_t)r->o->db_poll_ms * 1000000;
+	if (!due && r->o->db_poll_every_step) {
+		/* data_version moves when another connection commits: a read of
+		 * shared memory, cheap enough for every step. */
+		int dv = data_version(r->h);
+		due = dv != r->data_version;
+		r->data_version = dv;
+	}
+	if (!due)
+		return CTL_NONE;
+	r->last_db_poll = now;
+	sqlite3_stmt *q;
+	enum ctl c = CTL_NONE;
+	if (sqlite3_prepare_v2(r->h, "SELECT request, requested_at FROM rollouts WHERE id = ?1", -1, &q, NULL) !=
+	    SQLITE_OK)
+		return CTL_NONE;
+	sqlite3_bind_int64(q, 1, r->id);
+	if (sqlite3_step(q) == SQLITE_ROW && col(q, 0)) {
+		const char *w = col(q, 0);
+		c = strcmp(w, "stop") == 0 ? CTL_STOP : strcmp(w, "pause") == 0 ? CTL_PAUSE : CTL_RESUME;
+		snprintf(why, len, "%s requested at %s", w, col(q, 1) ? col(q, 1) : "?");
+	}
+	sqlite3_finalize(q);
+	if (c != CTL_NONE)
+		exec(r->h, r->err, r->errlen, "UPDATE rollouts SET request = NULL WHERE id = ?1", "i", r->id);
+	r->data_version = data_version(r->h);
+	return c;
+}
+
+static int stage_counts(struct ro *r, int stage, int *started, int *committed, int *failures)
+{
+	sqlite3_stmt *q;
+	*started = *committed = *failures = 0;
+	if (sqlite3_prepare_v2(r->h,
+			       "SELECT state, count(*) FROM rollout_devices WHERE rollout_id = ?1 AND stage = ?2"
+			       " GROUP BY state",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(q, 1, r->id);
+	sqlite3_bind_int(q, 2, stage);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *s = col(q, 0);
+		int n = sqlite3_column_int(q, 1);
+		if (strcmp(s, "committed") == 0)
+			*committed += n, *started += n;
+		else if (strcmp(s, "updating") == 0)
+			*started += n;
+		else if (strcmp(s, "rolled_back") == 0 || strcmp(s, "rejected") == 0 || strcmp(s, "failed") == 0)
+			*failures += n, *started += n;
+	}
+	sqlite3_finalize(q);
+	return 0;
+}
+
+/* The failure threshold of STAGE reached? Says why into WHY. */
+static bool failure_threshold(struct ro *r, int stage, char *why, size_t len)
+{
+	int started, committed, failures;
+	if (stage <= 0 || stage_counts(r, stage, &started, &committed, &failures))
+		return false;
+	if (stage == r->ack_stage)
+		failures -= r->ack_failures;
+	bool hit = r->maxf.percent ? failures > 0 && failures * 100 >= r->maxf.value * started
+				   : failures >= r->maxf.value && failures > 0;
+	if (hit)
+		snprintf(why, len, "failure threshold: %d of %d started in stage %d failed or rolled back (max %d%s)",
+			 failures, started, stage, r->maxf.value, r->maxf.percent ? "%" : "");
+	return hit;
+}
+
+static void drop_flight(struct ro *r, int i)
+{
+	r->fl[i] = r->fl[--r->nfl];
+}
+
+static int add_flight(struct ro *r, int slot, int stage, const char *imei)
+{
+	if (r->nfl == r->capfl) {
+		int cap = r->capfl ? r->capfl * 2 : 16;
+		struct flight *f = realloc(r->fl, (size_t)cap * sizeof *f);
+		if (!f)
+			return -1;
+		r->fl = f;
+		r->capfl = cap;
+	}
+	struct flight *f = &r->fl[r->nfl++];
+	f->slot = slot;
+	f->stage = stage;
+	f->started_ms = r->ops->now_ms(r->ctx);
+	snprintf(f->imei, sizeof f->imei, "%s", imei ? imei : "");
+	return 0;
+}
+
+/* Polls every device in flight once; records the ones that ended. */
+static void poll_flights(struct ro *r)
+{
+	r->last_dev_poll = r->ops->now_ms(r->ctx);
+	for (int i = 0; i < r->nfl;) {
+		struct flight *f = &r->fl[i];
+		char detail[ROLLOUT_DETAIL_MAX] = "";
+		int out = r->ops->poll(r->ctx, f->slot, detail, sizeof detail);
+		if (out == RO_OUT_PENDING && r->ops->now_ms(r->ctx) - f->started_ms >= r->timeout_ms) {
+			out = RO_OUT_FAILED;
+			snprintf(detail, sizeof detail, "no outcome within %lld s (per-device timeout)",
+				 (long long)(r->timeout_ms / 1000));
+		}
+		if (out == RO_OUT_PENDING || out == RO_OUT_NOT_STARTED) {
+			i++;
+			continue;
+		}
+		const char *st = outcome_state(out);
+		dev_set(r, f->slot, st, NULL, NULL, detail, false, true);
+		audit(r, f->slot, f->imei, st, "slot %d update ended", f->slot);
+		say(r, "stage %d: slot %d %s%s%s", f->stage, f->slot, st, *detail ? ": " : "", detail);
+		drop_flight(r, i);
+	}
+}
+
+static int do_stop(struct ro *r, const char *why)
+{
+	for (int i = 0; i < r->nfl; i++)
+		exec(r->h, r->err, r->errlen,
+		     "UPDATE rollout_devices SET in_flight_at_stop = 1 WHERE rollout_id = ?1 AND slot = ?2", "ii", r->id,
+		     (int64_t)r->fl[i].slot);
+	exec(r->h, r->err, r->errlen,
+	     "UPDATE rollout_devices SET state = 'skipped_after_stop', detail = 'not started: rollout stopped'"
+	     " WHERE rollout_id = ?1 AND state = 'waiting'",
+	     "i", r->id);
+	char reason[300];
+	snprintf(reason, sizeof reason, "%s; %d device%s still installing", why, r->nfl, r->nfl == 1 ? "" : "s");
+	audit(r, 0, NULL, "ok", "stop (%s)", why);
+	return set_state(r, "stopped", reason);
+}
+
+static int do_pause(struct ro *r, const char *why)
+{
+	audit(r, 0, NULL, "ok", "pause (%s)", why);
+	return set_state(r, "paused", why);
+}
+
+/* Acts on a control request. Returns 1 when the caller must leave now. */
+static int act(struct ro *r, enum ctl c, const char *why)
+{
+	switch (c) {
+	case CTL_LEAVE:
+		return 1;
+	case CTL_STOP:
+		if (r->o->stop_seen_ns && strcmp(r->state, "stopped") != 0)
+			*r->o->stop_seen_ns = mono_ns();
+		if (strcmp(r->state, "stopped") != 0)
+			do_stop(r, why);
+		return 0;
+	case CTL_PAUSE:
+		if (strcmp(r->state, "running") == 0)
+			do_pause(r, why);
+		return 0;
+	case CTL_RESUME:
+		if (strcmp(r->state, "paused") == 0) {
+			int started, committed, failures;
+			stage_counts(r, r->stage, &started, &committed, &failures);
+			r->ack_stage = r->stage;
+			r->ack_failures = failures;
+			audit(r, 0, NULL, "ok", "resume (%s)", why);
+			set_state(r, "running", why);
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* The next waiting device of STAGE: its slot, or 0 when none. */
+static int next_waiting(struct ro *r, int stage, char *imei, size_t len)
+{
+	sqlite3_stmt *q;
+	int slot = 0;
+	if (sqlite3_prepare_v2(r->h,
+			       "SELECT slot, imei FROM rollout_devices WHERE rollout_id = ?1 AND stage = ?2"
+			       " AND state = 'waiting' ORDER BY seq LIMIT 1",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(q, 1, r->id);
+	sqlite3_bind_int(q, 2, stage);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		slot = sqlite3_column_int(q, 0);
+		snprintf(imei, len, "%s", col(q, 1) ? col(q, 1) : "");
+	}
+	sqlite3_finalize(q);
+	return slot;
+}
+
+/* Gates, then starts the update of SLOT. */
+static void start_device(struct ro *r, int slot, const char *known_imei)
+{
+	char imei[32], gate[32] = "", detail[ROLLOUT_DETAIL_MAX] = "";
+	snprintf(imei, sizeof imei, "%s", known_imei);
+	if (r->ops->gate(r->ctx, slot, imei, sizeof imei, gate, sizeof gate, detail, sizeof detail)) {
+		dev_set(r, slot, "gated_out", imei, *gate ? gate : "unknown", detail, false, true);
+		audit(r, slot, imei, detail, "slot %d gated out (%s)", slot, gate);
+		say(r, "stage %d: slot %d gated out by %s: %s", r->stage, slot, gate, detail);
+		return;
+	}
+	/* Written before the command goes out: a rig that dies now leaves
+	 * "updating", and recovery asks the device whether it got it. */
+	dev_set(r, slot, "updating", imei, NULL, "fota sent", true, false);
+	if (r->o->last_start_ns)
+		*r->o->last_start_ns = mono_ns();
+	audit(r, slot, imei, "sent", "slot %d fota %s", slot, r->o->url);
+	int rc = r->ops->start(r->ctx, slot, r->o->url, detail, sizeof detail);
+	if (rc != 0) {
+		audit(r, slot, imei, detail, "slot %d fota refused", slot);
+		const char *st = outcome_state(rc == RO_OUT_REJECTED ? RO_OUT_REJECTED : RO_OUT_FAILED);
+		dev_set(r, slot, st, NULL, NULL, detail, false, true);
+		say(r, "stage %d: slot %d %s at start: %s", r->stage, slot, st, detail);
+		return;
+	}
+	say(r, "stage %d: slot %d updating", r->stage, slot);
+	add_flight(r, slot, r->stage, imei);
+}
+
+/* After a rig restart: where did the devices left "updating" end? */
+static int recover(struct ro *r)
+{
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(r->h,
+			       "SELECT slot, stage, coalesce(imei, '') FROM rollout_devices WHERE rollout_id = ?1"
+			       " AND state = 'updating' ORDER BY seq",
+			       -1, &q, NULL) != SQLITE_OK)
+		return snprintf(r->err, r->errlen, "store: %s", sqlite3_errmsg(r->h)), -1;
+	sqlite3_bind_int64(q, 1, r->id);
+	struct {
+		int slot, stage;
+		char imei[32];
+	} *v = NULL;
+	int n = 0;
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		void *nv = realloc(v, (size_t)(n + 1) * sizeof *v);
+		if (!nv)
+			break;
+		v = nv;
+		v[n].slot = sqlite3_column_int(q, 0);
+		v[n].stage = sqlite3_column_int(q, 1);
+		snprintf(v[n].imei, sizeof v[n].imei, "%s", col(q, 2));
+		n++;
+	}
+	sqlite3_finalize(q);
+	for (int i = 0; i < n; i++) {
+		char detail[ROLLOUT_DETAIL_MAX] = "", d2[ROLLOUT_DETAIL_MAX + 40];
+		int out = r->ops->recover(r->ctx, v[i].slot, detail, sizeof detail);
+		const char *st = outcome_state(out);
+		snprintf(d2, sizeof d2, "after rig restart: %s", *detail ? detail : st);
+		if (out == RO_OUT_PENDING) {
+			dev_set(r, v[i].slot, "updating", NULL, NULL, d2, false, false);
+			add_flight(r, v[i].slot, v[i].stage, v[i].imei);
+		} else if (out == RO_OUT_NOT_STARTED) {
+			exec(r->h, r->err, r->errlen,
+			     "UPDATE rollout_devices SET state = 'waiting', started_at = NULL, detail = ?1"
+			     " WHERE rollout_id = ?2 AND slot = ?3",
+			     "tii", "after rig restart: the device never got the update; will start again", r->id,
+			     (int64_t)v[i].slot);
+		} else {
+			dev_set(r, v[i].slot, st, NULL, NULL, d2, false, true);
+		}
+		audit(r, v[i].slot, v[i].imei, st, "slot %d recovered after rig restart", v[i].slot);
+		say(r, "recovered slot %d: %s", v[i].slot, d2);
+	}
+	free(v);
+	return 0;
+}
+
+static int load(struct ro *r)
+{
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(r->h,
+			       "SELECT state, version, success_pct, max_failures, device_timeout_ms, n_stages, stage"
+			       " FROM rollouts WHERE id = ?1",
+			       -1, &q, NULL) != SQLITE_OK)
+		return snprintf(r->err, r->errlen, "store: %s", sqlite3_errmsg(r->h)), -1;
+	sqlite3_bind_int64(q, 1, r->id);
+	int rc = -1;
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		snprintf(r->state, sizeof r->state, "%s", col(q, 0));
+		snprintf(r->version, sizeof r->version, "%s", col(q, 1));
+		r->success_pct = sqlite3_column_int(q, 2);
+		rc = rollout_threshold_parse(col(q, 3), &r->maxf, r->err, r->errlen);
+		r->timeout_ms = sqlite3_column_int64(q, 4);
+		r->n_stages = sqlite3_column_int(q, 5);
+		r->stage = sqlite3_column_int(q, 6);
+	} else {
+		snprintf(r->err, r->errlen, "no rollout %lld in the store", (long long)r->id);
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static bool is(const struct ro *r, const char *s)
+{
+	return strcmp(r->state, s) == 0;
+}
+
+static void wall_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	while (nanosleep(&ts, &ts) && errno == EINTR) {
+	}
+}
+
+int rollout_run(store *db, int64_t id, const struct rollout_device_ops *ops, void *ops_ctx,
+		const struct rollout_opts *o, char *state, size_t statelen, char *err, size_t errlen)
+{
+	struct ro r = { .db = db, .h = store_db(db), .ops = ops, .ctx = ops_ctx, .o = o, .err = err,
+			.errlen = errlen };
+	if ((r.id = resolve_id(db, id, err, errlen)) < 0 || load(&r))
+		return -1;
+	int dpoll = o->device_poll_ms > 0 ? o->device_poll_ms : 1000;
+	int wpoll = o->pause_wait_poll_ms > 0 ? o->pause_wait_poll_ms : 250;
+	int rc = 0;
+	if (is(&r, "finished")) {
+		snprintf(state, statelen, "%s", r.state);
+		return 0;
+	}
+	exec(r.h, err, errlen, "UPDATE rollouts SET runner_pid = ?1 WHERE id = ?2", "ii", (int64_t)getpid(), r.id);
+	if (recover(&r)) {
+		rc = -1;
+		goto out;
+	}
+	if (is(&r, "created")) {
+		r.stage = 1;
+		audit(&r, 0, NULL, "ok", "start %s", o->url ? o->url : "");
+		set_state(&r, "running", NULL);
+	} else if (!is(&r, "stopped")) {
+		audit(&r, 0, NULL, "ok", "resume runner (found %s)", r.state);
+	}
+	r.last_dev_poll = ops->now_ms(ops_ctx);
+	char why[200];
+	for (bool first = true;; first = false) {
+		enum ctl c = check_control(&r, first, why, sizeof why);
+		if (act(&r, c, why)) {
+			snprintf(err, errlen, "left at once (second SIGINT): %d device%s still updating", r.nfl,
+				 r.nfl == 1 ? "" : "s");
+			rc = -1;
+			goto out;
+		}
+		if (r.nfl > 0 && ops->now_ms(ops_ctx) - r.last_dev_poll >= dpoll)
+			poll_flights(&r);
+		if (is(&r, "running") && failure_threshold(&r, r.stage, why, sizeof why))
+			do_pause(&r, why);
+		if (is(&r, "running")) {
+			char imei[32];
+			int slot = next_waiting(&r, r.stage, imei, sizeof imei);
+			if (slot > 0) {
+				start_device(&r, slot, imei);
+				continue;
+			}
+			if (r.nfl == 0) { /* stage done: the success threshold */
+				int started, committed, failures;
+				stage_counts(&r, r.stage, &started, &committed, &failures);
+				bool acked = r.ack_stage == r.stage; /* resumed by an operator: go on */
+				if (!acked && (started == 0 || committed * 100 < r.success_pct * started)) {
+					snprintf(why, sizeof why,
+						 "success threshold: stage %d committed %d of %d started (needs %d%%)",
+						 r.stage, committed, started, r.success_pct);
+					do_pause(&r, why);
+				} else if (r.stage < r.n_stages) {
+					r.stage++;
+					audit(&r, 0, NULL, "ok", "stage %d of %d", r.stage, r.n_stages);
+					snprintf(why, sizeof why, "stage %d of %d", r.stage, r.n_stages);
+					set_state(&r, "running", why);
+				} else {
+					audit(&r, 0, NULL, "ok", "finished");
+					set_state(&r, "finished", NULL);
+				}
+				continue;
+			}
+		}
+		if (r.nfl > 0) { /* follow the devices in flight */
+			if (ops->sleep_ms(ops_ctx, dpoll) < 0) {
+				snprintf(err, errlen, "clock aborted: %d device%s still updating", r.nfl,
+					 r.nfl == 1 ? "" : "s");
+				rc = -1;
+				goto out;
+			}
+			poll_flights(&r);
+			continue;
+		}
+		if (is(&r, "stopped") || is(&r, "finished"))
+			break;
+		if (is(&r, "paused")) {
+			if (!o->wait_when_paused)
+				break;
+			wall_sleep_ms(wpoll);
+			r.last_db_poll = 0; /* read the store on the next turn */
+		}
+	}
+out:
+	exec(r.h, err, errlen, "UPDATE rollouts SET runner_pid = NULL WHERE id = ?1", "i", r.id);
+	free(r.fl);
+	snprintf(state, statelen, "%s", r.state);
+	return rc;
+}
+
+/* ---- control from another terminal ---- */
+
+static bool runner_alive(sqlite3 *h, int64_t id)
+{
+	sqlite3_stmt *q;
+	pid_t pid = 0;
+	if (sqlite3_prepare_v2(h, "SELECT coalesce(runner_pid, 0) FROM rollouts WHERE id = ?1", -1, &q, NULL) ==
+	    SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, id);
+		if (sqlite3_step(q) == SQLITE_ROW)
+			pid = (pid_t)sqlite3_column_int(q, 0);
+		sqlite3_finalize(q);
+	}
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+static int count_state(sqlite3 *h, int64_t id, const char *state)
+{
+	sqlite3_stmt *q;
+	int n = -1;
+	if (sqlite3_prepare_v2(h, "SELECT count(*) FROM rollout_devices WHERE rollout_id = ?1 AND state = ?2", -1, &q,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, id);
+		sqlite3_bind_text(q, 2, state, -1, SQLITE_STATIC);
+		if (sqlite3_step(q) == SQLITE_ROW)
+			n = sqlite3_column_int(q, 0);
+		sqlite3_finalize(q);
+	}
+	return n;
+}
+
+int rollout_request(store *db, int64_t id, const char *what, const char *operator_, char *err, size_t errlen)
+{
+	if (strcmp(what, "pause") && strcmp(what, "resume") && strcmp(what, "stop"))
+		return snprintf(err, errlen, "unknown request '%s'", what), -1;
+	if ((id = resolve_id(db, id, err, errlen)) < 0)
+		return -1;
+	sqlite3 *h = store_db(db);
+	sqlite3_stmt *q;
+	char st[16] = "";
+	if (sqlite3_prepare_v2(h, "SELECT state FROM rollouts WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
+		return snprintf(err, errlen, "store: %s", sqlite3_errmsg(h)), -1;
+	sqlite3_bind_int64(q, 1, id);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		snprintf(st, sizeof st, "%s", col(q, 0));
+	sqlite3_finalize(q);
+	if (!*st)
+		return snprintf(err, errlen, "no rollout %lld in the store", (long long)id), -1;
+	if (strcmp(st, "finished") == 0 || strcmp(st, "stopped") == 0)
+		return snprintf(err, errlen, "rollout %lld is already %s", (long long)id, st), -1;
+	if (strcmp(what, "resume") == 0 && strcmp(st, "paused") != 0)
+		return snprintf(err, errlen, "rollout %lld is %s, not paused", (long long)id, st), -1;
+	if (strcmp(what, "pause") == 0 && strcmp(st, "paused") == 0)
+		return snprintf(err, errlen, "rollout %lld is already paused", (long long)id), -1;
+	char now[32];
+	store_now(now, sizeof now);
+	if (exec(h, err, errlen, "UPDATE rollouts SET request = ?1, requested_at = ?2, updated_at = ?2 WHERE id = ?3",
+		 "tti", what, now, id))
+		return -1;
+	char cmd[80];
+	snprintf(cmd, sizeof cmd, "rollout %lld %s", (long long)id, what);
+	store_audit_add(db, &(struct store_audit){ .operator_ = operator_, .command = cmd, .result = "requested" });
+	/* Nobody running it and no device installing: a stop or pause needs no
+	 * runner, so it takes effect here (a resume needs `start --resume`). */
+	if (strcmp(what, "resume") != 0 && !runner_alive(h, id) && count_state(h, id, "updating") == 0) {
+		const char *to = strcmp(what, "stop") == 0 ? "stopped" : "paused";
+		char reason[120];
+		snprintf(reason, sizeof reason, "%s requested by %s (no rig running it)", what, operator_);
+		if (exec(h, err, errlen,
+			 "UPDATE rollouts SET state = ?1, reason = ?2, request = NULL, updated_at = ?3,"
+			 " stopped_at = CASE WHEN ?1 = 'stopped' THEN ?3 ELSE stopped_at END WHERE id = ?4",
+			 "ttti", to, reason, now, id) ||
+		    (strcmp(to, "stopped") == 0 &&
+		     exec(h, err, errlen,
+			  "UPDATE rollout_devices SET state = 'skipped_after_stop', detail = 'not started: rollout stopped'"
+			  " WHERE rollout_id = ?1 AND state = 'waiting'",
+			  "i", id)))
+			return -1;
+		store_audit_add(db, &(struct store_audit){ .operator_ = operator_, .command = cmd, .result = to });
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- reading it back ---- */
+
+int rollout_counts(store *db, int64_t id, struct rollout_counts *c)
+{
+	memset(c, 0, sizeof *c);
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(store_db(db),
+			       "SELECT state, count(*), sum(in_flight_at_stop) FROM rollout_devices"
+			       " WHERE rollout_id = ?1 GROUP BY state",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(q, 1, id);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *s = col(q, 0);
+		int n = sqlite3_column_int(q, 1);
+		c->in_flight_at_stop += sqlite3_column_int(q, 2);
+		int *slot = strcmp(s, "waiting") == 0		  ? &c->waiting
+			    : strcmp(s, "gated_out") == 0	  ? &c->gated_out
+			    : strcmp(s, "updating") == 0	  ? &c->updating
+			    : strcmp(s, "committed") == 0	  ? &c->committed
+			    : strcmp(s, "rolled_back") == 0	  ? &c->rolled_back
+			    : strcmp(s, "rejected") == 0	  ? &c->rejected
+			    : strcmp(s, "failed") == 0		  ? &c->failed
+								  : &c->skipped_after_stop;
+		*slot += n;
+	}
+	sqlite3_finalize(q);
+	return 0;
+}
+
+/* "2026-11-26T08:35:05.123Z" -> "08:35:05". */
+static const char *hms(const char *iso, char *buf, size_t len)
+{
+	if (iso && strlen(iso) >= 19)
+		snprintf(buf, len, "%.8s", iso + 11);
+	else
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+int rollout_status(store *db, int64_t id, bool json, FILE *out, char *err, size_t errlen)
+{
+	if ((id = resolve_id(db, id, err, errlen)) < 0)
+		return -1;
+	sqlite3 *h = store_db(db);
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(h,
+			       "SELECT image, version, model, stages, cohort, state, created_at, updated_at, reason,"
+			       " success_pct, max_failures, device_timeout_ms, n_stages, stage, request, runner_pid,"
+			       " stopped_at, operator FROM rollouts WHERE id = ?1",
+			       -1, &q, NULL) != SQLITE_OK)
+		return snprintf(err, errlen, "store: %s", sqlite3_errmsg(h)), -1;
+	sqlite3_bind_int64(q, 1, id);
+	if (sqlite3_step(q) != SQLITE_ROW) {
+		sqlite3_finalize(q);
+		return snprintf(err, errlen, "no rollout %lld in the store", (long long)id), -1;
+	}
+	struct rollout_counts c;
+	rollout_counts(db, id, &c);
+	struct json j;
+	pid_t runner = (pid_t)sqlite3_column_int(q, 15);
+	bool runner_alive = runner > 0 && (kill(runner, 0) == 0 || errno == EPERM);
+	if (json) {
+		json_init(&j, out, true);
+		json_obj_begin(&j, NULL);
+		json_int(&j, "id", id);
+		static const char *const keys[] = { "image", "version", "model", "stages", "cohort", "state",
+						    "created_at", "updated_at", "reason" };
+		for (int i = 0; i < 9; i++)
+			json_str(&j, keys[i], col(q, i));
+		json_int(&j, "success_pct", sqlite3_column_int(q, 9));
+		json_str(&j, "max_failures", col(q, 10));
+		json_int(&j, "device_timeout_ms", sqlite3_column_int64(q, 11));
+		json_int(&j, "n_stages", sqlite3_column_int(q, 12));
+		json_int(&j, "stage", sqlite3_column_int(q, 13));
+		json_str(&j, "request", col(q, 14));
+		json_bool(&j, "runner_alive", runner_alive);
+		json_str(&j, "stopped_at", col(q, 16));
+		json_obj_begin(&j, "counts");
+		json_int(&j, "waiting", c.waiting);
+		json_int(&j, "gated_out", c.gated_out);
+		json_int(&j, "updating", c.updating);
+		json_int(&j, "committed", c.committed);
+		json_int(&j, "rolled_back", c.rolled_back);
+		json_int(&j, "rejected", c.rejected);
+		json_int(&j, "failed", c.failed);
+		json_int(&j, "skipped_after_stop", c.skipped_after_stop);
+		json_int(&j, "in_flight_at_stop", c.in_flight_at_stop);
+		json_obj_end(&j);
+	} else {
+		fprintf(out, "rollout %lld: %s %s (model %s) over %s, stages %s\n", (long long)id, col(q, 0), col(q, 1),
+			col(q, 2), col(q, 4), col(q, 3));
+		fprintf(out, "state: %s, stage %d of %d", col(q, 5), sqlite3_column_int(q, 13),
+			sqlite3_column_int(q, 12));
+		if (col(q, 8))
+			fprintf(out, " (%s)", col(q, 8));
+		fprintf(out, "\n");
+		if (col(q, 14))
+			fprintf(out, "request pending: %s%s\n", col(q, 14),
+				runner_alive ? "" : " (no runner: `rig rollout start --resume ID` acts on it)");
+		else if ((strcmp(col(q, 5), "running") == 0 || c.updating > 0) && !runner_alive)
+			fprintf(out, "no rig is running this rollout: `rig rollout start --resume %lld` continues it"
+				     " and asks updating devices where they ended\n", (long long)id);
+		fprintf(out, "created %s by %s, updated %s; success >= %d%%, pause at %s failed, device timeout %llds\n",
+			col(q, 6), col(q, 17), col(q, 7), sqlite3_column_int(q, 9), col(q, 10),
+			(long long)(sqlite3_column_int64(q, 11) / 1000));
+		fprintf(out,
+			"devices: %d committed, %d rolled back, %d rejected, %d failed, %d updating, %d gated out, %d "
+			"waiting, %d skipped after stop\n",
+			c.committed, c.rolled_back, c.rejected, c.failed, c.updating, c.gated_out, c.waiting,
+			c.skipped_after_stop);
+	}
+	sqlite3_finalize(q);
+	if (sqlite3_prepare_v2(h,
+			       "SELECT slot, stage, state, imei, gate, started_at, finished_at, detail, in_flight_at_stop"
+			       " FROM rollout_devices WHERE rollout_id = ?1 ORDER BY seq",
+			       -1, &q, NULL) != SQLITE_OK)
+		return snprintf(err, errlen, "store: %s", sqlite3_errmsg(h)), -1;
+	sqlite3_bind_int64(q, 1, id);
+	if (json)
+		json_arr_begin(&j, "devices");
+	else
+		fprintf(out, "%-5s %-5s %-18s %-16s %-9s %-9s %s\n", "slot", "stage", "state", "imei", "started",
+			"finished", "detail");
+	char b1[16], b2[16];
+	int stop_lines = 0;
+	char stopbuf[2048] = "";
+	size_t sl = 0;
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *st = col(q, 2);
+		bool at_stop = sqlite3_column_int(q, 8);
+		if (json) {
+			json_obj_begin(&j, NULL);
+			json_int(&j, "slot", sqlite3_column_int(q, 0));
+			json_int(&j, "stage", sqlite3_column_int(q, 1));
+			json_str(&j, "state", st);
+			json_str(&j, "imei", col(q, 3));
+			json_str(&j, "gate", col(q, 4));
+			json_str(&j, "started_at", col(q, 5));
+			json_str(&j, "finished_at", col(q, 6));
+			json_str(&j, "detail", col(q, 7));
+			json_bool(&j, "in_flight_at_stop", at_stop);
+			json_obj_end(&j);
+			continue;
+		}
+		char stbuf[40];
+		snprintf(stbuf, sizeof stbuf, "%s%s", st, at_stop ? "*" : "");
+		fprintf(out, "%-5d %-5d %-18s %-16s %-9s %-9s %s%s%s\n", sqlite3_column_int(q, 0),
+			sqlite3_column_int(q, 1), stbuf, col(q, 3) ? col(q, 3) : "-",
+			col(q, 5) ? hms(col(q, 5), b1, sizeof b1) : "-", col(q, 6) ? hms(col(q, 6), b2, sizeof b2) : "-",
+			col(q, 4) ? col(q, 4) : "", col(q, 4) ? ": " : "", col(q, 7) ? col(q, 7) : "");
+		if (at_stop && sl < sizeof stopbuf - 100) {
+			stop_lines++;
+			if (strcmp(st, "updating") == 0)
+				sl += (size_t)snprintf(stopbuf + sl, sizeof stopbuf - sl, "  slot %d: still installing\n",
+						       sqlite3_column_int(q, 0));
+			else
+				sl += (size_t)snprintf(stopbuf + sl, sizeof stopbuf - sl, "  slot %d: -> %s at %s\n",
+						       sqlite3_column_int(q, 0), st, hms(col(q, 6), b2, sizeof b2));
+		}
+	}
+	sqlite3_finalize(q);
+	if (json) {
+		json_arr_end(&j);
+		json_obj_end(&j);
+		json_end(&j);
+	} else if (stop_lines) {
+		fprintf(out, "%d device%s installing when stopped (*):\n%s", stop_lines, stop_lines == 1 ? " was" : "s were",
+			stopbuf);
+	}
+	return 0;
+}
+
+/* ---- the real device layer: tracker consoles (docs/firmware.md, "fota") ---- */
+
+#include "clock.h"
+#include "power.h"
+#include "rack.h"
+#include "tracker.h"
+
+#define CONSOLE_MS 3000
+
+struct rollout_console {
+	const struct rack *rack;
+	rig_clock *clock;
+	char model[64], version[64];
+	uint64_t size;
+	double min_volts;
+	tracker **t; /* per slot index, opened when first needed */
+};
+
+static int slot_index(struct rollout_console *rc, int slot)
+{
+	for (int i = 0; i < rc->rack->n_slots; i++)
+		if (rc->rack->slots[i].id == slot)
+			return i;
+	return -1;
+}
+
+static tracker *console_of(struct rollout_console *rc, int slot, char *detail, size_t len)
+{
+	int i = slot_index(rc, slot);
+	if (i < 0) {
+		snprintf(detail, len, "slot %d is not in the rack", slot);
+		return NULL;
+	}
+	if (rc->t[i])
+		return rc->t[i];
+	const struct rack_slot *s = &rc->rack->slots[i];
+	const struct tracker_proto *proto = tracker_proto_find(*s->protocol ? s->protocol : "teltonika");
+	char err[400];
+	if (!proto) {
+		snprintf(detail, len, "unknown tracker protocol '%s'", s->protocol);
+		return NULL;
+	}
+	if (tracker_open_console(s->console.path, s->console.baud, SERIAL_BACKEND_AUTO, proto, &rc->t[i], err,
+				 sizeof err)) {
+		snprintf(detail, len, "console: %.200s", err);
+		rc->t[i] = NULL;
+		return NULL;
+	}
+	if (rc->clock)
+		tracker_set_clock(rc->t[i], clock_for_tracker(rc->clock));
+	return rc->t[i];
+}
+
+static void console_drop(struct rollout_console *rc, int slot)
+{
+	int i = slot_index(rc, slot);
+	if (i >= 0 && rc->t[i]) {
+		tracker_close(rc->t[i]);
+		rc->t[i] = NULL;
+	}
+}
+
+int rollout_console_open(const struct rack *rack, struct rig_clock *clock, const char *image_model,
+			 const char *image_version, uint64_t image_size, double min_volts,
+			 struct rollout_console **out, char *err, size_t errlen)
+{
+	struct rollout_console *rc = calloc(1, sizeof *rc);
+	if (!rc || !(rc->t = calloc((size_t)(rack->n_slots ? rack->n_slots : 1), sizeof *rc->t))) {
+		free(rc);
+		return snprintf(err, errlen, "out of memory"), -1;
+	}
+	rc->rack = rack;
+	rc->clock = clock;
+	snprintf(rc->model, sizeof rc->model, "%s", image_model);
+	snprintf(rc->version, sizeof rc->version, "%s", image_version);
+	rc->size = image_size;
+	rc->min_volts = min_volts;
+	if (clock)
+		clock_join(clock);
+	*out = rc;
+	return 0;
+}
+
+void rollout_console_close(struct rollout_console *rc)
+{
+	if (!rc)
+		return;
+	for (int i = 0; i < rc->rack->n_slots; i++)
+		if (rc->t[i])
+			tracker_close(rc->t[i]);
+	if (rc->clock)
+		clock_leave(rc->clock);
+	free(rc->t);
+	free(rc);
+}
+
+static int con_gate(void *ctx, int slot, char *imei, size_t imeilen, char *gate, size_t gatelen, char *detail,
+		    size_t len)
+{
+	struct rollout_console *rc = ctx;
+	int i = slot_index(rc, slot);
+	if (i < 0)
+		return snprintf(gate, gatelen, "console"), snprintf(detail, len, "slot %d is not in the rack", slot), -1;
+	const struct rack_slot *s = &rc->rack->slots[i];
+	if (*s->model && strcmp(s->model, rc->model) != 0)
+		return snprintf(gate, gatelen, "model"),
+		       snprintf(detail, len, "slot holds a %s, the image is for %s", s->model, rc->model), -1;
+	if (s->power.kind == RACK_POWER_SUPPLY && rc->min_volts > 0) {
+		const struct power_driver *drv = power_driver_find(s->power.driver);
+		struct power_dev *dev;
+		struct power_status st;
+		char e[300];
+		snprintf(gate, gatelen, "supply");
+		if (!drv || drv->open(s->power.bus.transport, s->power.bus.unit, 0, &dev, e, sizeof e))
+			return snprintf(detail, len, "supply does not answer: %.200s", drv ? e : "unknown driver"), -1;
+		int r = drv->status(dev, &st);
+		if (r)
+			snprintf(detail, len, "supply: %.200s", power_error(dev));
+		drv->close(dev);
+		if (r)
+			return -1;
+		if (!st.output_on || st.v_out < rc->min_volts)
+			return snprintf(detail, len, "supply %.2f V (output %s), needs >= %.2f V", st.v_out,
+					st.output_on ? "on" : "off", rc->min_volts), -1;
+	}
+	snprintf(gate, gatelen, "console");
+	tracker *t = console_of(rc, slot, detail, len);
+	if (!t)
+		return -1;
+	/* A device may still be booting (a virtual rack starts at time 0): a
+	 * few tries over ten seconds of rig-clock time, as slot_health does. */
+	char a[TRACKER_LINE_MAX + 1];
+	int r = -1;
+	for (int k = 0; k < 3 && r; k++)
+		r = tracker_command(t, "getver", a, sizeof a, 3500);
+	struct tracker_identity id;
+	if (r || tracker_identify(t, &id, CONSOLE_MS))
+		return snprintf(detail, len, "%.200s", tracker_error(t)), console_drop(rc, slot), -1;
+	snprintf(imei, imeilen, "%s", id.imei);
+	if (*id.model && strcmp(id.model, rc->model) != 0)
+		return snprintf(gate, gatelen, "model"),
+		       snprintf(detail, len, "device says model %s, the image is for %s", id.model, rc->model), -1;
+	struct tracker_status st;
+	if (tracker_status(t, &st, CONSOLE_MS))
+		return snprintf(detail, len, "%.200s", tracker_error(t)), -1;
+	if (!st.data_link || !st.gprs || st.signal <= 0)
+		return snprintf(gate, gatelen, "connectivity"),
+		       snprintf(detail, len, "Data Link:%d GPRS:%d Signal:%d", st.data_link, st.gprs, st.signal), -1;
+	long v;
+	if (tracker_command(t, "getio", a, sizeof a, CONSOLE_MS))
+		return snprintf(detail, len, "%.200s", tracker_error(t)), -1;
+	if (!tracker_field_long(a, "DI1", NULL, &v))
+		return snprintf(gate, gatelen, "in_service"), snprintf(detail, len, "getio has no DI1 (ignition)"), -1;
+	if (v)
+		return snprintf(gate, gatelen, "in_service"), snprintf(detail, len, "ignition on (DI1:1): in service"),
+		       -1;
+	/* Free storage: getinfo's Free:KB when the device tells; otherwise the
+	 * A/B bank is its own space and the device checks the size itself. */
+	if (tracker_command(t, "getinfo", a, sizeof a, CONSOLE_MS))
+		return snprintf(detail, len, "%.200s", tracker_error(t)), -1;
+	if (tracker_field_long(a, "Free", "KB", &v) && (uint64_t)v * 1024 < rc->size)
+		return snprintf(gate, gatelen, "storage"),
+		       snprintf(detail, len, "%ld KB free, the image needs %llu KB", v,
+				(unsigned long long)((rc->size + 1023) / 1024)), -1;
+	*gate = '\0';
+	return 0;
+}
+
+static int fota_word(const char *s, const char *key, char *out, size_t len)
+{
+	const char *p = strstr(s, key);
+	if (!p)
+		return -1;
+	p += strlen(key);
+	size_t n = strcspn(p, " \r\n");
+	snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), p);
+	return 0;
+}
+
+static int outcome_of(const char *st)
+{
+	if (strcmp(st, "committed") == 0)
+		return RO_OUT_COMMITTED;
+	if (strcmp(st, "rolled_back") == 0)
+		return RO_OUT_ROLLED_BACK;
+	if (strcmp(st, "rejected") == 0)
+		return RO_OUT_REJECTED;
+	if (strcmp(st, "failed") == 0) /* download failed: nothing written */
+		return RO_OUT_FAILED;
+	return RO_OUT_PENDING;
+}
+
+static int con_start(void *ctx, int slot, const char *url, char *detail, size_t len)
+{
+	struct rollout_console *rc = ctx;
+	tracker *t = console_of(rc, slot, detail, len);
+	if (!t)
+		return RO_OUT_FAILED;
+	char cmd[400], a[TRACKER_LINE_MAX + 1];
+	snprintf(cmd, sizeof cmd, "fota %s", url);
+	int r = tracker_command(t, cmd, a, sizeof a, CONSOLE_MS);
+	if (r == TRACKER_ERR_REFUSED || (r == 0 && strncmp(a, "ERROR", 5) == 0)) {
+		/* the command refused ("update in progress", bad URL); an image
+		 * the device refuses comes later as @FOTA state=rejected */
+		snprintf(detail, len, "fota refused: %.200s", r ? tracker_error(t) : a);
+		return RO_OUT_FAILED;
+	}
+	if (r)
+		return snprintf(detail, len, "%.200s", tracker_error(t)), RO_OUT_FAILED;
+	if (strncmp(a, "FOTA:accepted", 13) == 0)
+		return snprintf(detail, len, "accepted"), 0;
+	if (strncmp(a, "FOTA:deferred", 13) == 0)
+		return snprintf(detail, len, "%.200s", a + 5), 0;
+	snprintf(detail, len, "unexpected answer: %.200s", a);
+	return RO_OUT_FAILED;
+}
+
+static int con_poll(void *ctx, int slot, char *detail, size_t len)
+{
+	struct rollout_console *rc = ctx;
+	tracker *t = console_of(rc, slot, detail, len);
+	if (!t)
+		return RO_OUT_PENDING; /* the console may come back after the trial boot */
+	int r = tracker_poll(t, 0);
+	if (r == TRACKER_ERR_GONE) {
+		console_drop(rc, slot);
+		return RO_OUT_PENDING;
+	}
+	struct tracker_event ev;
+	int out = RO_OUT_PENDING;
+	while (tracker_next_event(t, &ev)) {
+		char st[32];
+		if (strcmp(ev.kind, "fota") != 0 || fota_word(ev.text, "state=", st, sizeof st))
+			continue;
+		int o = outcome_of(st);
+		snprintf(detail, len, "%.200s", ev.text);
+		if (o != RO_OUT_PENDING && out == RO_OUT_PENDING)
+			out = o;
+	}
+	if (out != RO_OUT_PENDING)
+		return out;
+	char a[TRACKER_LINE_MAX + 1], st[32];
+	if (tracker_command(t, "fota status", a, sizeof a, CONSOLE_MS) == 0 && strncmp(a, "FOTA:", 5) == 0 &&
+	    fota_word(a, "FOTA:", st, sizeof st) == 0) {
+		snprintf(detail, len, "%.200s", a);
+		return outcome_of(st);
+	}
+	return RO_OUT_PENDING;
+}
+
+static int con_recover(void *ctx, int slot, char *detail, size_t len)
+{
+	struct rollout_console *rc = ctx;
+	tracker *t = console_of(rc, slot, detail, len);
+	if (!t)
+		return RO_OUT_FAILED;
+	char a[TRACKER_LINE_MAX + 1], fs[32] = "", pend[8] = "", bank[8] = "";
+	struct tracker_identity id;
+	if (tracker_command(t, "getinfo", a, sizeof a, CONSOLE_MS) || tracker_identify(t, &id, CONSOLE_MS))
+		return snprintf(detail, len, "%.200s", tracker_error(t)), RO_OUT_FAILED;
+	tracker_field(a, "FotaState", fs, sizeof fs);
+	tracker_field(a, "Pending", pend, sizeof pend);
+	tracker_field(a, "Bank", bank, sizeof bank);
+	snprintf(detail, len, "getinfo Bank:%s Pending:%s FotaState:%s, firmware %.60s", bank, pend, fs, id.firmware);
+	int o = outcome_of(fs);
+	if (o != RO_OUT_PENDING)
+		return o;
+	bool on_new = strstr(id.firmware, rc->version) != NULL;
+	if (!*fs || strcmp(fs, "idle") == 0 || strcmp(fs, "none") == 0)
+		return on_new && (!*pend || strcmp(pend, "-") == 0) ? RO_OUT_COMMITTED : RO_OUT_NOT_STARTED;
+	return RO_OUT_PENDING; /* downloading, writing, trial, deferred */
+}
+
+static int64_t con_now(void *ctx)
+{
+	struct rollout_console *rc = ctx;
+	if (!rc->clock) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	}
+	return clock_unix_ms(rc->clock, clock_now(rc->clock));
+}
+
+static int con_sleep(void *ctx, int ms)
+{
+	struct rollout_console *rc = ctx;
+	if (!rc->clock)
+		return wall_sleep_ms(ms), 0;
+	return clock_sleep_until(rc->clock, clock_now(rc->clock) + ms);
+}
+
+const struct rollout_device_ops rollout_console_ops = {
+	.gate = con_gate,
+	.start = con_start,
+	.poll = con_poll,
+	.recover = con_recover,
+	.now_ms = con_now,
+	.sleep_ms = con_sleep,
+};
