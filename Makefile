@@ -112,7 +112,7 @@ test: deps
 	@$(MAKE) --no-print-directory test-run
 
 test-run: check-walls $(BUILD)/san/rig $(BUILD)/san/simrack $(BUILD)/san/trackrig-tests $(BUILD)/ptyshim.so $(TOOLS) $(BUILD)/san/usb_testbed fw-fixtures
-	TRACKRIG_BIN=$(BUILD)/san TRACKRIG_SHIM=$(BUILD)/ptyshim.so \
+	TRACKRIG_BIN=$(BUILD)/san TRACKRIG_SHIM=$(BUILD)/ptyshim.so TRACKRIG_IMAGES=$(BUILD)/fixtures/fw \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/run-suite $(BUILD)/san/trackrig-tests $(TESTFLAGS)
 

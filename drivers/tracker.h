@@ -100,6 +100,8 @@ struct tracker_status {
 	char reset_reason[24];  /* "power_on", "watchdog", ... ("" if not told) */
 	int boots;              /* -1 if not told */
 	char pdp[16];           /* data session as the carrier left it: "rejected", "" if not told */
+	char bank[4];           /* firmware bank running ("A", "B"), "" if not told */
+	char fota_state[24];    /* update state, "" if not told */
 	char power_source[16];  /* "PwrVoltage" external, "BatVoltage" battery */
 	int gnss_on;
 	int satellites;

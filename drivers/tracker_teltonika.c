@@ -143,6 +143,8 @@ static int teltonika_status(tracker *t, struct tracker_status *st, int timeout_m
 		st->records = (int)v;
 	tracker_field(a, "Reset", st->reset_reason, sizeof st->reset_reason);
 	tracker_field(a, "PDP", st->pdp, sizeof st->pdp);
+	tracker_field(a, "Bank", st->bank, sizeof st->bank);
+	tracker_field(a, "FotaState", st->fota_state, sizeof st->fota_state);
 	if (tracker_field_long(a, "Boots", NULL, &v))
 		st->boots = (int)v;
 	return TRACKER_OK;

@@ -37,6 +37,8 @@ const char cmd_run_usage[] =
 	"  --junit FILE       JUnit XML for a CI system\n"
 	"  --json FILE        JSON test record of the run\n"
 	"  --html FILE        printable HTML report of the run, with charts\n"
+	"  --images DIR       firmware images for update steps (default build/fixtures/fw,\n"
+	"                     or $TRACKRIG_IMAGES)\n"
 	"  --seed N           seed of the simulated rack (default 1)\n"
 	"  --timeout MS       deadline per device command, in rack time (default 5000)\n"
 	"  --operator NAME    who runs this, for the audit trail (default $USER)\n\n"
@@ -186,6 +188,18 @@ static int select_slots(const struct rack *rack, const struct run_opts *o, bool 
 	return 0;
 }
 
+const char *rig_image_dir(const struct run_opts *o, char *buf, size_t len)
+{
+	const char *env = getenv("TRACKRIG_IMAGES");
+	if (o->images)
+		snprintf(buf, len, "%s", o->images);
+	else if (env && *env)
+		snprintf(buf, len, "%s", env);
+	else
+		cli_sibling_program("fixtures/fw", buf, len); /* a build tree: build/fixtures/fw */
+	return buf;
+}
+
 /* Sets aside slots in quarantine and slots that fail their health check
  * now: a broken fixture is reported once, not as a failing device. */
 static void health_gate(const struct rack *rack, bool *sel, rig_clock *clk, store *db, int64_t run_id,
@@ -301,6 +315,20 @@ int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct r
 		free(allow);
 	}
 	/* The rig's own gpsd reads every selected slot's GNSS output. */
+	/* Firmware images for update steps, served over HTTP with Range. */
+	struct fwserve *images = NULL;
+	bool fota = false;
+	for (int i = 0; i < n_sc; i++)
+		for (int k = 0; k < scs[i].n_requires; k++)
+			fota |= !strcmp(scs[i].requires[k], "fota");
+	if (fota) {
+		char dir[PATH_MAX];
+		rig_image_dir(o, dir, sizeof dir);
+		if (fwserve_start(dir, NULL, 0, &images, err, sizeof err)) {
+			fprintf(stderr, "rig %s: image server on %s: %s\n", o->command, dir, err);
+			images = NULL;
+		}
+	}
 	/* A stock gpsd reads at most 4 devices: one per 4 slots. */
 	enum { PER_GPSD = 4 };
 	gnss_daemon **gps = NULL;
@@ -328,7 +356,7 @@ int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct r
 		used++;
 	}
 	struct engine_opts eo = { .clock = clk, .db = db, .run_id = run_id, .operator_ = cli_operator(o->operator_),
-				  .gnss = gps, .n_gnss = n_gps,
+				  .gnss = gps, .n_gnss = n_gps, .images = images,
 				  .command_timeout_ms = o->timeout_ms, .progress = stderr,
 				  .progress_tty = isatty(STDERR_FILENO), .ingest = ing, .db_path = cli_db_path(o->db) };
 	if (!res || engine_run(&rack, sel, scs, n_sc, &eo, res) != 0)
@@ -337,6 +365,7 @@ int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct r
 	ingest_stop(ing);
 	for (int i = 0; i < n_gps; i++)
 		gnss_stop(gps[i]);
+	fwserve_stop(images);
 	free(gps);
 	pthread_kill(stopper, SIGUSR2);
 	pthread_join(stopper, NULL);
@@ -382,6 +411,7 @@ int cmd_run(int argc, char **argv)
 		{ "junit", required_argument, 0, 'J' }, { "json", required_argument, 0, 'j' },
 		{ "seed", required_argument, 0, 'S' }, { "timeout", required_argument, 0, 't' },
 		{ "operator", required_argument, 0, 'o' }, { "html", required_argument, 0, 'H' },
+		{ "images", required_argument, 0, 'I' },
 		{ 0, 0, 0, 0 },
 	};
 	struct run_opts o = { .seed = 1, .command = "run" };
@@ -397,6 +427,7 @@ int cmd_run(int argc, char **argv)
 		case 'J': o.junit = optarg; break;
 		case 'j': o.json = optarg; break;
 		case 'H': o.html = optarg; break;
+		case 'I': o.images = optarg; break;
 		case 'o': o.operator_ = optarg; break;
 		case 'S':
 			o.seed = (unsigned)strtoul(optarg, &end, 10);
@@ -433,7 +464,11 @@ int cmd_run(int argc, char **argv)
 		rc = rig_run_rack(o.rack, scs, n_sc, &o);
 	} else {
 		struct embedded_rack er;
-		static const char *const extra[] = { "--mix", "lab", "--virtual", NULL };
+		/* Simulated trackers trust the test vendor key, as real ones are
+		 * provisioned with their vendor's. */
+		char key[PATH_MAX + 32], dir[PATH_MAX];
+		snprintf(key, sizeof key, "%s/vendor.pub.pem", rig_image_dir(&o, dir, sizeof dir));
+		const char *extra[] = { "--mix", "lab", "--virtual", access(key, R_OK) == 0 ? "--vendor-key" : NULL, key, NULL };
 		if (embedded_rack_start(&er, 8, o.seed, extra, err, sizeof err) != 0) {
 			rc = cli_fail(RIG_EXIT_INFRA, "run", "%s", err);
 		} else {

@@ -237,6 +237,17 @@ static double assess_data_cap(const struct diag_evidence *ev, const struct diag_
 	return u->pdp_rejected ? (uplink_silent(ev) ? 0.95 : 0.85) : 0.6;
 }
 
+/* Boot after boot, each ended by the watchdog or a crash: the firmware, not
+ * the unit or its power. */
+static double assess_crash_loop(const struct diag_evidence *ev, const struct diag_params *p, char *out, size_t len)
+{
+	(void)p;
+	if (ev->crash_boots < 3)
+		return 0;
+	snprintf(out, len, "%d boots ended by a watchdog or crash reset in the last 10 minutes", ev->crash_boots);
+	return ev->crash_boots >= 5 ? 0.95 : 0.85;
+}
+
 /* The receiver as gpsd sees it: a fix too old, too few satellites or too
  * poor a geometry to dispatch on. */
 static double assess_gnss_fix_stale(const struct diag_evidence *ev, const struct diag_params *p, char *out, size_t len)
@@ -283,6 +294,14 @@ const struct diag_rule diag_rules[] = {
 		.action_ops = "SIM data cap exceeded: check the SIM plan with the provider; no truck roll",
 		.action_technician = "no site visit needed: the unit and antenna are fine; the SIM's data plan is spent",
 		.assess = assess_data_cap,
+	},
+	{
+		.code = "firmware_crash_loop",
+		.title = "firmware crash loop",
+		.action_ops = "firmware crash loop: pause the rollout, roll back to the known-good version",
+		.action_technician = "no site visit needed for the hardware: the firmware is at fault; once the rollout is "
+				     "paused, roll the unit back (or let its bootloader do it) and report the build",
+		.assess = assess_crash_loop,
 	},
 	{
 		.code = "gnss_fix_stale",

@@ -87,6 +87,7 @@ struct diag_gnss {
 
 struct diag_evidence {
 	int64_t now_ms;               /* when it was gathered */
+	int crash_boots;              /* boots with reset reason watchdog or crash in the last 10 min */
 	struct diag_supply supply;
 	struct diag_console console;
 	struct diag_uplink uplink;

@@ -48,6 +48,8 @@ struct slot_run {
 	bool gnss_mark_is_power;         /* the mark was a power on (TTFF) or an antenna return */
 	int64_t gnss_cut_ms, gnss_restore_ms; /* the last antenna cut */
 	double ttff_s, reacq_s;          /* NAN until measured */
+	int ota_boots;                   /* boots during the last update */
+	double ota_recovery_s;           /* NAN until an update ended */
 	char status[160];                /* progress line */
 	bool done;
 };
@@ -273,6 +275,13 @@ static void gather(struct slot_run *sr, struct diag_evidence *ev)
 {
 	memset(ev, 0, sizeof *ev);
 	ev->now_ms = clock_unix_ms(sr->o->clock, now(sr));
+	/* Boots the watchdog or a crash ended, from the device's own event lines. */
+	for (int i = 0; i < sr->cur->n_events; i++) {
+		const struct engine_event *e = &sr->cur->events[i];
+		if (!strcmp(e->kind, "boot") && e->at >= now(sr) - 600000 &&
+		    (strstr(e->text, "reason=watchdog") || strstr(e->text, "reason=crash")))
+			ev->crash_boots++;
+	}
 	struct diag_supply *s = &ev->supply;
 	s->read_at_ms = DIAG_NEVER;
 	if (sr->supply) {
@@ -382,6 +391,8 @@ static int read_state(struct slot_run *sr, const char *name, char *out, size_t l
 	else if (!strcmp(name, "signal")) snprintf(out, len, "%d", st.signal);
 	else if (!strcmp(name, "boots")) snprintf(out, len, "%d", st.boots);
 	else if (!strcmp(name, "operator")) snprintf(out, len, "%s", st.operator_code);
+	else if (!strcmp(name, "bank")) snprintf(out, len, "%s", st.bank);
+	else if (!strcmp(name, "fota_state")) snprintf(out, len, "%s", st.fota_state);
 	else return -2;
 	return 0;
 }
@@ -643,6 +654,87 @@ static enum engine_outcome expect_gnss_honest(struct slot_run *sr, const struct 
 		    "had no sky claim a GNSS fix (IO 69 = 1), %s..%s", claimed, total, a, b);
 }
 
+/* ---- firmware updates ---- */
+
+/* The state= value of an @FOTA event line, into OUT. */
+static void fota_state(const char *line, char *out, size_t len)
+{
+	const char *p = strstr(line, "state=");
+	snprintf(out, len, "%.*s", p ? (int)strcspn(p + 6, " ") : 0, p ? p + 6 : "");
+}
+
+/* A seeded point in [MIN, MAX]: the same run cuts at the same moment. */
+static int64_t cut_point(const struct slot_run *sr, const struct scenario_step *st)
+{
+	uint64_t x = (uint64_t)sr->slot->id * 0x9E3779B97F4A7C15ull ^ (uint64_t)st->line * 0xBF58476D1CE4E5B9ull;
+	x ^= x >> 31;
+	x *= 0x94D049BB133111EBull;
+	x ^= x >> 29;
+	return st->cut_min_ms + (int64_t)(x % (uint64_t)(st->cut_max_ms - st->cut_min_ms + 1));
+}
+
+/* Sends `fota URL` and follows the device's @FOTA events to their end:
+ * committed, rolled back, rejected or failed; deferred when that is what the
+ * scenario expects. An optional power cut lands at a seeded moment. */
+static enum engine_outcome step_update(struct slot_run *sr, const struct scenario_step *st)
+{
+	char url[512], cmd[600], a[TRACKER_LINE_MAX + 1], err[256];
+	if (!sr->o->images)
+		return fail(sr, st, OUTCOME_ERROR, "updates need the rig's image server, which did not start");
+	fwserve_url(sr->o->images, st->text, url, sizeof url);
+	snprintf(cmd, sizeof cmd, "fota %s", url);
+	int64_t sent = now(sr), deadline = sent + st->duration_ms;
+	sr->mark = sr->cur->n_events;
+	int rc = command(sr, cmd, a, sizeof a, timeout_ms(sr));
+	audit(sr, sr->slot->console.path, cmd, rc ? (sr->trk ? tracker_error(sr->trk) : "console gone") : a);
+	if (rc)
+		return fail(sr, st, OUTCOME_FAIL, "fota: %s", sr->trk ? tracker_error(sr->trk) : "console gone");
+	bool deferred = strstr(a, "deferred") != NULL;
+	if (!strcmp(st->value, "deferred"))
+		return deferred ? OUTCOME_PASS
+				: fail(sr, st, OUTCOME_FAIL, "expected the update deferred (in service), device answered '%s'", a);
+	if (strncmp(a, "FOTA:", 5))
+		return fail(sr, st, OUTCOME_FAIL, "fota refused: '%s'", a);
+	int64_t cut_at = st->cut_max_ms ? sent + cut_point(sr, st) : -1;
+	char state[32] = "";
+	for (;;) {
+		for (int i = sr->mark; i < sr->cur->n_events; i++) {
+			if (strcmp(sr->cur->events[i].kind, "fota"))
+				continue;
+			fota_state(sr->cur->events[i].text, state, sizeof state);
+			if (!strcmp(state, "committed") || !strcmp(state, "rolled_back") || !strcmp(state, "rejected") ||
+			    !strcmp(state, "failed")) {
+				sr->ota_recovery_s = (double)(sr->cur->events[i].at - sent) / 1000.0;
+				/* By time: the event list keeps only the newest events. */
+				sr->ota_boots = 0;
+				for (int k = 0; k <= i; k++)
+					sr->ota_boots += !strcmp(sr->cur->events[k].kind, "boot") &&
+							 sr->cur->events[k].at >= sent;
+				if (!strcmp(state, st->value))
+					return OUTCOME_PASS;
+				return fail(sr, st, OUTCOME_FAIL, "%s: expected %s, the device said '%s'", st->text, st->value,
+					    sr->cur->events[i].text);
+			}
+		}
+		sr->mark = sr->cur->n_events;
+		if (now(sr) >= deadline)
+			return fail(sr, st, OUTCOME_FAIL, "%s: no end to the update within %lld s (last state '%s')", st->text,
+				    (long long)(st->duration_ms / 1000), *state ? state : "none");
+		int64_t until = cut_at > now(sr) && cut_at < deadline ? cut_at : deadline;
+		bool found = false;
+		if (pump_until(sr, until, "fota", &found) < 0)
+			return OUTCOME_ABORTED;
+		if (cut_at >= 0 && now(sr) >= cut_at) {
+			/* The field's worst moment: power gone mid-update. */
+			cut_at = -1;
+			if (set_power(sr, false, err, sizeof err) || sleep_pumping(sr, 5000) < 0 ||
+			    set_power(sr, true, err, sizeof err))
+				return fail(sr, st, OUTCOME_ERROR, "power cut during the update: %s", err);
+			sr->last_power_on = now(sr);
+		}
+	}
+}
+
 /* A fault the rack itself must make: only a simulated rack can. */
 static enum engine_outcome step_fault(struct slot_run *sr, const struct scenario_step *st)
 {
@@ -736,6 +828,10 @@ static enum engine_outcome step_measure(struct slot_run *sr, const struct scenar
 			return fail(sr, st, OUTCOME_ERROR, "%s: supply unreadable: %s", st->source,
 				    sr->supply ? power_error(sr->supply) : sr->supply_err);
 		v = !strcmp(st->source, "supply.current") ? ps.i_out : ps.v_out;
+	} else if (!strncmp(st->source, "ota.", 4)) {
+		v = !strcmp(st->source, "ota.boots") ? (double)sr->ota_boots : sr->ota_recovery_s;
+		if (isnan(v))
+			return fail(sr, st, OUTCOME_FAIL, "%s: no update step ended before it", st->source);
 	} else if (!strncmp(st->source, "gnss.", 5)) {
 		v = !strcmp(st->source, "gnss.ttff") ? sr->ttff_s : sr->reacq_s;
 		if (isnan(v))
@@ -841,13 +937,16 @@ static enum engine_outcome step_run(struct slot_run *sr, const struct scenario_s
 		return OUTCOME_PASS;
 	case STEP_FAULT:
 		return step_fault(sr, st);
+	case STEP_UPDATE:
+		return step_update(sr, st);
 	}
 	return OUTCOME_PASS;
 }
 
 static const char *step_kind_name(enum scenario_step_kind k)
 {
-	static const char *const n[] = { "power", "relay", "wait", "command", "expect", "measure", "record", "fault" };
+	static const char *const n[] = { "power", "relay", "wait", "command", "expect", "measure", "record", "fault",
+					 "update" };
 	return n[k];
 }
 
@@ -860,6 +959,8 @@ static const char *missing(struct slot_run *sr, const struct scenario *sc, char 
 		const char *r = sc->requires[i];
 		if (!strcmp(r, "power") && sr->slot->power.kind == RACK_POWER_NONE)
 			return snprintf(buf, len, "the scenario needs power switching; the slot has no supply or power line"), buf;
+		if (!strcmp(r, "fota") && !sr->o->images)
+			return snprintf(buf, len, "the scenario updates firmware and the rig's image server did not start"), buf;
 		if (!strcmp(r, "gnss") && !gps_of(sr))
 			return snprintf(buf, len, "the scenario needs the slot's GNSS output through the rig's gpsd (an nmea "
 					"port in the rack file)"), buf;
@@ -1101,7 +1202,7 @@ int engine_run(const struct rack *rack, const bool *sel, const struct scenario *
 		struct slot_run *sr = &runs[k];
 		*sr = (struct slot_run){ .rack = rack, .slot = &rack->slots[i], .scenarios = scenarios, .n_sc = n_sc,
 					 .o = o, .results = &results[k * n_sc], .db_lock = &db_lock,
-					 .last_power_on = -1, .ttff_s = NAN, .reacq_s = NAN };
+					 .last_power_on = -1, .ttff_s = NAN, .reacq_s = NAN, .ota_recovery_s = NAN };
 		snprintf(sr->label, sizeof sr->label, "%d", rack->slots[i].id);
 		snprintf(sr->status, sizeof sr->status, "starting");
 		for (int s = 0; s < n_sc; s++) {

@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "flush.h"
+#include "fwserve.h"
 #include "gnss.h"
 #include "ingest.h"
 #include "rack.h"
@@ -73,6 +74,7 @@ struct engine_opts {
 	int n_gnss;
 	const char *ingest_host; /* what trackers are told to connect to */
 	const char *db_path;     /* the store file, for reading telemetry back */
+	struct fwserve *images;  /* the rig's firmware image server; NULL when no scenario updates */
 	FILE *progress;          /* live progress; NULL: none */
 	bool progress_tty;       /* redraw one line per slot instead of printing lines */
 };

@@ -14,6 +14,7 @@
 struct run_opts {
 	const char *command;     /* "run", "nightly": messages and the run's record */
 	const char *rack, *slots, *tag, *db, *junit, *json, *html, *trends, *operator_;
+	const char *images;      /* firmware image directory (NULL: the default) */
 	unsigned seed;
 	int timeout_ms;
 	bool health_gate;        /* check each slot first; quarantine those that fail */
@@ -23,6 +24,10 @@ struct run_opts {
 /* SCENARIO as a file, or NAME.yaml in ./scenarios, beside a build tree's rig
  * or an installed one. Returns a path (ARG itself or BUF). */
 const char *rig_find_scenario(const char *arg, char buf[PATH_MAX]);
+
+/* The firmware image directory: --images, $TRACKRIG_IMAGES, or the build
+ * tree's fixtures beside the rig. */
+const char *rig_image_dir(const struct run_opts *o, char *buf, size_t len);
 
 /* Runs SCS on the slots of RACK_FILE O selects. Returns an enum rig_exit. */
 int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct run_opts *o);

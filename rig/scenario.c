@@ -18,6 +18,8 @@ const char *const scenario_sources[] = {
 	"flush.records",   /* backlog records that arrived */
 	"gnss.ttff",       /* s from power on to the first 3D fix, by the receiver's clock */
 	"gnss.reacquisition", /* s from the antenna's return to the first 3D fix */
+	"ota.boots",       /* boots the device took during the last update */
+	"ota.recovery_time", /* s from the fota command to its last word (committed, rolled back, ...) */
 	NULL,
 };
 
@@ -26,6 +28,7 @@ static const char *const relay_keys[] = { "line", "state", NULL };
 static const char *const expect_keys[] = { "event", "state", "reason", "answer", "uplink", "flush", "gnss", "equals",
 					   "within", "absent", "period", NULL };
 static const char *const fault_keys[] = { "datacap", "period", NULL };
+static const char *const update_keys[] = { "image", "expect", "within", "power_cut", NULL };
 static const char *const measure_keys[] = { "name", "source", "unit", "low", "high", "marginal", NULL };
 
 static const struct {
@@ -34,6 +37,7 @@ static const struct {
 } kinds[] = {
 	{ "power", STEP_POWER }, { "relay", STEP_RELAY }, { "wait", STEP_WAIT }, { "command", STEP_COMMAND },
 	{ "expect", STEP_EXPECT }, { "measure", STEP_MEASURE }, { "record", STEP_RECORD }, { "fault", STEP_FAULT },
+	{ "update", STEP_UPDATE },
 };
 
 int scenario_duration(const char *text, int64_t *ms)
@@ -208,6 +212,46 @@ static int read_fault(struct ydoc *d, yaml_node_t *v, const char *base, struct s
 	return 0;
 }
 
+/* update: {image: NAME.fw, expect: committed|rolled_back|rejected|deferred,
+ *          within: DURATION, power_cut: "10s..4m"} */
+static int read_update(struct ydoc *d, yaml_node_t *v, const char *base, struct scenario_step *st)
+{
+	char path[96];
+	if (ydoc_map(d, v, base, update_keys))
+		return -1;
+	yaml_node_t *img = ydoc_get(d, v, "image"), *ex = ydoc_get(d, v, "expect");
+	if (!img || !ex)
+		return ydoc_fail(d, v, base, "an update needs 'image' and 'expect'");
+	if (ydoc_str(d, img, ydoc_keypath(path, sizeof path, "%s.image", base), st->text, sizeof st->text) ||
+	    ydoc_str(d, ex, ydoc_keypath(path, sizeof path, "%s.expect", base), st->value, sizeof st->value))
+		return -1;
+	if (strchr(st->text, '/'))
+		return ydoc_fail(d, img, path, "an image is a file name in the rig's image directory, not a path");
+	static const char *const ends[] = { "committed", "rolled_back", "rejected", "deferred", NULL };
+	bool ok = false;
+	for (int i = 0; ends[i]; i++)
+		ok |= !strcmp(st->value, ends[i]);
+	if (!ok)
+		return ydoc_fail(d, ex, ydoc_keypath(path, sizeof path, "%s.expect", base),
+				 "expected committed, rolled_back, rejected or deferred, got '%s'", st->value);
+	st->duration_ms = 30 * 60000;
+	yaml_node_t *w = ydoc_get(d, v, "within");
+	if (w && read_duration(d, w, ydoc_keypath(path, sizeof path, "%s.within", base), &st->duration_ms))
+		return -1;
+	yaml_node_t *pc = ydoc_get(d, v, "power_cut");
+	if (pc) {
+		const char *s = ydoc_scalar(pc), *dots = s ? strstr(s, "..") : NULL;
+		char a[32];
+		if (!dots || (size_t)(dots - s) >= sizeof a)
+			return ydoc_fail(d, pc, base, "power_cut: expected a span such as 10s..4m");
+		snprintf(a, sizeof a, "%.*s", (int)(dots - s), s);
+		if (scenario_duration(a, &st->cut_min_ms) || scenario_duration(dots + 2, &st->cut_max_ms) ||
+		    st->cut_max_ms < st->cut_min_ms || st->cut_max_ms == 0)
+			return ydoc_fail(d, pc, base, "power_cut: expected a span such as 10s..4m, got '%s'", s);
+	}
+	return 0;
+}
+
 static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_step *st)
 {
 	char base[32], path[96];
@@ -225,7 +269,7 @@ static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_st
 	while (k < sizeof kinds / sizeof kinds[0] && strcmp(kinds[k].key, key))
 		k++;
 	if (k == sizeof kinds / sizeof kinds[0])
-		return ydoc_fail(d, n, base, "unknown step '%s' (known: power, relay, wait, command, expect, measure, record, fault)", key);
+		return ydoc_fail(d, n, base, "unknown step '%s' (known: power, relay, wait, command, expect, measure, record, fault, update)", key);
 	st->kind = kinds[k].kind;
 	ydoc_keypath(path, sizeof path, "%s.%s", base, key);
 	switch (st->kind) {
@@ -260,6 +304,8 @@ static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_st
 		return read_measure(d, v, path, st);
 	case STEP_FAULT:
 		return read_fault(d, v, path, st);
+	case STEP_UPDATE:
+		return read_update(d, v, path, st);
 	}
 	return 0;
 }

@@ -28,6 +28,7 @@ enum scenario_step_kind {
 	STEP_MEASURE,  /* measure a named quantity against limits */
 	STEP_RECORD,   /* record a note in the results */
 	STEP_FAULT,    /* a fault only a simulated rack can inject: a SIM data cap */
+	STEP_UPDATE,   /* firmware update over the command set: fota URL, followed to its end */
 };
 
 enum scenario_power { POWER_ON, POWER_OFF, POWER_CYCLE };
@@ -62,6 +63,7 @@ struct scenario_step {
 	int64_t period_ms;               /* expect flush: the record period the scenario set */
 	int64_t fault_bytes;             /* fault datacap: bytes per period, -1 off */
 	int64_t fault_period_ms;
+	int64_t cut_min_ms, cut_max_ms;  /* update: a power cut at a seeded point in this span (0: none) */
 };
 
 struct scenario {

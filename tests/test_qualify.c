@@ -52,7 +52,11 @@ static int run_long(char *const argv[], char *out, size_t outlen)
 Test(qualify, mixed_rack_compares_models_ranks_and_charts)
 {
 	struct simrack_proc rack;
-	const char *const extra[] = { "--virtual", "--profiles", "reference,flush_drops,reference,flush_drops", NULL };
+	char key[PATH_MAX];
+	const char *imgs = getenv("TRACKRIG_IMAGES");
+	snprintf(key, sizeof key, "%s/vendor.pub.pem", imgs && *imgs ? imgs : "build/fixtures/fw");
+	const char *const extra[] = { "--virtual", "--profiles", "reference,flush_drops,reference,flush_drops",
+				      "--vendor-key", key, NULL };
 	cr_assert_eq(simrack_start_args(&rack, 4, 3, extra), 0);
 	char tmp[PATH_MAX], rackfile[PATH_MAX], rig[PATH_MAX], db[PATH_MAX + 8], html[PATH_MAX + 16];
 	cr_assert_eq(support_tmpdir(tmp, sizeof tmp), 0);

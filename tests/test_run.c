@@ -434,3 +434,51 @@ Test(run, gnss_scenarios_catch_each_receiver_defect)
 	free(json);
 	simrack_stop(&sr);
 }
+
+Test(run, ota_scenarios_reference_passes_each_update_defect_fails_for_its_reason)
+{
+	char fw[4096], key[4200];
+	support_bin("fwgen", fw, sizeof fw);
+	char cmd[9000];
+	snprintf(cmd, sizeof cmd, "'%s' '%s/fw' > /dev/null", fw, dir);
+	cr_assert_eq(system(cmd), 0, "fwgen");
+	snprintf(key, sizeof key, "%s/fw/vendor.pub.pem", dir);
+	const char *const ota_mix[] = { "--virtual", "--mix", "ota", "--vendor-key", key, NULL };
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start_args(&sr, 8, 9, ota_mix), 0);
+	char rackfile[4200], images[4200];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	snprintf(images, sizeof images, "%s/fw", dir);
+	snprintf(cmd, sizeof cmd, "'%s' run ota-rollback ota-in-service ota-power-cut --rack '%s' --images '%s' --db '%s' "
+		 "--json '%s' > '%s' 2>&1", rig(), rackfile, images, path_in("o.db"), path_in("o.json"), path_in("o.out"));
+	int st = system(cmd);
+	char *out = support_read_file(path_in("o.out"));
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit %d:\n%s", WEXITSTATUS(st), out);
+	free(out);
+	char *json = support_read_file(path_in("o.json"));
+	static char b[32768];
+	int refs[] = { 1, 2, 5, 8 };
+	for (size_t i = 0; i < 4; i++) {
+		const char *sc[] = { "ota-rollback", "ota-in-service", "ota-power-cut" };
+		for (int k = 0; k < 3; k++) {
+			result_block(json, refs[i], sc[k], b, sizeof b);
+			cr_assert(strstr(b, "\"outcome\": \"pass\""), "reference slot %d %s:\n%s", refs[i], sc[k], b);
+		}
+	}
+	result_block(json, 1, "ota-rollback", b, sizeof b);
+	cr_assert(strstr(b, "\"name\": \"crash_loop_boots\"") && strstr(b, "\"name\": \"crash_loop_recovery\""), "%s", b);
+	/* no_rollback stays in its crash loop, and the diagnosis says so. */
+	result_block(json, 3, "ota-rollback", b, sizeof b);
+	cr_assert(strstr(b, "crash-loop.fw: no end to the update") && strstr(b, "firmware_crash_loop"), "%s", b);
+	/* early_success reports committed where it must roll back. */
+	result_block(json, 4, "ota-rollback", b, sizeof b);
+	cr_assert(strstr(b, "expected rolled_back, the device said '@FOTA state=committed"), "%s", b);
+	/* ignores_service installs with ignition on. */
+	result_block(json, 6, "ota-in-service", b, sizeof b);
+	cr_assert(strstr(b, "expected the update deferred (in service)"), "%s", b);
+	/* accepts_unsigned installs an image with a bad signature. */
+	result_block(json, 7, "ota-rollback", b, sizeof b);
+	cr_assert(strstr(b, "bad-signature.fw: expected rejected"), "%s", b);
+	free(json);
+	simrack_stop(&sr);
+}

@@ -592,7 +592,7 @@ Test(simrack_ota, power_cut_in_a_crash_loop_still_rolls_back)
 Test(simrack_ota, ota_no_rollback_stays_in_its_crash_loop)
 {
 	setup("ota_no_rollback", true);
-	image_for("crash-loop.fw", "AT-B00", "crash-atb00.fw");
+	image_for("crash-loop.fw", "FMB920", "crash-atb00.fw");
 	cr_assert_str_eq(fota("crash-atb00.fw"), "FOTA:accepted");
 	const char *trial = must_see("@FOTA state=trial bank=B", 0, SPAN_MS);
 	size_t mark = (size_t)(trial - log_buf);
@@ -606,7 +606,7 @@ Test(simrack_ota, ota_no_rollback_stays_in_its_crash_loop)
 Test(simrack_ota, ota_early_success_says_committed_then_rolls_back)
 {
 	setup("ota_early_success", true);
-	image_for("no-gnss.fw", "AT-C00", "nognss-atc00.fw");
+	image_for("no-gnss.fw", "FMB920", "nognss-atc00.fw");
 	cr_assert_str_eq(fota("nognss-atc00.fw"), "FOTA:accepted");
 	const char *c = must_see("@FOTA state=committed bank=B", 0, SPAN_MS);
 	size_t mark = (size_t)(c - log_buf);
@@ -618,7 +618,7 @@ Test(simrack_ota, ota_early_success_says_committed_then_rolls_back)
 Test(simrack_ota, ota_ignores_service_installs_with_ignition_on)
 {
 	setup("ota_ignores_service", true);
-	image_for("good-2.0.0.fw", "AT-D00", "good-atd00.fw");
+	image_for("good-2.0.0.fw", "FMB920", "good-atd00.fw");
 	ignition(true);
 	cr_assert_str_eq(fota("good-atd00.fw"), "FOTA:accepted");
 	must_see("@FOTA state=committed bank=B ver=2.0.0", 0, SPAN_MS);
@@ -653,8 +653,8 @@ Test(simrack_ota, ota_mix_places_the_defects)
 	const char *extra[] = { "--virtual", "--mix", "ota", NULL };
 	cr_assert_eq(simrack_start_args(&rack, 8, 7, extra), 0);
 	char *yaml = rack_yaml();
-	static const char *const models[] = { "FMB920", "FMB920", "AT-B00", "AT-C00",
-					      "FMB920", "AT-D00", "AT-E00", "FMB920" };
+	static const char *const models[] = { "FMB920", "FMB920", "FMB920", "FMB920",
+					      "FMB920", "FMB920", "FMB920", "FMB920" };
 	for (int k = 1; k <= 8; k++) {
 		char head[32], want[40];
 		snprintf(head, sizeof head, "  - id: %d\n", k);
