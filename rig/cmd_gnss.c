@@ -15,6 +15,7 @@
 #include "rack.h"
 
 #include <getopt.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,6 +271,58 @@ static void measure(const struct opts *o, struct target *t, int n, struct gnss_s
 	gnss_stop(g);
 }
 
+/* A stock gpsd reads at most 4 devices, so ports are measured in groups of
+ * four, each through its own gpsd, all at once. */
+#define PORTS_PER_GPSD 4
+
+struct group {
+	const struct opts *o;
+	struct target *t;
+	int n;
+	struct gnss_status st;
+	char err[GNSS_TEXT_MAX];
+};
+
+static void *measure_group(void *arg)
+{
+	struct group *g = arg;
+	measure(g->o, g->t, g->n, &g->st, g->err, sizeof g->err);
+	return NULL;
+}
+
+static void measure_all(const struct opts *o, struct target *t, int n, struct gnss_status *st, char *gpsd_err,
+			size_t errlen)
+{
+	int ng = (n + PORTS_PER_GPSD - 1) / PORTS_PER_GPSD;
+	struct group *g = calloc((size_t)ng, sizeof *g);
+	pthread_t *th = calloc((size_t)ng, sizeof *th);
+	if (!g || !th) {
+		free(g);
+		free(th);
+		measure(o, t, n, st, gpsd_err, errlen);
+		return;
+	}
+	for (int i = 0; i < ng; i++) {
+		g[i] = (struct group){ .o = o, .t = t + i * PORTS_PER_GPSD,
+				       .n = n - i * PORTS_PER_GPSD < PORTS_PER_GPSD ? n - i * PORTS_PER_GPSD : PORTS_PER_GPSD };
+		pthread_create(&th[i], NULL, measure_group, &g[i]);
+	}
+	for (int i = 0; i < ng; i++)
+		pthread_join(th[i], NULL);
+	/* One line of gpsd fate for the report: the first group's, deaths summed. */
+	*st = g[0].st;
+	for (int i = 1; i < ng; i++) {
+		st->deaths += g[i].st.deaths;
+		st->restarts += g[i].st.restarts;
+		if (!*st->event && *g[i].st.event)
+			snprintf(st->event, sizeof st->event, "%s", g[i].st.event);
+	}
+	for (int i = 0; i < ng && !*gpsd_err; i++)
+		snprintf(gpsd_err, errlen, "%s", g[i].err);
+	free(g);
+	free(th);
+}
+
 static const char *mode_name(int mode)
 {
 	return mode == 3 ? "3D fix" : mode == 2 ? "2D fix" : mode == 1 ? "no fix" : "no report";
@@ -371,7 +424,7 @@ int cmd_gnss(int argc, char **argv)
 	}
 	struct gnss_status st;
 	char gpsd_err[GNSS_TEXT_MAX] = "";
-	measure(&o, t, n, &st, gpsd_err, sizeof gpsd_err);
+	measure_all(&o, t, n, &st, gpsd_err, sizeof gpsd_err);
 	int64_t now = gnss_now_ms();
 	bool infra = false, unsafe = false;
 	for (int i = 0; i < n; i++) {
