@@ -1,27 +1,19 @@
 /* junit.c - JUnit XML of a run, from the results store (see report.h). */
 #include "report.h"
 
+#include "html.h"
+
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
-/* XML text or attribute value. Control bytes other than tab and newline are
- * not allowed in XML 1.0 at all: they are dropped, not escaped. */
+/* XML text or attribute value. HTML's escaper serves: it writes only
+ * references XML 1.0 knows (&#39; included) and drops the control bytes XML
+ * does not allow at all. One escaper means one place to get it right. */
 static void xml(FILE *f, const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		switch (*p) {
-		case '&': fputs("&amp;", f); break;
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '"': fputs("&quot;", f); break;
-		case '\'': fputs("&apos;", f); break;
-		default:
-			if (*p >= 0x20 || *p == '\t' || *p == '\n')
-				fputc(*p, f);
-		}
-	}
+	html_text(f, s);
 }
 
 static const char *col(sqlite3_stmt *st, int i)
