@@ -40,35 +40,11 @@ static const char *const suite[] = { "power-loss", "offline-flush", "data-cap" }
 
 static int nightly_on(const char *rack_file, struct run_opts *o)
 {
-	struct rack rack;
-	char err[768];
-	if (rack_load(rack_file, &rack, err, sizeof err)) {
-		rack_free(&rack);
-		return cli_fail(RIG_EXIT_USAGE, "nightly", "%s", err);
-	}
-	bool simulated = *rack.control;
-	rack_free(&rack);
 	struct scenario scs[SUITE_N];
-	int n = 0;
-	for (size_t i = 0; i < SUITE_N; i++) {
-		char buf[PATH_MAX];
-		if (scenario_load(rig_find_scenario(suite[i], buf), &scs[n], err, sizeof err)) {
-			scenario_free(&scs[n]);
-			for (int k = 0; k < n; k++)
-				scenario_free(&scs[k]);
-			return cli_fail(RIG_EXIT_USAGE, "nightly", "%s", err);
-		}
-		bool needs_fault = false;
-		for (int k = 0; k < scs[n].n_requires; k++)
-			needs_fault |= strncmp(scs[n].requires[k], "fault:", 6) == 0;
-		if (needs_fault && !simulated) {
-			fprintf(stderr, "rig nightly: %s left out: its fault can only be injected on a simulated rack\n",
-				scs[n].name);
-			scenario_free(&scs[n]);
-			continue;
-		}
-		n++;
-	}
+	char err[768];
+	int n = rig_load_suite("nightly", rack_file, suite, SUITE_N, SUITE_N, scs, err, sizeof err);
+	if (n < 0)
+		return cli_fail(RIG_EXIT_USAGE, "nightly", "%s", err);
 	int rc = rig_run_rack(rack_file, scs, n, o);
 	for (int k = 0; k < n; k++)
 		scenario_free(&scs[k]);

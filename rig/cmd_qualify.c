@@ -70,42 +70,11 @@ static void print_summary(const struct qualify_summary *q)
 
 static int qualify_on(const char *rack_file, struct qopts *o)
 {
-	struct rack rack;
-	char err[768];
-	if (rack_load(rack_file, &rack, err, sizeof err)) {
-		rack_free(&rack);
-		return cli_fail(RIG_EXIT_USAGE, "qualify", "%s", err);
-	}
-	bool simulated = *rack.control;
-	rack_free(&rack);
 	struct scenario scs[SUITE_N];
-	int n = 0;
-	for (size_t i = 0; i < SUITE_N; i++) {
-		char buf[PATH_MAX];
-		const char *path = rig_find_scenario(suite[i], buf);
-		if (i >= SUITE_REQUIRED && access(path, R_OK) != 0)
-			continue; /* optional scenario not shipped */
-		if (scenario_load(path, &scs[n], err, sizeof err)) {
-			scenario_free(&scs[n]);
-			if (i >= SUITE_REQUIRED) {
-				fprintf(stderr, "rig qualify: %s left out: %s\n", suite[i], err);
-				continue;
-			}
-			for (int k = 0; k < n; k++)
-				scenario_free(&scs[k]);
-			return cli_fail(RIG_EXIT_USAGE, "qualify", "%s", err);
-		}
-		bool needs_fault = false;
-		for (int k = 0; k < scs[n].n_requires; k++)
-			needs_fault |= strncmp(scs[n].requires[k], "fault:", 6) == 0;
-		if (needs_fault && !simulated) {
-			fprintf(stderr, "rig qualify: %s left out: its fault can only be injected on a simulated rack\n",
-				scs[n].name);
-			scenario_free(&scs[n]);
-			continue;
-		}
-		n++;
-	}
+	char err[768];
+	int n = rig_load_suite("qualify", rack_file, suite, SUITE_N, SUITE_REQUIRED, scs, err, sizeof err);
+	if (n < 0)
+		return cli_fail(RIG_EXIT_USAGE, "qualify", "%s", err);
 	int rc = rig_run_rack(rack_file, scs, n, &o->run);
 	for (int k = 0; k < n; k++)
 		scenario_free(&scs[k]);

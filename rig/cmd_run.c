@@ -68,6 +68,47 @@ const char *rig_find_scenario(const char *arg, char buf[PATH_MAX])
 	return arg;
 }
 
+int rig_load_suite(const char *command, const char *rack_file, const char *const *names, int n,
+		   int required, struct scenario *scs, char *err, size_t errlen)
+{
+	struct rack rack;
+	if (rack_load(rack_file, &rack, err, errlen)) {
+		rack_free(&rack);
+		return -1;
+	}
+	bool simulated = *rack.control;
+	rack_free(&rack);
+	int got = 0;
+	for (int i = 0; i < n; i++) {
+		char buf[PATH_MAX], why[768];
+		const char *path = rig_find_scenario(names[i], buf);
+		if (i >= required && access(path, R_OK) != 0)
+			continue; /* optional scenario not shipped */
+		if (scenario_load(path, &scs[got], why, sizeof why)) {
+			scenario_free(&scs[got]);
+			if (i >= required) {
+				fprintf(stderr, "rig %s: %s left out: %s\n", command, names[i], why);
+				continue;
+			}
+			for (int k = 0; k < got; k++)
+				scenario_free(&scs[k]);
+			snprintf(err, errlen, "%s", why);
+			return -1;
+		}
+		bool needs_fault = false;
+		for (int k = 0; k < scs[got].n_requires; k++)
+			needs_fault |= strncmp(scs[got].requires[k], "fault:", 6) == 0;
+		if (needs_fault && !simulated) {
+			fprintf(stderr, "rig %s: %s left out: its fault can only be injected on a simulated rack\n",
+				command, scs[got].name);
+			scenario_free(&scs[got]);
+			continue;
+		}
+		got++;
+	}
+	return got;
+}
+
 /* ---- Ctrl-C: a thread that turns the signal into clock_abort() ---- */
 
 struct stopper {

@@ -25,6 +25,15 @@ struct run_opts {
  * or an installed one. Returns a path (ARG itself or BUF). */
 const char *rig_find_scenario(const char *arg, char buf[PATH_MAX]);
 
+/* Loads the suite NAMES (N of them) for a run on RACK_FILE into SCS, which
+ * holds N. The first REQUIRED must load; a later one that is not shipped is
+ * skipped and one that does not load is left out with a line on stderr.
+ * Scenarios needing an injected fault are left out on a real rack, said on
+ * stderr under COMMAND. Returns how many loaded, or -1 with ERR (the rack
+ * file or a required scenario) and nothing left to free. */
+int rig_load_suite(const char *command, const char *rack_file, const char *const *names, int n,
+		   int required, struct scenario *scs, char *err, size_t errlen);
+
 /* The firmware image directory: --images, $TRACKRIG_IMAGES, or the build
  * tree's fixtures beside the rig. */
 const char *rig_image_dir(const struct run_opts *o, char *buf, size_t len);
