@@ -141,6 +141,15 @@ static int accept_slot(struct fx *f, int slot, const char *extra_opt, const char
 	return run_rig(argv, f->out, sizeof f->out);
 }
 
+/* The page in headless Chromium through tests/browser/check-html: it loads,
+ * has at least MIN_SVG charts in the DOM the browser built, and no <script>
+ * element. Returns the script's exit code; its lines land in OUT. */
+static int in_browser(const char *page, const char *min_svg, char *out, size_t outlen)
+{
+	char *argv[] = { "/bin/sh", "tests/browser/check-html", "--min-svg", (char *)min_svg, (char *)page, NULL };
+	return support_run(argv, out, outlen);
+}
+
 Test(accept, reference_slot_passes_with_reports)
 {
 	struct fx *f = calloc(1, sizeof *f);
@@ -164,6 +173,8 @@ Test(accept, reference_slot_passes_with_reports)
 	cr_expect(strstr(json, "\"result\": \"pass\""), "JSON result pass");
 	cr_expect(strstr(json, "\"dispatch_verdict\": \"safe\""), "dispatch safe on open sky");
 	cr_expect(strstr(text, "result: PASS"));
+	char br[4096] = "";
+	cr_expect_eq(in_browser(f->html, "1", br, sizeof br), 0, "the accept page in headless Chromium: %s", br);
 	/* stored: a run "accept" with a pass result and measurements */
 	char *argv[] = { "/usr/bin/sqlite3", f->db,
 			 "select r.command || ':' || x.outcome || ':' || (select count(*) from measurements m where m.run_id = r.id) "
@@ -243,6 +254,9 @@ Test(accept, hostile_strings_are_escaped_and_never_run)
 	cr_expect(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;"), "the work order's vehicle escaped");
 	cr_expect(strstr(html, "&quot;; system(&quot;touch "), "the answer escaped");
 	cr_expect(strstr(json, "\\\"; system(\\\"touch "), "JSON escapes the quotes");
+	/* What the browser built: the hostile strings stayed text. */
+	char br[4096] = "";
+	cr_expect_eq(in_browser(f->html, "0", br, sizeof br), 0, "the hostile accept page in headless Chromium: %s", br);
 	struct stat st;
 	cr_expect(stat(marker, &st) != 0, "nothing ran: %s does not exist", marker);
 	free(html);

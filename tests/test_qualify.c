@@ -83,6 +83,10 @@ Test(qualify, mixed_rack_compares_models_ranks_and_charts)
 	cr_expect(ref && bad && ref < bad, "the reference model ranks above the defective one");
 	const char *def = strstr(h, "id=\"defects\"");
 	cr_expect(def && strstr(def, "offline-flush"), "defects with their evidence (offline-flush failed)");
+	/* In headless Chromium (tests/browser/check-html): loads, charts in the DOM, no script. */
+	char *chk[] = { "/bin/sh", "tests/browser/check-html", "--min-svg", "2", html, NULL };
+	char br[4096] = "";
+	cr_expect_eq(support_run(chk, br, sizeof br), 0, "the qualify page in headless Chromium: %s", br);
 	free(h);
 	simrack_stop(&rack);
 	support_rmtree(tmp);
