@@ -92,10 +92,12 @@ struct fx {
 	char out[65536];
 };
 
-static void fx_start(struct fx *f, const char *mix)
+/* A 2-slot virtual simrack whose profiles come from simrack's option OPT
+ * ("--mix" or "--profiles") with VALUE, and the paths of a run against it. */
+static void fx_start_with(struct fx *f, const char *opt, const char *value)
 {
 	memset(f, 0, sizeof *f);
-	const char *const extra[] = { "--virtual", "--mix", mix, NULL };
+	const char *const extra[] = { "--virtual", opt, value, NULL };
 	cr_assert_eq(simrack_start_args(&f->rack, 2, 7, extra), 0, "simrack");
 	cr_assert_eq(support_tmpdir(f->tmp, sizeof f->tmp), 0);
 	simrack_rackfile(&f->rack, f->rackfile, sizeof f->rackfile);
@@ -106,6 +108,11 @@ static void fx_start(struct fx *f, const char *mix)
 	snprintf(f->text, sizeof f->text, "%s/accept.txt", f->tmp);
 	snprintf(f->wo, sizeof f->wo, "%s/work-order.yaml", f->tmp);
 	snprintf(f->ans, sizeof f->ans, "%s/answers.txt", f->tmp);
+}
+
+static void fx_start(struct fx *f, const char *mix)
+{
+	fx_start_with(f, "--mix", mix);
 }
 
 static void fx_stop(struct fx *f)
@@ -261,6 +268,63 @@ Test(accept, hostile_strings_are_escaped_and_never_run)
 	cr_expect(stat(marker, &st) != 0, "nothing ran: %s does not exist", marker);
 	free(html);
 	free(json);
+	fx_stop(f);
+	free(f);
+}
+
+/* The hostile strings come from the device itself this time: the
+ * hostile_strings clone reports markup, quotes and a gnuplot system() call as
+ * its firmware, hardware revision and GNSS firmware over the console, and
+ * its boot events carry them. Every report of accept and of a scenario run
+ * must show them as text. */
+Test(accept, hostile_device_answers_come_out_escaped)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	fx_start_with(f, "--profiles", "hostile_strings");
+	matching_work_order(f, 1, "VAN-12", NULL);
+	write_file(f->ans, "vehicle: VAN-12\nmounting: dash\nantenna: windscreen\ninstall_time: now\n");
+	int rc = accept_slot(f, 1, "--gnss-limit", "5");
+	cr_expect_eq(rc, 1, "the firmware is not the work order's: FAIL, exit %d", rc);
+	char *html = support_read_file(f->html), *json = support_read_file(f->json), *text = support_read_file(f->text);
+	cr_assert(html && json && text, "accept reports written");
+	cr_expect(strstr(html, "9&quot;&lt;script&gt;alert(1)&lt;/script&gt;"), "the device's firmware escaped in HTML");
+	cr_expect(!strstr(html, "<script") && !strstr(html, "<img"), "no live tag in the accept page");
+	cr_expect(strstr(json, "\"9\\\""), "the firmware's quote escaped in JSON");
+	cr_expect(strstr(text, "9\"<script>alert(1)</script>"), "plain text keeps the device's words");
+	char br[4096] = "";
+	cr_expect_eq(in_browser(f->html, "0", br, sizeof br), 0, "the accept page in headless Chromium: %s", br);
+	free(html);
+	free(json);
+	free(text);
+
+	/* What probe says of the device, as JSON. */
+	char *probe[] = { f->rig, "probe", "--rack", f->rackfile, "--slots", "1", "--json", NULL };
+	char *out = calloc(1, 65536);
+	cr_expect_eq(run_rig(probe, out, 65536), 0, "rig probe: %s", out);
+	cr_expect(strstr(out, "\"hw_rev\": \"\\u003cimg/src=x>\""), "hw_rev escaped in JSON: %s", out);
+	cr_expect(strstr(out, "\"gnss_firmware\": \"';system(\\\"id\\\")#\""), "GNSS firmware escaped in JSON");
+
+	/* A scenario run: the boot events carry the firmware into the run page. */
+	char page[PATH_MAX + 16], junit[PATH_MAX + 16], marker[PATH_MAX + 16];
+	snprintf(page, sizeof page, "%s/run.html", f->tmp);
+	snprintf(junit, sizeof junit, "%s/junit.xml", f->tmp);
+	char *run[] = { f->rig, "run", "scenarios/power-loss.yaml", "--rack", f->rackfile, "--slots", "1", "--db", f->db,
+			"--html", page, "--junit", junit, NULL };
+	rc = run_rig(run, out, 65536);
+	cr_expect(rc == 0 || rc == 1, "rig run power-loss: exit %d: %s", rc, out);
+	free(out);
+	html = support_read_file(page);
+	char *xml = support_read_file(junit);
+	cr_assert(html && xml, "run page and JUnit written");
+	cr_expect(strstr(html, "fw=9&quot;&lt;script&gt;alert(1)&lt;/script&gt;"), "the boot event's firmware escaped");
+	cr_expect(!strstr(html, "<script") && !strstr(html, "<img"), "no live tag in the run page");
+	cr_expect(!strstr(xml, "<script"), "no markup from the device in JUnit");
+	cr_expect_eq(in_browser(page, "1", br, sizeof br), 0, "the run page in headless Chromium: %s", br);
+	snprintf(marker, sizeof marker, "%s/id", f->tmp);
+	struct stat st;
+	cr_expect(stat(marker, &st) != 0, "nothing the device said ran");
+	free(html);
+	free(xml);
 	fx_stop(f);
 	free(f);
 }
