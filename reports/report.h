@@ -23,4 +23,9 @@ int report_junit(store *db, int64_t run_id, const char *path, char *err, size_t 
  * events and reason codes. */
 int report_json(store *db, int64_t run_id, const char *path, char *err, size_t errlen);
 
+/* The printable HTML page of rollout ID: its state and why, devices per stage
+ * by progress (committed, failed or rolled back, updating, not started) with
+ * a chart, and every device with its gate and detail. */
+int report_html_rollout(store *db, int64_t id, const char *path, char *err, size_t errlen);
+
 #endif

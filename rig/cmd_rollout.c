@@ -9,6 +9,7 @@
 #include "fwimage.h"
 #include "fwserve.h"
 #include "rack.h"
+#include "report.h"
 #include "rollout.h"
 #include "store.h"
 
@@ -28,6 +29,7 @@ const char cmd_rollout_usage[] =
 	"usage: rig rollout start IMAGE --stages LIST [--rack FILE] [--tag KEY=VALUE] [options]\n"
 	"       rig rollout start --resume ID [--rack FILE] [options]\n"
 	"       rig rollout status [ID] [--json] [--db FILE]\n"
+	"       rig rollout report [ID] --html FILE [--db FILE]\n"
 	"       rig rollout pause|resume|stop [ID] [--db FILE]\n\n"
 	"A staged firmware rollout (hawkBit's model) over the rack's slots whose tag\n"
 	"KEY is VALUE (the cohort; all slots without --tag). Stages are cumulative\n"
@@ -392,9 +394,10 @@ static int cmd_control(const char *what, int argc, char **argv)
 		{ "db", required_argument, 0, 'd' },
 		{ "json", no_argument, 0, 'j' },
 		{ "operator", required_argument, 0, 'o' },
+		{ "html", required_argument, 0, 'H' },
 		{ 0, 0, 0, 0 },
 	};
-	const char *dbp = NULL, *op = NULL;
+	const char *dbp = NULL, *op = NULL, *html = NULL;
 	bool json = false;
 	int c;
 	long v;
@@ -404,6 +407,7 @@ static int cmd_control(const char *what, int argc, char **argv)
 		case 'd': dbp = optarg; break;
 		case 'j': json = true; break;
 		case 'o': op = optarg; break;
+		case 'H': html = optarg; break;
 		default: return cli_fail(RIG_EXIT_USAGE, "rollout", "see rig rollout --help");
 		}
 	}
@@ -418,6 +422,8 @@ static int cmd_control(const char *what, int argc, char **argv)
 		return cli_fail(RIG_EXIT_USAGE, "rollout", "unexpected argument '%s'", argv[optind]);
 	if (json && strcmp(what, "status") != 0)
 		return cli_fail(RIG_EXIT_USAGE, "rollout", "--json is for status");
+	if (!html != (strcmp(what, "report") != 0))
+		return cli_fail(RIG_EXIT_USAGE, "rollout", "--html FILE goes with report, and only there");
 	store *db;
 	char err[512];
 	if (store_open(cli_db_path(dbp), &db, err, sizeof err))
@@ -426,6 +432,15 @@ static int cmd_control(const char *what, int argc, char **argv)
 	if (strcmp(what, "status") == 0) {
 		if (rollout_status(db, id, json, stdout, err, sizeof err))
 			rc = cli_fail(RIG_EXIT_USAGE, "rollout", "%s", err);
+	} else if (strcmp(what, "report") == 0) {
+		if (!id)
+			id = rollout_latest(db);
+		if (id <= 0)
+			rc = cli_fail(RIG_EXIT_USAGE, "rollout", "no rollout in the store");
+		else if (report_html_rollout(db, id, html, err, sizeof err))
+			rc = cli_fail(RIG_EXIT_USAGE, "rollout", "%s", err);
+		else
+			printf("report: %s\n", html);
 	} else {
 		int r = rollout_request(db, id, what, cli_operator(op), err, sizeof err);
 		if (r < 0)
@@ -445,11 +460,11 @@ static int cmd_control(const char *what, int argc, char **argv)
 int cmd_rollout(int argc, char **argv)
 {
 	if (argc < 2)
-		return cli_fail(RIG_EXIT_USAGE, "rollout", "expected start, status, pause, resume or stop");
+		return cli_fail(RIG_EXIT_USAGE, "rollout", "expected start, status, report, pause, resume or stop");
 	const char *sub = argv[1];
 	if (strcmp(sub, "start") == 0)
 		return cmd_start(argc - 1, argv + 1);
-	if (strcmp(sub, "status") == 0 || strcmp(sub, "pause") == 0 || strcmp(sub, "resume") == 0 ||
+	if (strcmp(sub, "status") == 0 || strcmp(sub, "report") == 0 || strcmp(sub, "pause") == 0 || strcmp(sub, "resume") == 0 ||
 	    strcmp(sub, "stop") == 0)
 		return cmd_control(sub, argc - 1, argv + 1);
 	return cli_fail(RIG_EXIT_USAGE, "rollout", "unknown subcommand '%s'", sub);

@@ -702,3 +702,38 @@ Test(rollout, e2e_crash_loop_image_pauses_after_the_canary)
 	cr_assert(strstr(out, "devices: 0 committed, 1 rolled back"), "%s", out);
 	cr_assert(strstr(out, "3 waiting"), "the canary's failure must hold the other slots: %s", out);
 }
+
+/* The rollout's page: where each stage stands after the canary crash-looped
+ * (stage 1: one rolled back; stages 2 and 3: not started), with its chart,
+ * opened in headless Chromium (tests/browser/check-html). */
+Test(rollout, e2e_report_shows_progress_per_stage)
+{
+	char out[16384];
+	struct simrack_proc p;
+	int rc = e2e("crash-loop.fw", "1,50%,100%", out, sizeof out, &p);
+	simrack_stop(&p);
+	cr_assert_eq(rc, 1, "rig rollout: %d\n%s", rc, out);
+	char bin[PATH_MAX], db[350], page[400];
+	snprintf(db, sizeof db, "%s/e2e.db", dir);
+	snprintf(page, sizeof page, "%s/rollout.html", dir);
+	char *argv[] = { (char *)support_bin("rig", bin, sizeof bin), "rollout", "report", "--db", db, "--html", page, NULL };
+	cr_assert_eq(support_run(argv, out, sizeof out), 0, "rig rollout report: %s", out);
+	char *html = support_read_file(page);
+	cr_assert(html, "page written");
+	cr_expect(strstr(html, "Rollout 1: paused"), "the rollout's state in the title");
+	cr_expect(strstr(html, "failure threshold"), "why it stands");
+	const char *stages = strstr(html, "id=\"stages\"");
+	cr_assert(stages);
+	cr_expect(strstr(stages, "<td>1</td><td>0</td><td>1</td><td>0</td><td>0</td>"),
+		  "stage 1: 0 committed, 1 failed, 0 updating, 0 not started");
+	cr_expect(strstr(stages, "<td>2</td><td>0</td><td>0</td><td>0</td><td>1</td>"), "stage 2: 1 not started");
+	cr_expect(strstr(stages, "<td>3</td><td>0</td><td>0</td><td>0</td><td>2</td>"), "stage 3: 2 not started");
+	cr_expect(strstr(html, "<svg"), "the progress chart");
+	cr_expect(strstr(html, "rolled_back"), "the canary's state among the devices");
+	free(html);
+	char *chk[] = { "/bin/sh", "tests/browser/check-html", "--min-svg", "1", page, NULL };
+	cr_expect_eq(support_run(chk, out, sizeof out), 0, "the rollout page in headless Chromium: %s", out);
+	char *none[] = { bin, "rollout", "report", "7", "--db", db, "--html", page, NULL };
+	cr_expect_eq(support_run(none, out, sizeof out), 2, "an unknown rollout: exit 2");
+	cr_expect(strstr(out, "rollout 7: not in the store"), "%s", out);
+}
