@@ -34,10 +34,19 @@ static int prep(sqlite3 *db, const char *sql, int last_n, sqlite3_stmt **st, cha
 	return 0;
 }
 
-static void rate_cell(FILE *f, int pass, int total)
+/* The table under a pass-rate chart: per row its name, passed of total, and
+ * the rate. */
+static void rate_table(FILE *f, const char *heading, const char *const *names, const int *pass, const int *total,
+		       size_t n)
 {
-	fprintf(f, "<td class=\"num\">%d / %d</td><td class=\"num\">%.0f%%</td>", pass, total,
-		total ? 100.0 * pass / total : 0.0);
+	fprintf(f, "<table><tr><th>%s</th><th>passed</th><th>rate</th></tr>\n", heading);
+	for (size_t i = 0; i < n; i++) {
+		fputs("<tr><td>", f);
+		html_text(f, names[i]);
+		fprintf(f, "</td><td class=\"num\">%d / %d</td><td class=\"num\">%.0f%%</td></tr>\n", pass[i], total[i],
+			total[i] ? 100.0 * pass[i] / total[i] : 0.0);
+	}
+	fputs("</table>\n", f);
 }
 
 /* Pass rate of each scenario in each run of the window: a line per scenario. */
@@ -87,15 +96,10 @@ static int per_scenario(FILE *f, sqlite3 *db, int last_n, char *err, size_t errl
 	chart_line_svg(&c, &svg, why, sizeof why);
 	html_figure(f, svg, "Share of slots that passed each scenario, per run.", why);
 	free(svg);
-	fputs("<table><tr><th>scenario</th><th>passed</th><th>rate</th></tr>\n", f);
-	for (size_t i = 0; i < ns; i++) {
-		fputs("<tr><td>", f);
-		html_text(f, names[i]);
-		fputs("</td>", f);
-		rate_cell(f, pass[i], total[i]);
-		fputs("</tr>\n", f);
-	}
-	fputs("</table>\n", f);
+	const char *labels[TRENDS_MAX_SCENARIOS];
+	for (size_t i = 0; i < ns; i++)
+		labels[i] = names[i];
+	rate_table(f, "scenario", labels, pass, total, ns);
 	free(x);
 	free(y);
 	return 0;
@@ -131,15 +135,7 @@ static int per_model(FILE *f, sqlite3 *db, int last_n, char *err, size_t errlen)
 	chart_bar_svg(&c, &svg, why, sizeof why);
 	html_figure(f, svg, "Share of all results per model that passed, over the runs in the window.", why);
 	free(svg);
-	fputs("<table><tr><th>model</th><th>passed</th><th>rate</th></tr>\n", f);
-	for (size_t i = 0; i < n; i++) {
-		fputs("<tr><td>", f);
-		html_text(f, names[i]);
-		fputs("</td>", f);
-		rate_cell(f, pass[i], total[i]);
-		fputs("</tr>\n", f);
-	}
-	fputs("</table>\n", f);
+	rate_table(f, "model", cats, pass, total, n);
 	return 0;
 }
 
