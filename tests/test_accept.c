@@ -298,7 +298,7 @@ Test(accept, hostile_device_answers_come_out_escaped)
 	free(text);
 
 	/* What probe says of the device, as JSON. */
-	char *probe[] = { f->rig, "probe", "--rack", f->rackfile, "--slots", "1", "--json", NULL };
+	char *probe[] = { f->rig, "probe", "--rack", f->rackfile, "--slots", "1", "--json", "--db", f->db, NULL };
 	char *out = calloc(1, 65536);
 	cr_expect_eq(run_rig(probe, out, 65536), 0, "rig probe: %s", out);
 	cr_expect(strstr(out, "\"hw_rev\": \"\\u003cimg/src=x>\""), "hw_rev escaped in JSON: %s", out);
