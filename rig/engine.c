@@ -43,6 +43,8 @@ struct slot_run {
 	uint64_t dups_at_cut;            /* the ingest's duplicate count when coverage went */
 	struct flush_report flush;       /* the last backlog check */
 	bool have_flush;
+	double tx_peak_a;                /* highest supply current while the backlog went out; NAN unread */
+	char tx_err[160];                /* why it is NAN */
 	/* GNSS, by the receiver's own clock (Unix ms) so virtual time holds */
 	int64_t gnss_mark_ms;            /* power on or antenna back: what a first fix is timed from */
 	bool gnss_mark_is_power;         /* the mark was a power on (TTFF) or an antenna return */
@@ -474,25 +476,65 @@ out:
 	return rc;
 }
 
+/* A radio draws its transmit current only while a packet is in the air, a
+ * fraction of a second at a time; a once-a-second look lands between packets.
+ * While the backlog goes out the supply is read at this pace. */
+#define TX_SAMPLE_MS 100
+/* The flush is over for sampling once this long brings no new record. */
+#define TX_QUIET_MS 1500
+/* A device that has not started its flush by then is not waited on at the fine pace. */
+#define TX_SAMPLE_FOR_MS 180000
+
+/* Reads the slot's supply once; keeps the peak in sr->tx_peak_a. */
+static void sample_tx_current(struct slot_run *sr)
+{
+	struct power_status ps;
+	if (sr->supply->driver->status(sr->supply, &ps)) {
+		snprintf(sr->tx_err, sizeof sr->tx_err, "supply unreadable during the flush: %.100s", power_error(sr->supply));
+		return;
+	}
+	if (isnan(sr->tx_peak_a) || ps.i_out > sr->tx_peak_a)
+		sr->tx_peak_a = ps.i_out;
+}
+
 static enum engine_outcome expect_flush(struct slot_run *sr, const struct scenario_step *st, int64_t deadline)
 {
 	if (sr->restore_ms <= sr->cut_ms)
 		return fail(sr, st, OUTCOME_ERROR, "a flush check needs a cell_antenna cut and return before it");
 	/* Drained when a record made after coverage returned has arrived and
-	 * nothing more came in over half a period. */
-	uint64_t seen = UINT64_MAX;
+	 * nothing more came in over half a period. Until the backlog has gone
+	 * out, the supply is sampled finely for the transmit current. */
+	uint64_t seen = UINT64_MAX, last_count = uplink_stats(sr).records;
+	int64_t fine_until = now(sr) + TX_SAMPLE_FOR_MS, last_new = -1;
+	bool sampling = sr->supply != NULL;
+	sr->tx_peak_a = NAN;
+	snprintf(sr->tx_err, sizeof sr->tx_err, "no supply reading during the flush");
 	for (;;) {
 		struct ingest_device_stats s = uplink_stats(sr);
+		if (sampling) {
+			sample_tx_current(sr);
+			if (s.records != last_count) {
+				last_count = s.records;
+				last_new = now(sr);
+			}
+			/* the backlog went out and a quiet spell followed, or it never began */
+			if ((last_new >= 0 && now(sr) - last_new >= TX_QUIET_MS) || now(sr) >= fine_until)
+				sampling = false;
+		}
 		bool caught_up = s.last_record_ms >= sr->restore_ms + st->period_ms;
-		if (caught_up && s.records == seen)
+		if (caught_up && s.records == seen && !sampling)
 			break;
-		seen = s.records;
+		if (!sampling)
+			seen = s.records;
 		if (now(sr) >= deadline)
 			break;
-		int64_t next = now(sr) + st->period_ms / 2;
+		int64_t next = now(sr) + (sampling ? TX_SAMPLE_MS : st->period_ms / 2);
 		if (pump_until(sr, next < deadline ? next : deadline, NULL, NULL) < 0)
 			return OUTCOME_ABORTED;
 	}
+	if (!sr->supply)
+		snprintf(sr->tx_err, sizeof sr->tx_err, "%.150s",
+			 *sr->supply_err ? sr->supply_err : "the slot has no supply in the rack file");
 	struct flush_record *recs;
 	size_t n;
 	int64_t phase;
@@ -837,6 +879,12 @@ static enum engine_outcome step_measure(struct slot_run *sr, const struct scenar
 		if (isnan(v))
 			return fail(sr, st, OUTCOME_FAIL, "%s: no fix measured before it (an 'expect: {gnss: fix}' step after %s)",
 				    st->source, !strcmp(st->source, "gnss.ttff") ? "a power on" : "the antenna's return");
+	} else if (!strcmp(st->source, "flush.tx_current")) {
+		if (!sr->have_flush)
+			return fail(sr, st, OUTCOME_FAIL, "%s: no flush check before it", st->source);
+		v = sr->tx_peak_a;
+		if (isnan(v))
+			return fail(sr, st, OUTCOME_ERROR, "%s: %s", st->source, sr->tx_err);
 	} else if (!strncmp(st->source, "flush.", 6)) {
 		if (!sr->have_flush)
 			return fail(sr, st, OUTCOME_FAIL, "%s: no flush check before it", st->source);
@@ -1202,7 +1250,7 @@ int engine_run(const struct rack *rack, const bool *sel, const struct scenario *
 		struct slot_run *sr = &runs[k];
 		*sr = (struct slot_run){ .rack = rack, .slot = &rack->slots[i], .scenarios = scenarios, .n_sc = n_sc,
 					 .o = o, .results = &results[k * n_sc], .db_lock = &db_lock,
-					 .last_power_on = -1, .ttff_s = NAN, .reacq_s = NAN, .ota_recovery_s = NAN };
+					 .last_power_on = -1, .ttff_s = NAN, .reacq_s = NAN, .ota_recovery_s = NAN, .tx_peak_a = NAN };
 		snprintf(sr->label, sizeof sr->label, "%d", rack->slots[i].id);
 		snprintf(sr->status, sizeof sr->status, "starting");
 		for (int s = 0; s < n_sc; s++) {

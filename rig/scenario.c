@@ -16,6 +16,7 @@ const char *const scenario_sources[] = {
 	"flush.drain_time", /* s from coverage back to the last backlog record */
 	"flush.rate",      /* backlog records per second while draining */
 	"flush.records",   /* backlog records that arrived */
+	"flush.tx_current", /* A, the supply's peak while the backlog went out (transmit current) */
 	"gnss.ttff",       /* s from power on to the first 3D fix, by the receiver's clock */
 	"gnss.reacquisition", /* s from the antenna's return to the first 3D fix */
 	"ota.boots",       /* boots the device took during the last update */
