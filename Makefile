@@ -96,9 +96,14 @@ $(BUILD)/san/usb_testbed: $(BUILD)/san/obj/tests/usb/usb_testbed.o $(call sanobj
 # Firmware fixture images (docs/firmware.md): a test vendor key and one
 # image per way an update can go wrong, made by tests/tools/fwgen.c.
 FW_FIXTURE_NAMES := good-2.0.0 crash-loop no-gnss no-modem corrupt-payload bad-signature wrong-model truncated unsigned
-FW_FIXTURES := $(patsubst %,$(BUILD)/fixtures/fw/%.fw,$(FW_FIXTURE_NAMES))
+# The set is built for the reference's model (Teltonika FMB920) in fw/ and
+# again in fw/MODEL/ for each model simrack's Acme units present as, so a
+# rack of mixed models (rig qualify) updates each with its own build.
+FW_MODELS := 100 200 300 400 500 600 700 800 900 A00
+FW_FIXTURES := $(patsubst %,$(BUILD)/fixtures/fw/%.fw,$(FW_FIXTURE_NAMES)) \
+	$(foreach m,$(FW_MODELS),$(patsubst %,$(BUILD)/fixtures/fw/AT-$(m)/%.fw,$(FW_FIXTURE_NAMES)))
 $(FW_FIXTURES) $(BUILD)/fixtures/fw/vendor.pub.pem &: $(BUILD)/san/fwgen
-	$(BUILD)/san/fwgen $(BUILD)/fixtures/fw
+	$(BUILD)/san/fwgen $(BUILD)/fixtures/fw $(patsubst %,Acme:AT-%,$(FW_MODELS))
 .PHONY: fw-fixtures
 fw-fixtures: $(FW_FIXTURES)
 

@@ -17,10 +17,14 @@ struct qualify_model {
 	char name[160];            /* "vendor model" */
 	int units, results, passes, failed;
 	double boot_s, idle_a, booting_a; /* means over units; NaN when not measured */
+	double tx_a;               /* transmit current: mean of the peaks while backlogs went out */
 	double flush_pass_rate;    /* offline-flush passes / runs, 0..1; NaN when not run */
 	double drain_s;            /* mean drain time over the outages */
 	double bytes_per_day;      /* mean per unit, up+down scaled to a day of rack time */
-	double ttff_s;             /* NaN: not measured */
+	double ttff_s;             /* cold start; NaN: not measured */
+	double reacq_s;            /* first fix after the antenna's return (gnss-outage) */
+	double rollback_pass_rate; /* ota-rollback passes / runs, 0..1; NaN when not run */
+	double rollback_s;         /* mean time from a bad image's fota to the known-good bank again */
 	int defects;               /* failed results */
 	int rank;
 	char reasons[512];         /* why it ranks where it does */

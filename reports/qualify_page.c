@@ -44,6 +44,16 @@ static double mean_measure(sqlite3 *h, int64_t run, const char *key, const char 
 			  run, key, like);
 }
 
+/* Passes / runs of SCENARIO for a model, 0..1; NaN when it never ran. */
+static double pass_rate(sqlite3 *h, int64_t run, const char *key, const char *scenario)
+{
+	double runs = one_double(h, "SELECT COUNT(*) FROM results r WHERE r.run_id = ?1 AND " MODEL_KEY
+				    " = ?2 AND r.scenario = ?3", run, key, scenario);
+	double ok = one_double(h, "SELECT SUM(r.outcome = 'pass') FROM results r WHERE r.run_id = ?1 AND " MODEL_KEY
+				  " = ?2 AND r.scenario = ?3", run, key, scenario);
+	return runs > 0 ? ok / runs : NAN;
+}
+
 static int cmp_model(const void *a, const void *b)
 {
 	const struct qualify_model *x = a, *y = b;
@@ -94,12 +104,12 @@ int qualify_compute(store *db, int64_t run_id, double cap_mb, struct qualify_sum
 		m->idle_a = mean_measure(h, run_id, m->name, "idle_current");
 		m->booting_a = mean_measure(h, run_id, m->name, "booting_current");
 		m->drain_s = mean_measure(h, run_id, m->name, "drain_%");
-		m->ttff_s = mean_measure(h, run_id, m->name, "%ttff%");
-		double runs = one_double(h, "SELECT COUNT(*) FROM results r WHERE r.run_id = ?1 AND " MODEL_KEY
-					    " = ?2 AND r.scenario = 'offline-flush'", run_id, m->name, NULL);
-		double ok = one_double(h, "SELECT SUM(r.outcome = 'pass') FROM results r WHERE r.run_id = ?1 AND " MODEL_KEY
-					  " = ?2 AND r.scenario = 'offline-flush'", run_id, m->name, NULL);
-		m->flush_pass_rate = runs > 0 ? ok / runs : NAN;
+		m->tx_a = mean_measure(h, run_id, m->name, "tx_current%");
+		m->ttff_s = mean_measure(h, run_id, m->name, "ttff_cold");
+		m->reacq_s = mean_measure(h, run_id, m->name, "reacquisition");
+		m->rollback_s = mean_measure(h, run_id, m->name, "%_recovery");
+		m->flush_pass_rate = pass_rate(h, run_id, m->name, "offline-flush");
+		m->rollback_pass_rate = pass_rate(h, run_id, m->name, "ota-rollback");
 		double bytes = one_double(h,
 					  "SELECT SUM(u.bytes_up + u.bytes_down) * 1.0 / COUNT(DISTINCT u.imei) FROM uplink_usage u "
 					  "WHERE u.run_id = ?1 AND u.imei IN (SELECT r.imei FROM results r WHERE r.run_id = ?1 AND "
@@ -118,12 +128,21 @@ int qualify_compute(store *db, int64_t run_id, double cap_mb, struct qualify_sum
 		char boot[48] = "boot time not measured";
 		if (isfinite(m->boot_s))
 			snprintf(boot, sizeof boot, "boots in %.1f s", m->boot_s);
-		snprintf(m->reasons, sizeof m->reasons, "%s (%d of %d results failed over %d unit%s); %s; %s%s",
+		char ota[96] = "";
+		if (isfinite(m->rollback_pass_rate) && m->rollback_pass_rate < 1)
+			snprintf(ota, sizeof ota, "; bad builds not always refused or rolled back");
+		else if (isfinite(m->rollback_pass_rate))
+			snprintf(ota, sizeof ota, "; bad builds refused or rolled back (in %.0f s on average)", m->rollback_s);
+		char tx[64] = "";
+		if (isfinite(m->tx_a))
+			snprintf(tx, sizeof tx, "; transmits at %.0f mA", m->tx_a * 1000);
+		snprintf(m->reasons, sizeof m->reasons, "%s (%d of %d results failed over %d unit%s); %s; %s%s%s%s",
 			 m->defects ? "defects found" : "no defects", m->failed, m->results, m->units, m->units == 1 ? "" : "s",
 			 data, boot,
 			 isfinite(m->flush_pass_rate) ? (m->flush_pass_rate < 1 ? "; offline flush lost or altered records"
 								       : "; offline flush intact")
-						      : "");
+						      : "",
+			 ota, tx);
 	}
 	return 0;
 }
@@ -138,7 +157,25 @@ static void cell_num(FILE *f, double v, const char *fmt)
 	fputs("</td>", f);
 }
 
-static void bar(FILE *f, const struct qualify_summary *q, const char *title, const char *ylabel, int which)
+/* The figures the page charts, each a model's value in the chart's unit. */
+enum figure { FIG_BOOT, FIG_IDLE, FIG_BOOTING, FIG_TX, FIG_TTFF, FIG_REACQ, FIG_ROLLBACK, FIG_DATA };
+
+static double figure(const struct qualify_model *m, enum figure which)
+{
+	switch (which) {
+	case FIG_BOOT: return m->boot_s;
+	case FIG_IDLE: return m->idle_a * 1000;
+	case FIG_BOOTING: return m->booting_a * 1000;
+	case FIG_TX: return m->tx_a * 1000;
+	case FIG_TTFF: return m->ttff_s;
+	case FIG_REACQ: return m->reacq_s;
+	case FIG_ROLLBACK: return m->rollback_s;
+	case FIG_DATA: return m->bytes_per_day / 1e6;
+	}
+	return NAN;
+}
+
+static void bar(FILE *f, const struct qualify_summary *q, const char *title, const char *ylabel, enum figure which)
 {
 	const char **cats = calloc((size_t)(q->n ? q->n : 1), sizeof *cats);
 	double *vals = calloc((size_t)(q->n ? q->n : 1), sizeof *vals);
@@ -148,8 +185,7 @@ static void bar(FILE *f, const struct qualify_summary *q, const char *title, con
 		for (int i = 0; i < q->n; i++) {
 			const struct qualify_model *m = &q->m[i];
 			cats[i] = m->name;
-			vals[i] = which == 0 ? m->boot_s : which == 1 ? m->idle_a * 1000 : which == 2 ? m->booting_a * 1000
-				: which == 3 ? m->ttff_s : m->bytes_per_day / 1e6;
+			vals[i] = figure(m, which);
 			any |= isfinite(vals[i]);
 		}
 		struct chart_bar c = { .title = title, .ylabel = ylabel, .categories = cats, .values = vals,
@@ -187,8 +223,9 @@ int report_html_qualify(store *db, const struct qualify_summary *q, const char *
 	fputs("</ol>\n", f);
 
 	fputs("<h2>Side by side</h2>\n<table id=\"comparison\">\n<tr><th>rank</th><th>model</th><th>units</th>"
-	      "<th>boot time (s)</th><th>idle current (mA)</th><th>booting current (mA)</th>"
-	      "<th>offline-flush pass rate</th><th>flush drain (s)</th><th>data per day (MB)</th><th>TTFF (s)</th>"
+	      "<th>boot time (s)</th><th>idle current (mA)</th><th>booting current (mA)</th><th>transmit current (mA)</th>"
+	      "<th>offline-flush pass rate</th><th>flush drain (s)</th><th>data per day (MB)</th><th>TTFF cold (s)</th>"
+	      "<th>reacquisition (s)</th><th>rollback pass rate</th><th>rollback time (s)</th>"
 	      "<th>defects</th></tr>\n", f);
 	for (int i = 0; i < q->n; i++) {
 		const struct qualify_model *m = &q->m[i];
@@ -198,19 +235,26 @@ int report_html_qualify(store *db, const struct qualify_summary *q, const char *
 		cell_num(f, m->boot_s, "%.1f");
 		cell_num(f, m->idle_a * 1000, "%.0f");
 		cell_num(f, m->booting_a * 1000, "%.0f");
+		cell_num(f, m->tx_a * 1000, "%.0f");
 		cell_num(f, m->flush_pass_rate * 100, "%.0f %%");
-		cell_num(f, m->drain_s, "%.0f");
+		cell_num(f, m->drain_s, "%.1f");
 		cell_num(f, m->bytes_per_day / 1e6, "%.2f");
 		cell_num(f, m->ttff_s, "%.0f");
+		cell_num(f, m->reacq_s, "%.1f");
+		cell_num(f, m->rollback_pass_rate * 100, "%.0f %%");
+		cell_num(f, m->rollback_s, "%.0f");
 		fprintf(f, "<td>%d</td></tr>\n", m->defects);
 	}
 	fputs("</table>\n", f);
 
-	bar(f, q, "Boot time per model", "s", 0);
-	bar(f, q, "Idle current per model", "mA", 1);
-	bar(f, q, "Booting current per model", "mA", 2);
-	bar(f, q, "TTFF per model", "s", 3);
-	bar(f, q, "Data per day per model", "MB", 4);
+	bar(f, q, "Boot time per model", "s", FIG_BOOT);
+	bar(f, q, "Idle current per model", "mA", FIG_IDLE);
+	bar(f, q, "Booting current per model", "mA", FIG_BOOTING);
+	bar(f, q, "Transmit current per model", "mA", FIG_TX);
+	bar(f, q, "TTFF (cold) per model", "s", FIG_TTFF);
+	bar(f, q, "GNSS reacquisition per model", "s", FIG_REACQ);
+	bar(f, q, "Rollback time per model", "s", FIG_ROLLBACK);
+	bar(f, q, "Data per day per model", "MB", FIG_DATA);
 
 	fputs("<h2>Defects and their evidence</h2>\n<table id=\"defects\">\n<tr><th>model</th><th>slot</th><th>IMEI</th>"
 	      "<th>scenario</th><th>outcome</th><th>evidence</th><th>reason codes</th></tr>\n", f);

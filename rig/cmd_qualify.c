@@ -23,10 +23,12 @@ const char cmd_qualify_usage[] =
 	"Runs the qualification suite (power-loss, offline-flush, data-cap; ota-rollback,\n"
 	"gnss-outage and ttff when those scenario files exist) on every slot, all models\n"
 	"at once, then compares the models (vendor + model; several units each) side by\n"
-	"side from the results store: boot time, idle and booting current, flush\n"
-	"integrity (offline-flush pass rate, drain time), data used per day against a SIM\n"
-	"plan's cap (uplink bytes up+down scaled to a day of rack time), TTFF (or \"not\n"
-	"measured\"), defects with their evidence, and a ranking with its reasons.\n"
+	"side from the results store: boot time; idle, booting and transmit current;\n"
+	"flush integrity (offline-flush pass rate, drain time); data used per day against\n"
+	"a SIM plan's cap (uplink bytes up+down scaled to a day of rack time); cold TTFF\n"
+	"and reacquisition; rollback success (ota-rollback pass rate) and time; defects\n"
+	"with their evidence; and a ranking with its reasons. A figure no scenario\n"
+	"measured shows as \"-\" (\"not measured\" on the page).\n"
 	"With no --rack, a simulated 8-slot rack of mixed models on virtual time.\n\n"
 	"options:\n"
 	"  --rack FILE        rack file (YAML)\n"
@@ -48,22 +50,33 @@ struct qopts {
 	double cap_mb;
 };
 
+/* A column's figure, or "-" when it was not measured. */
+static const char *num(char *buf, size_t len, const char *fmt, double v)
+{
+	if (isfinite(v))
+		snprintf(buf, len, fmt, v);
+	else
+		snprintf(buf, len, "-");
+	return buf;
+}
+
 static void print_summary(const struct qualify_summary *q)
 {
-	printf("\n%-4s  %-28s  %5s  %8s  %8s  %8s  %9s  %9s  %10s  %8s  %s\n", "RANK", "MODEL", "UNITS", "BOOT s",
-	       "IDLE mA", "BOOT mA", "FLUSH ok", "DRAIN s", "MB/DAY", "TTFF s", "DEFECTS");
+	printf("\n%-4s  %-24s  %5s  %6s  %7s  %7s  %7s  %8s  %7s  %7s  %6s  %6s  %8s  %7s  %s\n", "RANK", "MODEL", "UNITS",
+	       "BOOT s", "IDLE mA", "BOOT mA", "TX mA", "FLUSH ok", "DRAIN s", "MB/DAY", "TTFF s", "REACQ s", "ROLLBACK",
+	       "RB s", "DEFECTS");
 	for (int i = 0; i < q->n; i++) {
 		const struct qualify_model *m = &q->m[i];
-		char ttff[24];
-		if (isfinite(m->ttff_s))
-			snprintf(ttff, sizeof ttff, "%.0f", m->ttff_s);
-		else
-			snprintf(ttff, sizeof ttff, "not measured");
-		printf("%-4d  %-28.28s  %5d  %8.1f  %8.0f  %8.0f  %8.0f%%  %9.0f  %10.2f  %8s  %d\n", m->rank, m->name, m->units,
-		       m->boot_s, m->idle_a * 1000, m->booting_a * 1000, m->flush_pass_rate * 100, m->drain_s,
-		       m->bytes_per_day / 1e6, ttff, m->defects);
+		char b[12][24];
+		printf("%-4d  %-24.24s  %5d  %6s  %7s  %7s  %7s  %8s  %7s  %7s  %6s  %6s  %8s  %7s  %d\n", m->rank, m->name,
+		       m->units, num(b[0], 24, "%.1f", m->boot_s), num(b[1], 24, "%.0f", m->idle_a * 1000),
+		       num(b[2], 24, "%.0f", m->booting_a * 1000), num(b[3], 24, "%.0f", m->tx_a * 1000),
+		       num(b[4], 24, "%.0f%%", m->flush_pass_rate * 100), num(b[5], 24, "%.1f", m->drain_s),
+		       num(b[6], 24, "%.2f", m->bytes_per_day / 1e6), num(b[7], 24, "%.0f", m->ttff_s),
+		       num(b[8], 24, "%.1f", m->reacq_s), num(b[9], 24, "%.0f%%", m->rollback_pass_rate * 100),
+		       num(b[10], 24, "%.0f", m->rollback_s), m->defects);
 	}
-	printf("\nranking (SIM cap %.0f MB/day):\n", q->cap_mb);
+	printf("(- : not measured)\n\nranking (SIM cap %.0f MB/day):\n", q->cap_mb);
 	for (int i = 0; i < q->n; i++)
 		printf("  %d. %s: %s\n", q->m[i].rank, q->m[i].name, q->m[i].reasons);
 }

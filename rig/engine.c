@@ -43,6 +43,12 @@ struct slot_run {
 	uint64_t dups_at_cut;            /* the ingest's duplicate count when coverage went */
 	struct flush_report flush;       /* the last backlog check */
 	bool have_flush;
+	/* What the running scenario changed, so that its end can put back what
+	 * a failure left (a cut antenna, a spent data plan, power off) and the
+	 * next scenario meets the slot as the one before found it. */
+	struct { char line[RACK_NAME_MAX]; bool was_on; } touched[RACK_MAX_LINES];
+	int n_touched;
+	bool power_left_off, datacap_set;
 	double tx_peak_a;                /* highest supply current while the backlog went out; NAN unread */
 	char tx_err[160];                /* why it is NAN */
 	/* GNSS, by the receiver's own clock (Unix ms) so virtual time holds */
@@ -269,6 +275,51 @@ static int set_power(struct slot_run *sr, bool on, char *err, size_t len)
 		return -1;
 	}
 	return 0;
+}
+
+/* Remembers a line's state before the scenario first switches it. */
+static void note_line(struct slot_run *sr, const char *name, bool to)
+{
+	for (int i = 0; i < sr->n_touched; i++)
+		if (!strcmp(sr->touched[i].line, name))
+			return;
+	const struct rack_line *line = line_named(sr->slot, name);
+	if (!line || sr->n_touched == RACK_MAX_LINES)
+		return;
+	char err[256];
+	struct relay_dev *b = board_for(sr, line, err, sizeof err);
+	bool on;
+	if (!b || b->driver->get(b, line->channel, &on))
+		on = !to;   /* unreadable: a switch is a change from the other state */
+	snprintf(sr->touched[sr->n_touched].line, sizeof sr->touched[0].line, "%s", line->name);
+	sr->touched[sr->n_touched++].was_on = on;
+}
+
+/* Undoes what the scenario left changed; each action is audited. */
+static void leave_as_found(struct slot_run *sr)
+{
+	char err[256], req[64], reply[256];
+	if (sr->datacap_set) {
+		snprintf(req, sizeof req, "datacap %d off", sr->slot->id);
+		int rc = rackctl_request(sr->rack->control, req, reply, sizeof reply);
+		audit(sr, *sr->rack->control ? sr->rack->control : "(none)", req, rc ? reply : "ok (scenario end)");
+	}
+	for (int i = 0; i < sr->n_touched; i++) {
+		const struct rack_line *line = line_named(sr->slot, sr->touched[i].line);
+		struct relay_dev *b = line ? board_for(sr, line, err, sizeof err) : NULL;
+		bool on;
+		if (b && (b->driver->get(b, line->channel, &on) || on != sr->touched[i].was_on))
+			set_line(sr, sr->touched[i].line, sr->touched[i].was_on, err, sizeof err);
+	}
+	if (sr->power_left_off && !clock_aborted(sr->o->clock) && set_power(sr, true, err, sizeof err) == 0) {
+		/* the next scenario expects a device that has booted */
+		bool booted = false;
+		sr->mark = sr->cur->n_events;
+		sr->last_power_on = now(sr);
+		pump_until(sr, now(sr) + 60000, "boot", &booted);
+	}
+	sr->n_touched = 0;
+	sr->power_left_off = sr->datacap_set = false;
 }
 
 /* ---- diagnosis over the slot's channels ---- */
@@ -723,7 +774,11 @@ static enum engine_outcome step_update(struct slot_run *sr, const struct scenari
 	char url[512], cmd[600], a[TRACKER_LINE_MAX + 1], err[256];
 	if (!sr->o->images)
 		return fail(sr, st, OUTCOME_ERROR, "updates need the rig's image server, which did not start");
-	fwserve_url(sr->o->images, st->text, url, sizeof url);
+	/* A model's own images, when the image folder has them (DIR/MODEL/NAME):
+	 * a rack of several models updates each with its own build. */
+	char own[2 * RACK_NAME_MAX + 256];
+	snprintf(own, sizeof own, "%s/%s", sr->slot->model, st->text);
+	fwserve_url(sr->o->images, fwserve_has(sr->o->images, own) ? own : st->text, url, sizeof url);
 	snprintf(cmd, sizeof cmd, "fota %s", url);
 	int64_t sent = now(sr), deadline = sent + st->duration_ms;
 	sr->mark = sr->cur->n_events;
@@ -790,6 +845,7 @@ static enum engine_outcome step_fault(struct slot_run *sr, const struct scenario
 	audit(sr, *sr->rack->control ? sr->rack->control : "(none)", req, rc ? reply : "ok");
 	if (rc)
 		return fail(sr, st, OUTCOME_ERROR, "fault %s: %s", req, reply);
+	sr->datacap_set = st->fault_bytes >= 0;
 	return OUTCOME_PASS;
 }
 
@@ -927,12 +983,14 @@ static enum engine_outcome step_run(struct slot_run *sr, const struct scenario_s
 	case STEP_POWER:
 		if (st->power != POWER_ON && set_power(sr, false, err, sizeof err))
 			return fail(sr, st, OUTCOME_ERROR, "power off: %s", err);
+		sr->power_left_off = st->power != POWER_ON;
 		if (st->power == POWER_CYCLE && sleep_pumping(sr, CYCLE_OFF_MS) < 0)
 			return OUTCOME_ABORTED;
 		sr->mark = sr->cur->n_events;
 		if (st->power != POWER_OFF) {
 			if (set_power(sr, true, err, sizeof err))
 				return fail(sr, st, OUTCOME_ERROR, "power on: %s", err);
+			sr->power_left_off = false;
 			sr->last_power_on = now(sr);
 			sr->gnss_mark_ms = clock_unix_ms(sr->o->clock, sr->last_power_on);
 			sr->gnss_mark_is_power = true;
@@ -940,6 +998,7 @@ static enum engine_outcome step_run(struct slot_run *sr, const struct scenario_s
 		return OUTCOME_PASS;
 	case STEP_RELAY:
 		sr->mark = sr->cur->n_events;
+		note_line(sr, st->text, st->on);
 		if (set_line(sr, st->text, st->on, err, sizeof err))
 			return fail(sr, st, OUTCOME_ERROR, "relay %s: %s", st->text, err);
 		if (!strcmp(st->text, "gnss_antenna")) { /* the sky a GNSS check looks at */
@@ -1128,6 +1187,7 @@ static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct 
 		char seen[400];
 		diagnosis_has(sr, "", seen, sizeof seen);
 	}
+	leave_as_found(sr);
 	r->finished = now(sr);
 	if (sr->o->progress && !sr->o->progress_tty) /* plain lines for logs */
 		fprintf(sr->o->progress, "slot %s: %s %s%s\n", sr->label, sc->name, engine_outcome_name(r->outcome),

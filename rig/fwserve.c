@@ -119,16 +119,27 @@ static uint64_t take_cut(struct fwserve *s, const char *name)
 
 /* ---- request parsing ---- */
 
-/* A plain file name: no path, no hidden files, nothing to escape DIR with. */
+/* One plain path component of N bytes: no hidden files, no "..". */
+static bool valid_part(const char *p, size_t n)
+{
+	if (n == 0 || p[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)p[i]) && !strchr("._-", p[i]))
+			return false;
+	return true;
+}
+
+/* NAME or MODEL/NAME, each a plain component: nothing to escape DIR with. */
 static bool valid_name(const char *name)
 {
 	size_t n = strlen(name);
-	if (n == 0 || n >= NAME_MAX_LEN || name[0] == '.')
+	if (n >= NAME_MAX_LEN)
 		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)name[i]) && !strchr("._-", name[i]))
-			return false;
-	return true;
+	const char *slash = strchr(name, '/');
+	if (!slash)
+		return valid_part(name, n);
+	return valid_part(name, (size_t)(slash - name)) && valid_part(slash + 1, strlen(slash + 1));
 }
 
 /* Decimal digits only (no sign, no spaces), without overflow. */
@@ -382,6 +393,16 @@ const char *fwserve_url(const struct fwserve *s, const char *name, char *buf, si
 {
 	snprintf(buf, len, "http://%s:%u/%s", s->host, s->port, name ? name : "");
 	return buf;
+}
+
+bool fwserve_has(const struct fwserve *s, const char *name)
+{
+	char path[PATH_MAX + NAME_MAX_LEN];
+	struct stat st;
+	if (!valid_name(name))
+		return false;
+	snprintf(path, sizeof path, "%s/%s", s->dir, name);
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 void fwserve_cut_after(struct fwserve *s, const char *name, uint64_t bytes)

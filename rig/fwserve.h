@@ -4,8 +4,9 @@
  * device resumes an interrupted download where it stopped.
  *
  * GET and HEAD of /NAME serve DIR/NAME, where NAME is a plain file name
- * (letters, digits, '.', '_', '-'; not starting with '.'): nothing outside
- * DIR is reachable. A single byte range (bytes=A-B, bytes=A-, bytes=-N) gets
+ * (letters, digits, '.', '_', '-'; not starting with '.') or one folder and
+ * such a name (MODEL/NAME: a model's own images): nothing outside DIR is
+ * reachable. A single byte range (bytes=A-B, bytes=A-, bytes=-N) gets
  * 206 Partial Content with Content-Range; a range past the end or a
  * malformed one gets 416 with "Content-Range: bytes * /SIZE" (no space); a
  * multi-range request gets the whole file (200), which RFC 9110 allows.
@@ -49,6 +50,9 @@ uint16_t fwserve_port(const struct fwserve *s);
 
 /* "http://HOST:PORT/NAME" into BUF; returns BUF. */
 const char *fwserve_url(const struct fwserve *s, const char *name, char *buf, size_t len);
+
+/* Whether NAME (as a request would name it) is a file the server would serve. */
+bool fwserve_has(const struct fwserve *s, const char *name);
 
 /* The next response for image NAME (NULL: for any image) stops after BYTES
  * body bytes and its connection is closed. One-shot: later requests are

@@ -255,6 +255,52 @@ Test(run, tag_selection_and_file_errors)
 	simrack_stop(&sr);
 }
 
+/* A scenario that fails with the antenna cut, the data plan spent and the
+ * power off must not hand the next scenario a dead slot: its end puts back
+ * what it changed (and audits it), so the next one passes. */
+Test(run, a_failed_scenario_leaves_the_slot_as_it_found_it)
+{
+	FILE *f = fopen(path_in("breaks.yaml"), "w");
+	fputs("name: breaks\nrequires: [console, uplink, power, relay:cell_antenna, fault:datacap]\nsteps:\n"
+	      "  - expect: {uplink: flowing, within: 5m}\n"
+	      "  - relay: {line: cell_antenna, state: off}\n"
+	      "  - fault: {datacap: 100, period: 24h}\n"
+	      "  - power: off\n"
+	      "  - expect: {event: boot, within: 10s}\n",
+	      f);
+	fclose(f);
+	f = fopen(path_in("after.yaml"), "w");
+	fputs("name: after\nrequires: [console, uplink]\nsteps:\n"
+	      "  - command: \"setparam 10050:60\"\n"
+	      "  - command: getver\n"
+	      "  - expect: {answer: \"Ver:\"}\n"
+	      "  - expect: {uplink: flowing, within: 5m}\n",
+	      f);
+	fclose(f);
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start_args(&sr, 1, 4, virtual_reference), 0);
+	char rackfile[4200];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	static char out[65536];
+	char *argv[] = { (char *)rig(), "run", path_in("breaks.yaml"), path_in("after.yaml"), "--rack", rackfile, "--db",
+			 path_in("r.db"), "--json", path_in("r.json"), NULL };
+	int rc = support_run(argv, out, sizeof out);
+	cr_assert_eq(rc, 1, "breaks fails (exit %d):\n%s", rc, out);
+	char *json = support_read_file(path_in("r.json"));
+	cr_assert_not_null(json);
+	const char *after = strstr(json, "\"scenario\": \"after\"");
+	cr_assert(after, "%s", json);
+	const char *breaks = strstr(json, "\"scenario\": \"breaks\"");
+	cr_assert(breaks && strstr(breaks, "\"outcome\": \"fail\""), "breaks failed:\n%s", json);
+	cr_assert(strstr(after, "\"outcome\": \"pass\""), "the next scenario found a working slot:\n%s", after);
+	free(json);
+	char *audit[] = { (char *)rig(), "audit", "--db", path_in("r.db"), NULL };
+	cr_assert_eq(support_run(audit, out, sizeof out), 0, "%s", out);
+	cr_assert(strstr(out, "datacap 1 off") && strstr(out, "scenario end"), "the cap lifted, audited:\n%s", out);
+	cr_assert(strstr(out, "relay cell_antenna on"), "the antenna back, audited:\n%s", out);
+	simrack_stop(&sr);
+}
+
 Test(run, power_loss_over_modbus_rtu_supplies)
 {
 	static const char *const rtu[] = { "--virtual", "--modbus", "rtu", "--profiles", "reference", NULL };

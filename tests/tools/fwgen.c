@@ -2,7 +2,11 @@
  * fwgen - writes the firmware fixture images and the test vendor key pair
  * into a directory (docs/firmware.md lists them and what each must do).
  *
- *   fwgen DIR
+ *   fwgen DIR [VENDOR:MODEL...]
+ *
+ * DIR gets the set for Teltonika FMB920 (the reference's model); each
+ * VENDOR:MODEL gets the same set built for that model in DIR/MODEL, the
+ * folder the rig looks in first for a slot of that model.
  *
  * The keys come from fixed seeds and Ed25519 signatures are deterministic,
  * so every run writes byte-identical files: a fixture never changes under
@@ -14,7 +18,7 @@
  *   corrupt-payload.fw  signed after a payload byte was flipped: only the
  *                       hash check catches it
  *   bad-signature.fw    signed by another key: only the signature fails
- *   wrong-model.fw      signed by the vendor for model FMB130
+ *   wrong-model.fw      signed by the vendor for model FMB130 (AT-000 for an Acme set)
  *   truncated.fw        the good image cut inside its payload
  *   unsigned.fw         packed, never signed
  * crash-loop.fw, no-gnss.fw and no-modem.fw are valid, signed images whose
@@ -32,13 +36,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define VENDOR "Teltonika"
-#define MODEL "FMB920"
-#define OTHER_MODEL "FMB130"
 #define BUILD_TIME 1767225600u   /* 2026-01-01T00:00:00Z: fixed, for reproducible bytes */
 #define PAYLOAD_SIZE (96 * 1024) /* several HTTP blocks, so ranges and cuts mean something */
 
 static const char *out_dir;
+static char set_dir[4000];   /* where the set being written goes: DIR or DIR/MODEL */
+static const char *vendor;   /* the set's vendor */
 
 static int die(const char *what, const char *why)
 {
@@ -48,8 +51,8 @@ static int die(const char *what, const char *why)
 
 static int write_bytes(const char *name, const void *data, size_t len)
 {
-	char path[4096];
-	snprintf(path, sizeof path, "%s/%s", out_dir, name);
+	char path[sizeof set_dir + 64];
+	snprintf(path, sizeof path, "%s/%s", set_dir, name);
 	FILE *f = fopen(path, "wb");
 	if (!f)
 		return die(path, strerror(errno));
@@ -105,7 +108,7 @@ static void make_payload(uint8_t *p, size_t len, const char *model, const char *
 	}
 	char head[256];
 	int n = snprintf(head, sizeof head,
-			 "TRACKRIG SIMULATED FIRMWARE\nvendor=" VENDOR "\nmodel=%s\nversion=%s\nbehaviour=%s\n\n",
+			 "TRACKRIG SIMULATED FIRMWARE\nvendor=%s\nmodel=%s\nversion=%s\nbehaviour=%s\n\n", vendor,
 			 model, version, behaviour);
 	memcpy(p, head, (size_t)n);
 }
@@ -125,7 +128,7 @@ static int image(const char *name, const char *model, const char *version, const
 	uint8_t *img, *signed_img;
 	size_t len, signed_len;
 	char err[512];
-	if (fwimage_pack(VENDOR, model, version, BUILD_TIME, payload, sizeof payload, &img, &len, err, sizeof err))
+	if (fwimage_pack(vendor, model, version, BUILD_TIME, payload, sizeof payload, &img, &len, err, sizeof err))
 		return die(name, err);
 	if (flip >= 0)
 		img[FWIMAGE_HEADER_SIZE + flip] ^= 0x01;
@@ -163,13 +166,29 @@ static int make_dirs(const char *path)
 	}
 }
 
+/* One image per way an update can go wrong, for VENDOR_ MODEL, into set_dir. */
+static int write_set(const struct keys *k, const char *vendor_, const char *model, const char *other_model)
+{
+	vendor = vendor_;
+	return image("good-2.0.0.fw", model, "2.0.0", "ok", -1, k->vendor_priv, 0) ||
+	       image("crash-loop.fw", model, "2.0.1-crash", "crash_loop", -1, k->vendor_priv, 0) ||
+	       image("no-gnss.fw", model, "2.0.1-nognss", "no_gnss", -1, k->vendor_priv, 0) ||
+	       image("no-modem.fw", model, "2.0.1-nomodem", "no_modem", -1, k->vendor_priv, 0) ||
+	       image("corrupt-payload.fw", model, "2.0.0", "ok", PAYLOAD_SIZE / 2, k->vendor_priv, 0) ||
+	       image("bad-signature.fw", model, "2.0.0", "ok", -1, k->other_priv, 0) ||
+	       image("wrong-model.fw", other_model, "2.0.0", "ok", -1, k->vendor_priv, 0) ||
+	       image("truncated.fw", model, "2.0.0", "ok", -1, k->vendor_priv, FWIMAGE_HEADER_SIZE + PAYLOAD_SIZE / 2) ||
+	       image("unsigned.fw", model, "2.0.0", "ok", -1, NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: fwgen DIR\n");
+	if (argc < 2) {
+		fprintf(stderr, "usage: fwgen DIR [VENDOR:MODEL...]\n");
 		return 2;
 	}
 	out_dir = argv[1];
+	snprintf(set_dir, sizeof set_dir, "%s", out_dir);
 	if (make_dirs(out_dir))
 		return die(out_dir, strerror(errno));
 	struct keys k = { 0 };
@@ -179,15 +198,23 @@ int main(int argc, char **argv)
 		 write_bytes("vendor.pub.pem", k.vendor_pub, strlen(k.vendor_pub)) ||
 		 write_bytes("other.key.pem", k.other_priv, strlen(k.other_priv)) ||
 		 write_bytes("other.pub.pem", k.other_pub, strlen(k.other_pub)) ||
-		 image("good-2.0.0.fw", MODEL, "2.0.0", "ok", -1, k.vendor_priv, 0) ||
-		 image("crash-loop.fw", MODEL, "2.0.1-crash", "crash_loop", -1, k.vendor_priv, 0) ||
-		 image("no-gnss.fw", MODEL, "2.0.1-nognss", "no_gnss", -1, k.vendor_priv, 0) ||
-		 image("no-modem.fw", MODEL, "2.0.1-nomodem", "no_modem", -1, k.vendor_priv, 0) ||
-		 image("corrupt-payload.fw", MODEL, "2.0.0", "ok", PAYLOAD_SIZE / 2, k.vendor_priv, 0) ||
-		 image("bad-signature.fw", MODEL, "2.0.0", "ok", -1, k.other_priv, 0) ||
-		 image("wrong-model.fw", OTHER_MODEL, "2.0.0", "ok", -1, k.vendor_priv, 0) ||
-		 image("truncated.fw", MODEL, "2.0.0", "ok", -1, k.vendor_priv, FWIMAGE_HEADER_SIZE + PAYLOAD_SIZE / 2) ||
-		 image("unsigned.fw", MODEL, "2.0.0", "ok", -1, NULL, 0);
+		 write_set(&k, "Teltonika", "FMB920", "FMB130");
+	for (int i = 2; !rc && i < argc; i++) {
+		char v[64], m[64];
+		const char *colon = strchr(argv[i], ':');
+		if (!colon || colon == argv[i] || !colon[1] || strchr(colon + 1, '/') || colon[1] == '.' ||
+		    colon - argv[i] >= (long)sizeof v || strlen(colon + 1) >= sizeof m) {
+			rc = die(argv[i], "expected VENDOR:MODEL (a model is a folder name: no '/')");
+			break;
+		}
+		snprintf(v, sizeof v, "%.*s", (int)(colon - argv[i]), argv[i]);
+		snprintf(m, sizeof m, "%s", colon + 1);
+		snprintf(set_dir, sizeof set_dir, "%s/%s", out_dir, m);
+		if (make_dirs(set_dir))
+			rc = die(set_dir, strerror(errno));
+		else
+			rc = write_set(&k, v, m, strcmp(v, "Teltonika") ? "AT-000" : "FMB130");
+	}
 	free(k.vendor_priv);
 	free(k.vendor_pub);
 	free(k.other_priv);
