@@ -1,6 +1,9 @@
 /*
- * test_qualify.c - `rig qualify` on a small mixed virtual rack: a reference
- * model and a defective one (flush_drops), two units each.
+ * test_qualify.c - `rig qualify` on a small mixed virtual rack, two units of
+ * each model: the reference (Teltonika FMB920), flush_drops (Acme AT-400,
+ * loses records while flushing) and no_reset_reason (Acme AT-300, newest
+ * first, transmits at 130 mA where the reference draws 120 mA), and one
+ * ota_no_rollback (Acme FMB920, its bootloader never rolls back).
  */
 #include <criterion/criterion.h>
 
@@ -49,15 +52,42 @@ static int run_long(char *const argv[], char *out, size_t outlen)
 	return code;
 }
 
+/* The text of cell COL (0-based) in the comparison row of MODEL, or "". */
+static const char *cell(const char *html, const char *model, int col, char *out, size_t len)
+{
+	*out = '\0';
+	const char *t = strstr(html, "id=\"comparison\"");
+	char pat[128];
+	snprintf(pat, sizeof pat, "<td>%s</td>", model);
+	const char *name = t ? strstr(t, pat) : NULL;
+	if (!name)
+		return out;
+	const char *row = name;
+	while (row > t && strncmp(row, "<tr", 3))
+		row--;
+	const char *c = row;
+	for (int i = 0; i <= col && c; i++)
+		if ((c = strstr(c + 1, "<td>")) && i == col) {
+			const char *end = strstr(c, "</td>");
+			snprintf(out, len, "%.*s", end ? (int)(end - c - 4) : 0, c + 4);
+		}
+	return out;
+}
+
+/* Columns of the comparison table (reports/qualify_page.c). */
+enum { COL_TX = 6, COL_FLUSH = 7, COL_TTFF = 10, COL_REACQ = 11, COL_ROLLBACK = 12, COL_ROLLBACK_S = 13 };
+
 Test(qualify, mixed_rack_compares_models_ranks_and_charts)
 {
 	struct simrack_proc rack;
 	char key[PATH_MAX];
 	const char *imgs = getenv("TRACKRIG_IMAGES");
 	snprintf(key, sizeof key, "%s/vendor.pub.pem", imgs && *imgs ? imgs : "build/fixtures/fw");
-	const char *const extra[] = { "--virtual", "--profiles", "reference,flush_drops,reference,flush_drops",
+	const char *const extra[] = { "--virtual", "--profiles",
+				      "reference,flush_drops,no_reset_reason,reference,flush_drops,no_reset_reason,"
+				      "ota_no_rollback",
 				      "--vendor-key", key, NULL };
-	cr_assert_eq(simrack_start_args(&rack, 4, 3, extra), 0);
+	cr_assert_eq(simrack_start_args(&rack, 7, 3, extra), 0);
 	char tmp[PATH_MAX], rackfile[PATH_MAX], rig[PATH_MAX], db[PATH_MAX + 8], html[PATH_MAX + 16];
 	cr_assert_eq(support_tmpdir(tmp, sizeof tmp), 0);
 	simrack_rackfile(&rack, rackfile, sizeof rackfile);
@@ -81,10 +111,28 @@ Test(qualify, mixed_rack_compares_models_ranks_and_charts)
 	cr_assert(rank);
 	const char *ref = strstr(rank, "Teltonika FMB920"), *bad = strstr(rank, "Acme AT-400");
 	cr_expect(ref && bad && ref < bad, "the reference model ranks above the defective one");
+	/* Transmit current, sampled while backlogs went out: each model's own draw. */
+	char c[64];
+	cr_expect_str_eq(cell(h, "Teltonika FMB920", COL_TX, c, sizeof c), "120", "reference transmits at 120 mA");
+	cr_expect_str_eq(cell(h, "Acme AT-300", COL_TX, c, sizeof c), "130", "AT-300 transmits at 130 mA");
+	cr_expect_str_eq(cell(h, "Acme AT-400", COL_FLUSH, c, sizeof c), "0 %", "AT-400's flush loses records");
+	/* Every model updates with its own build: all refuse or roll back bad ones. */
+	const char *models[] = { "Teltonika FMB920", "Acme AT-300", "Acme AT-400" };
+	for (int i = 0; i < 3; i++) {
+		cr_expect_str_eq(cell(h, models[i], COL_ROLLBACK, c, sizeof c), "100 %", "%s rollback pass rate", models[i]);
+		double rb = atof(cell(h, models[i], COL_ROLLBACK_S, c, sizeof c));
+		cr_expect(rb > 0 && rb < 900, "%s rollback time %s", models[i], c);
+		double ttff = atof(cell(h, models[i], COL_TTFF, c, sizeof c));
+		cr_expect(ttff >= 25 && ttff <= 40, "%s cold TTFF %s (simulated: 30 s)", models[i], c);
+		double re = atof(cell(h, models[i], COL_REACQ, c, sizeof c));
+		cr_expect(re > 0 && re < 15, "%s reacquisition %s (simulated warm start: 5 s)", models[i], c);
+	}
+	cr_expect_str_eq(cell(h, "Acme FMB920", COL_ROLLBACK, c, sizeof c), "0 %",
+			 "a bootloader that never rolls back fails the rollback comparison");
 	const char *def = strstr(h, "id=\"defects\"");
 	cr_expect(def && strstr(def, "offline-flush"), "defects with their evidence (offline-flush failed)");
 	/* In headless Chromium (tests/browser/check-html): loads, charts in the DOM, no script. */
-	char *chk[] = { "/bin/sh", "tests/browser/check-html", "--min-svg", "2", html, NULL };
+	char *chk[] = { "/bin/sh", "tests/browser/check-html", "--min-svg", "8", html, NULL };
 	char br[4096] = "";
 	cr_expect_eq(support_run(chk, br, sizeof br), 0, "the qualify page in headless Chromium: %s", br);
 	free(h);
