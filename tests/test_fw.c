@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fwimage.h"
@@ -789,14 +790,32 @@ Test(fw, http_bad_range_and_bad_paths)
 	fwserve_stats(s.srv, "good-2.0.0.fw", &st);
 	cr_assert_eq(st.refused, sizeof bad / sizeof bad[0]);
 	cr_assert_eq(st.bytes, 0, "no image byte goes out on a refused range");
-	static const char *const paths[] = { "/nope.fw", "/../etc/passwd", "/.hidden", "/", "/a%2Fb" };
+	static const char *const paths[] = { "/nope.fw", "/../etc/passwd", "/.hidden", "/", "/a%2Fb", "/AT-300/",
+					     "/../good-2.0.0.fw", "/./good-2.0.0.fw", "/AT-300/../good-2.0.0.fw",
+					     "/AT-300/.hidden", "/a/b/good-2.0.0.fw", "//good-2.0.0.fw" };
 	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
 		struct http_resp r;
 		http_get(port, "GET", paths[i], NULL, &r);
 		cr_assert_eq(r.status, 404, "%s: %s", paths[i], r.head);
 		free(r.body);
 	}
+	/* A model's own set, one folder down (DIR/MODEL/NAME). */
+	char dir[4200], p[4300];
+	snprintf(dir, sizeof dir, "%s/AT-300", s.f.dir);
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	snprintf(p, sizeof p, "%s/good-2.0.0.fw", dir);
+	save(p, s.img, 100);
+	cr_assert(fwserve_has(s.srv, "AT-300/good-2.0.0.fw"));
+	cr_assert(!fwserve_has(s.srv, "AT-300/crash-loop.fw"), "not in the model's folder");
+	cr_assert(!fwserve_has(s.srv, "AT-300"), "a folder is no image");
+	cr_assert(!fwserve_has(s.srv, "../good-2.0.0.fw"));
 	struct http_resp r;
+	http_get(port, "GET", "/AT-300/good-2.0.0.fw", NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.head);
+	cr_assert_eq(r.body_len, 100, "the model's own file, not DIR's");
+	free(r.body);
+	unlink(p);
+	rmdir(dir);
 	http_get(port, "POST", "/good-2.0.0.fw", NULL, &r);
 	cr_assert_eq(r.status, 405, "%s", r.head);
 	free(r.body);
