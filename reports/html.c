@@ -286,6 +286,98 @@ static void chart_records(FILE *f, sqlite3 *db, int64_t run_id)
 	free(ys);
 }
 
+bool html_buffer_add(double *diff, size_t nb, int64_t bucket_ms, int64_t made, int64_t got)
+{
+	/* Buffered at the end of bucket b, (b+1)*w after t0, when made <= it < got:
+	 * for b in [ceil(made/w) - 1, ceil(got/w) - 1). */
+	int64_t first = (made + bucket_ms - 1) / bucket_ms - 1, last = (got + bucket_ms - 1) / bucket_ms - 1;
+	if (first < 0)
+		first = 0;
+	if (first >= (int64_t)nb || last <= first)
+		return false;
+	diff[first] += 1;
+	diff[last < (int64_t)nb ? last : (int64_t)nb] -= 1;
+	return true;
+}
+
+void html_buffer_sum(double *diff, size_t nb)
+{
+	for (size_t b = 1; b < nb; b++)
+		diff[b] += diff[b - 1];
+}
+
+/* The device's buffer depth over time as the wire shows it: at the end of
+ * each minute (or wider bucket), the records a slot had made and the ingest
+ * had not yet received. It climbs through an outage and drops to zero as the
+ * backlog flushes. Only records that arrived count: one the device lost is
+ * invisible here (the flush check names those as gaps). */
+static void chart_buffer(FILE *f, sqlite3 *db, int64_t run_id)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT min(ts_ms), max(arrival_ms), count(*) FROM records WHERE run_id = ?1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_int64(st, 1, run_id);
+	if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 2) == 0) {
+		sqlite3_finalize(st);
+		return;
+	}
+	int64_t t0 = sqlite3_column_int64(st, 0), t1 = sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	if (t1 < t0)
+		return;
+	int64_t minutes = (t1 - t0) / 60000 + 1, width = (minutes + HTML_MAX_BUCKETS - 1) / HTML_MAX_BUCKETS;
+	size_t nb = (size_t)((minutes + width - 1) / width);
+	int64_t bucket_ms = width * 60000;
+	if (sqlite3_prepare_v2(db, "SELECT r.imei, (SELECT slot FROM results WHERE run_id = ?1 AND imei = r.imei"
+			       " ORDER BY id LIMIT 1), r.ts_ms, r.arrival_ms FROM records r WHERE r.run_id = ?1"
+			       " ORDER BY r.imei", -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_int64(st, 1, run_id);
+	struct chart_series series[HTML_MAX_SERIES];
+	char names[HTML_MAX_SERIES][96];
+	/* one difference array per slot, summed into depths once read */
+	double *xs = calloc(nb, sizeof *xs), *ys = calloc(HTML_MAX_SERIES * (nb + 1), sizeof *ys);
+	size_t ns = 0;
+	char cur[64] = "";
+	bool any = false;
+	for (size_t i = 0; xs && i < nb; i++)
+		xs[i] = (double)((int64_t)(i + 1) * width);
+	while (xs && ys && sqlite3_step(st) == SQLITE_ROW) {
+		if (ns == 0 || strcmp(cur, col(st, 0))) {
+			if (ns == HTML_MAX_SERIES)
+				break;
+			snprintf(cur, sizeof cur, "%s", col(st, 0));
+			if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+				snprintf(names[ns], sizeof names[ns], "slot %s %s", col(st, 1), cur);
+			else
+				snprintf(names[ns], sizeof names[ns], "%s", cur);
+			series[ns] = (struct chart_series){ .name = names[ns], .x = xs, .y = ys + ns * (nb + 1), .n = nb };
+			ns++;
+		}
+		any |= html_buffer_add(ys + (ns - 1) * (nb + 1), nb, bucket_ms, sqlite3_column_int64(st, 2) - t0,
+				       sqlite3_column_int64(st, 3) - t0);
+	}
+	sqlite3_finalize(st);
+	for (size_t k = 0; xs && ys && k < ns; k++)
+		html_buffer_sum(ys + k * (nb + 1), nb);
+	if (any) {
+		char xlabel[64], cap[200], err[256] = "out of memory";
+		snprintf(xlabel, sizeof xlabel, "minutes since the first record was made%s", width > 1 ? " (bucketed)" : "");
+		snprintf(cap, sizeof cap, "Records each device had made and the ingest had not yet received, at the end of"
+			 " each %lld min: it climbs through an outage and falls to zero as the buffer flushes.",
+			 (long long)width);
+		struct chart_line c = { .title = "device buffer depth", .xlabel = xlabel, .ylabel = "records buffered",
+					.series = series, .n_series = ns, .x_integer = true, .y_from_zero = true };
+		char *svg = NULL;
+		chart_line_svg(&c, &svg, err, sizeof err);
+		html_figure(f, svg, cap, err);
+		free(svg);
+	}
+	free(xs);
+	free(ys);
+}
+
 /* Supply current at each measuring point of the run (idle, cut, booting,
  * ...), one line per slot, in mA. */
 static void chart_current(FILE *f, sqlite3 *db, int64_t run_id)
@@ -342,7 +434,7 @@ static void chart_current(FILE *f, sqlite3 *db, int64_t run_id)
 		char *svg = NULL, err[256];
 		chart_line_svg(&c, &svg, err, sizeof err);
 		fputs("<h2>Supply current</h2>\n", f);
-		html_figure(f, svg, "Supply current at each measuring point of the run (idle, power cut, boot), per slot.",
+		html_figure(f, svg, "Supply current at each measuring point of the run (idle, power cut, boot, transmitting), per slot.",
 			    err);
 		free(svg);
 	}
@@ -453,6 +545,7 @@ int report_html_run(store *s, int64_t run_id, const char *path, char *err, size_
 
 	results_table(f, db, run_id);
 	chart_records(f, db, run_id);
+	chart_buffer(f, db, run_id);
 	chart_current(f, db, run_id);
 	html_page_end(f);
 	if (fclose(f) != 0) {

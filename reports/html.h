@@ -15,6 +15,7 @@
 #ifndef TRACKRIG_HTML_H
 #define TRACKRIG_HTML_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,5 +51,14 @@ void html_figure(FILE *f, const char *svg, const char *caption, const char *why)
 /* CSS class for an outcome ("pass", "fail", ...): "o-pass" etc., "o-other"
  * for anything unknown. */
 const char *html_outcome_class(const char *outcome);
+
+/* The run page's buffer depth: bucket b (0..NB-1) ends (b+1)*BUCKET_MS after
+ * the first record was made; a record made at MADE and received at GOT (ms
+ * from that same start) was buffered at each bucket end in [MADE, GOT).
+ * html_buffer_add marks one record in DIFF (NB+1 zeroed doubles), returning
+ * whether it was buffered at any bucket end; html_buffer_sum then turns DIFF
+ * into the depth per bucket. */
+bool html_buffer_add(double *diff, size_t nb, int64_t bucket_ms, int64_t made, int64_t got);
+void html_buffer_sum(double *diff, size_t nb);
 
 #endif

@@ -302,6 +302,26 @@ Test(reports, chart_without_data_says_so)
 
 /* ---- the run page ---- */
 
+/* A 30-minute outage with a record each minute, flushed at 31.5 min: the
+ * depth climbs one a minute to 30, then falls to 0; a record that arrives
+ * within its minute is never counted. */
+Test(reports, buffer_depth_climbs_through_an_outage_and_falls_on_the_flush)
+{
+	enum { NB = 40 };
+	double d[NB + 1] = { 0 };
+	const int64_t min = 60000;
+	for (int k = 1; k <= 30; k++)
+		cr_assert(html_buffer_add(d, NB, min, k * min, 31 * min + 30000), "record %d buffered", k);
+	cr_assert(!html_buffer_add(d, NB, min, 35 * min + 100, 35 * min + 600), "sent at once: never buffered");
+	cr_assert(!html_buffer_add(d, NB, min, 50 * min, 51 * min), "made after the last bucket");
+	html_buffer_sum(d, NB);
+	for (int b = 0; b < NB; b++) {
+		/* bucket b ends at (b+1) min: records made at 1..b+1 are waiting until 31.5 */
+		double want = b + 1 <= 30 ? b + 1 : b + 1 == 31 ? 30 : 0;
+		cr_assert_float_eq(d[b], want, 1e-9, "depth at the end of minute %d: %g, want %g", b + 1, d[b], want);
+	}
+}
+
 Test(reports, run_page_escapes_everything_from_the_store)
 {
 	store *s = open_store();
@@ -333,8 +353,9 @@ Test(reports, run_page_escapes_everything_from_the_store)
 				  "<td class=\"num\">0</td><td class=\"num\">30</td><td class=\"o-fail\">fail</td>"));
 	cr_assert_not_null(strstr(html, "class=\"o-pass\""));
 	/* Both charts inline, and printable. */
-	cr_assert_eq(count(html, "<svg"), 2, "records and supply current charts");
+	cr_assert_eq(count(html, "<svg"), 3, "records, buffer depth and supply current charts");
 	cr_assert_not_null(strstr(html, "records arriving"));
+	cr_assert_not_null(strstr(html, "device buffer depth"));
 	cr_assert_not_null(strstr(html, "supply current"));
 	cr_assert_not_null(strstr(html, "@media print"));
 	cr_assert_null(strstr(html, "chart not drawn"), "a chart failed");
@@ -493,7 +514,7 @@ Test(reports, pages_render_in_headless_chromium)
 	char *dom = browser_dom(path, "run");
 	/* The DOM is what the browser built: charts as elements, hostile text
 	 * as text (serialised back escaped), no element the data asked for. */
-	cr_assert_eq(count(dom, "<svg"), 2, "charts in the run page's DOM");
+	cr_assert_eq(count(dom, "<svg"), 3, "charts in the run page's DOM");
 	cr_assert_geq(count(dom, "<path"), 2, "chart lines drawn");
 	cr_assert_null(strcasestr(dom, "<script"), "a script element in the DOM");
 	cr_assert_null(strstr(dom, "<img"), "an img element in the DOM");
