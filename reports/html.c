@@ -378,9 +378,68 @@ static void chart_buffer(FILE *f, sqlite3 *db, int64_t run_id)
 	free(ys);
 }
 
+/* The supply read at a steady pace by scenarios' trace steps: current over
+ * seconds, one line per slot and scenario. A power cut shows as a drop to
+ * zero, the boot after it as a step up to booting current, then idle. */
+static void supply_heading(FILE *f, bool *done)
+{
+	if (!*done)
+		fputs("<h2>Supply current</h2>\n", f);
+	*done = true;
+}
+
+static void chart_trace(FILE *f, sqlite3 *db, int64_t run_id, bool *heading)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM supply_samples WHERE run_id = ?1", -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_int64(st, 1, run_id);
+	int64_t rows = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (rows <= 0 || sqlite3_prepare_v2(db, "SELECT coalesce(s.result_id, 0), s.slot, coalesce(r.scenario, ''),"
+					    " s.t_ms, s.amps FROM supply_samples s LEFT JOIN results r ON r.id = s.result_id"
+					    " WHERE s.run_id = ?1 ORDER BY CAST(s.slot AS INTEGER), s.result_id, s.t_ms",
+					    -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_int64(st, 1, run_id);
+	double *xs = malloc((size_t)rows * sizeof *xs), *ys = malloc((size_t)rows * sizeof *ys);
+	struct chart_series series[HTML_MAX_SERIES];
+	char names[HTML_MAX_SERIES][96];
+	size_t ns = 0, k = 0;
+	int64_t cur = -1;
+	while (xs && ys && k < (size_t)rows && sqlite3_step(st) == SQLITE_ROW) {
+		if (ns == 0 || sqlite3_column_int64(st, 0) != cur) {
+			if (ns == HTML_MAX_SERIES)
+				break;
+			cur = sqlite3_column_int64(st, 0);
+			snprintf(names[ns], sizeof names[ns], "slot %s %s", col(st, 1), col(st, 2));
+			series[ns] = (struct chart_series){ .name = names[ns], .x = xs + k, .y = ys + k, .n = 0 };
+			ns++;
+		}
+		xs[k] = (double)sqlite3_column_int64(st, 3) / 1000.0;
+		ys[k] = sqlite3_column_type(st, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 4) * 1000.0;
+		series[ns - 1].n++;
+		k++;
+	}
+	sqlite3_finalize(st);
+	if (ns) {
+		struct chart_line c = { .title = "supply current across the power cut and boot",
+					.xlabel = "s since the trace began", .ylabel = "mA", .series = series,
+					.n_series = ns, .y_from_zero = true };
+		char *svg = NULL, err[256];
+		chart_line_svg(&c, &svg, err, sizeof err);
+		supply_heading(f, heading);
+		html_figure(f, svg, "The supply read every few hundred ms by the scenario's trace step: a cut drops to 0,"
+			    " the boot after it draws booting current, then idle.", err);
+		free(svg);
+	}
+	free(xs);
+	free(ys);
+}
+
 /* Supply current at each measuring point of the run (idle, cut, booting,
  * ...), one line per slot, in mA. */
-static void chart_current(FILE *f, sqlite3 *db, int64_t run_id)
+static void chart_current(FILE *f, sqlite3 *db, int64_t run_id, bool *heading)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db, "SELECT coalesce(m.slot, r.slot, ''), m.name, m.value * (CASE m.unit WHEN 'A'"
@@ -433,7 +492,7 @@ static void chart_current(FILE *f, sqlite3 *db, int64_t run_id)
 					.y_from_zero = true };
 		char *svg = NULL, err[256];
 		chart_line_svg(&c, &svg, err, sizeof err);
-		fputs("<h2>Supply current</h2>\n", f);
+		supply_heading(f, heading);
 		html_figure(f, svg, "Supply current at each measuring point of the run (idle, power cut, boot, transmitting), per slot.",
 			    err);
 		free(svg);
@@ -546,7 +605,9 @@ int report_html_run(store *s, int64_t run_id, const char *path, char *err, size_
 	results_table(f, db, run_id);
 	chart_records(f, db, run_id);
 	chart_buffer(f, db, run_id);
-	chart_current(f, db, run_id);
+	bool heading = false;   /* "Supply current" once, over whichever of its charts apply */
+	chart_trace(f, db, run_id, &heading);
+	chart_current(f, db, run_id, &heading);
 	html_page_end(f);
 	if (fclose(f) != 0) {
 		snprintf(err, errlen, "html report: %s: %s", path, strerror(errno));

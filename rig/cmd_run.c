@@ -164,6 +164,8 @@ static void record(store *db, int64_t run_id, rig_clock *clk, const struct engin
 		if (store_event_add(db, &ev) < 0)
 			fprintf(stderr, "rig run: results store: %s\n", store_error(db));
 	}
+	if (r->n_trace && store_supply_samples_add(db, run_id, id, slot, r->trace, (size_t)r->n_trace))
+		fprintf(stderr, "rig run: results store: %s\n", store_error(db));
 }
 
 static void summary(const struct engine_result *res, int n)
@@ -436,6 +438,7 @@ int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct r
 		if (o->trends)
 			printf("trends: %s\n", o->trends);
 	}
+	engine_results_free(res, n_sel * n_sc);
 	free(res);
 	store_close(db);
 	clock_close(clk);

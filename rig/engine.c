@@ -50,6 +50,10 @@ struct slot_run {
 	int n_touched;
 	bool power_left_off, datacap_set;
 	double tx_peak_a;                /* highest supply current while the backlog went out; NAN unread */
+	/* the trace step's pacing: read the supply at trace_next while before trace_until */
+	int64_t trace_start, trace_next, trace_until, trace_every;
+	int trace_cap;
+	struct tracker_clock trk_clock;  /* the rig clock, taking trace readings while the console waits */
 	char tx_err[160];                /* why it is NAN */
 	/* GNSS, by the receiver's own clock (Unix ms) so virtual time holds */
 	int64_t gnss_mark_ms;            /* power on or antenna back: what a first fix is timed from */
@@ -148,6 +152,49 @@ static enum engine_outcome fail(struct slot_run *sr, const struct scenario_step 
 
 /* Waits until DEADLINE on the rack clock, taking console events as they
  * come. Returns 0, -1 aborted. */
+/* Reads the supply when a trace step's next reading is due. */
+static void trace_due(struct slot_run *sr)
+{
+	if (now(sr) >= sr->trace_until || now(sr) < sr->trace_next)
+		return;
+	struct engine_result *r = sr->cur;
+	if (r->n_trace == sr->trace_cap) {
+		int cap = sr->trace_cap ? sr->trace_cap * 2 : 256;
+		struct store_supply_sample *grown = realloc(r->trace, (size_t)cap * sizeof *grown);
+		if (!grown) {
+			sr->trace_until = 0;   /* out of memory: the trace ends, the scenario goes on */
+			return;
+		}
+		r->trace = grown;
+		sr->trace_cap = cap;
+	}
+	struct power_status ps;
+	bool ok = sr->supply->driver->status(sr->supply, &ps) == 0;
+	r->trace[r->n_trace++] = (struct store_supply_sample){ .t_ms = now(sr) - sr->trace_start,
+							       .volts = ok ? ps.v_out : NAN, .amps = ok ? ps.i_out : NAN };
+	/* the next reading on the pace's grid, past now */
+	while (sr->trace_next <= now(sr))
+		sr->trace_next += sr->trace_every;
+}
+
+/* clock_wait_fd for this slot: every wait, the console's own included, wakes
+ * for a trace's readings on the way to DEADLINE. */
+static int slot_wait(struct slot_run *sr, int fd, int64_t deadline)
+{
+	for (;;) {
+		trace_due(sr);
+		bool for_trace = sr->trace_next < deadline && sr->trace_next < sr->trace_until;
+		int rc = clock_wait_fd(sr->o->clock, fd, for_trace ? sr->trace_next : deadline);
+		if (rc != 0 || !for_trace) {
+			trace_due(sr);
+			return rc;
+		}
+	}
+}
+
+static int trk_wait(void *ctx, int fd, int64_t deadline) { return slot_wait(ctx, fd, deadline); }
+static int64_t trk_now(void *ctx) { return now(ctx); }
+
 static int pump_until(struct slot_run *sr, int64_t deadline, const char *want_kind, bool *found)
 {
 	int fd = sr->trk ? tracker_fd(sr->trk) : -1;
@@ -159,7 +206,7 @@ static int pump_until(struct slot_run *sr, int64_t deadline, const char *want_ki
 					return 0;
 				}
 		}
-		int rc = clock_wait_fd(sr->o->clock, fd, deadline);
+		int rc = slot_wait(sr, fd, deadline);
 		if (rc < 0)
 			return -1;
 		if (rc == 0)
@@ -1046,6 +1093,17 @@ static enum engine_outcome step_run(struct slot_run *sr, const struct scenario_s
 		return step_fault(sr, st);
 	case STEP_UPDATE:
 		return step_update(sr, st);
+	case STEP_TRACE:
+		if (!sr->supply)
+			return fail(sr, st, OUTCOME_ERROR, "trace: %s",
+				    *sr->supply_err ? sr->supply_err : "the slot has no supply in the rack file");
+		if (!sr->cur->n_trace)
+			sr->trace_start = now(sr);
+		sr->trace_every = st->period_ms;
+		sr->trace_next = now(sr);
+		sr->trace_until = now(sr) + st->duration_ms;
+		trace_due(sr);
+		return OUTCOME_PASS;
 	}
 	return OUTCOME_PASS;
 }
@@ -1053,7 +1111,7 @@ static enum engine_outcome step_run(struct slot_run *sr, const struct scenario_s
 static const char *step_kind_name(enum scenario_step_kind k)
 {
 	static const char *const n[] = { "power", "relay", "wait", "command", "expect", "measure", "record", "fault",
-					 "update" };
+					 "update", "trace" };
 	return n[k];
 }
 
@@ -1143,6 +1201,7 @@ static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct 
 {
 	sr->cur = r;
 	sr->mark = 0;
+	sr->trace_until = sr->trace_cap = 0;   /* a trace lasts no longer than its scenario */
 	r->started = now(sr);
 	char why[256];
 	if (missing(sr, sc, why, sizeof why)) {
@@ -1217,8 +1276,10 @@ static void open_channels(struct slot_run *sr)
 	if (!proto)
 		snprintf(sr->console_err, sizeof sr->console_err, "unknown tracker protocol '%s'", sr->slot->protocol);
 	else if (tracker_open_console(sr->slot->console.path, sr->slot->console.baud, SERIAL_BACKEND_AUTO, proto,
-				      &sr->trk, sr->console_err, sizeof sr->console_err) == TRACKER_OK)
-		tracker_set_clock(sr->trk, clock_for_tracker(sr->o->clock));
+				      &sr->trk, sr->console_err, sizeof sr->console_err) == TRACKER_OK) {
+		sr->trk_clock = (struct tracker_clock){ .now_ms = trk_now, .wait_readable = trk_wait, .ctx = sr };
+		tracker_set_clock(sr->trk, &sr->trk_clock);
+	}
 	if (sr->slot->power.kind == RACK_POWER_SUPPLY) {
 		const struct power_driver *drv = power_driver_find(sr->slot->power.driver);
 		if (!drv)
@@ -1359,4 +1420,13 @@ int engine_run(const struct rack *rack, const bool *sel, const struct scenario *
 		close_channels(&runs[i]);
 	free(runs);
 	return 0;
+}
+
+void engine_results_free(struct engine_result *results, int n)
+{
+	for (int i = 0; results && i < n; i++) {
+		free(results[i].trace);
+		results[i].trace = NULL;
+		results[i].n_trace = 0;
+	}
 }

@@ -59,6 +59,10 @@ struct engine_result {
 	int n_measures;
 	struct engine_event events[ENGINE_MAX_EVENTS];
 	int n_events;
+	/* The supply read by the scenario's trace steps, ms from the first
+	 * (malloc'ed; engine_results_free releases it). */
+	struct store_supply_sample *trace;
+	int n_trace;
 };
 
 struct engine_opts {
@@ -86,5 +90,8 @@ struct engine_opts {
  * safe state and outcomes ABORTED, once clock_abort() is called. */
 int engine_run(const struct rack *rack, const bool *sel, const struct scenario *scenarios, int n_sc,
 	       const struct engine_opts *o, struct engine_result *results);
+
+/* Frees what engine_run allocated inside N results (not the array). */
+void engine_results_free(struct engine_result *results, int n);
 
 #endif

@@ -31,6 +31,7 @@ static const char *const expect_keys[] = { "event", "state", "reason", "answer",
 static const char *const fault_keys[] = { "datacap", "period", NULL };
 static const char *const update_keys[] = { "image", "expect", "within", "power_cut", NULL };
 static const char *const measure_keys[] = { "name", "source", "unit", "low", "high", "marginal", NULL };
+static const char *const trace_keys[] = { "source", "every", "for", NULL };
 
 static const struct {
 	const char *key;
@@ -38,7 +39,7 @@ static const struct {
 } kinds[] = {
 	{ "power", STEP_POWER }, { "relay", STEP_RELAY }, { "wait", STEP_WAIT }, { "command", STEP_COMMAND },
 	{ "expect", STEP_EXPECT }, { "measure", STEP_MEASURE }, { "record", STEP_RECORD }, { "fault", STEP_FAULT },
-	{ "update", STEP_UPDATE },
+	{ "update", STEP_UPDATE }, { "trace", STEP_TRACE },
 };
 
 int scenario_duration(const char *text, int64_t *ms)
@@ -253,6 +254,31 @@ static int read_update(struct ydoc *d, yaml_node_t *v, const char *base, struct 
 	return 0;
 }
 
+/* trace: {source: supply, every: 100ms, for: 20s}. A supply answers in a few
+ * ms over Modbus; faster than 50 ms it would be read faster than it updates. */
+static int read_trace(struct ydoc *d, yaml_node_t *v, const char *base, struct scenario_step *st)
+{
+	char path[96];
+	if (ydoc_map(d, v, base, trace_keys))
+		return -1;
+	yaml_node_t *src = ydoc_get(d, v, "source"), *every = ydoc_get(d, v, "every"), *span = ydoc_get(d, v, "for");
+	if (!src || !every || !span)
+		return ydoc_fail(d, v, base, "a trace needs 'source', 'every' and 'for'");
+	if (ydoc_str(d, src, ydoc_keypath(path, sizeof path, "%s.source", base), st->text, sizeof st->text))
+		return -1;
+	if (strcmp(st->text, "supply"))
+		return ydoc_fail(d, src, path, "expected supply (the one source traced), got '%s'", st->text);
+	if (read_duration(d, every, ydoc_keypath(path, sizeof path, "%s.every", base), &st->period_ms) ||
+	    read_duration(d, span, ydoc_keypath(path, sizeof path, "%s.for", base), &st->duration_ms))
+		return -1;
+	if (st->period_ms < 50)
+		return ydoc_fail(d, every, base, "every: at least 50ms (a supply updates its readings no faster)");
+	if (st->duration_ms < st->period_ms || st->duration_ms / st->period_ms > SCENARIO_TRACE_MAX)
+		return ydoc_fail(d, span, base, "for: from one reading to %d readings (every %lld ms)",
+				 SCENARIO_TRACE_MAX, (long long)st->period_ms);
+	return 0;
+}
+
 static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_step *st)
 {
 	char base[32], path[96];
@@ -270,7 +296,7 @@ static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_st
 	while (k < sizeof kinds / sizeof kinds[0] && strcmp(kinds[k].key, key))
 		k++;
 	if (k == sizeof kinds / sizeof kinds[0])
-		return ydoc_fail(d, n, base, "unknown step '%s' (known: power, relay, wait, command, expect, measure, record, fault, update)", key);
+		return ydoc_fail(d, n, base, "unknown step '%s' (known: power, relay, wait, command, expect, measure, record, fault, update, trace)", key);
 	st->kind = kinds[k].kind;
 	ydoc_keypath(path, sizeof path, "%s.%s", base, key);
 	switch (st->kind) {
@@ -307,6 +333,8 @@ static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_st
 		return read_fault(d, v, path, st);
 	case STEP_UPDATE:
 		return read_update(d, v, path, st);
+	case STEP_TRACE:
+		return read_trace(d, v, path, st);
 	}
 	return 0;
 }

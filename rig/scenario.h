@@ -29,9 +29,13 @@ enum scenario_step_kind {
 	STEP_RECORD,   /* record a note in the results */
 	STEP_FAULT,    /* a fault only a simulated rack can inject: a SIM data cap */
 	STEP_UPDATE,   /* firmware update over the command set: fota URL, followed to its end */
+	STEP_TRACE,    /* read the supply at a steady pace while the steps after it run */
 };
 
 enum scenario_power { POWER_ON, POWER_OFF, POWER_CYCLE };
+
+/* The most readings one trace step takes (for / every). */
+#define SCENARIO_TRACE_MAX 6000
 
 /* What an expect step waits for. */
 enum scenario_expect_kind {
@@ -60,7 +64,7 @@ struct scenario_step {
 	char unit[16];
 	double low, high;                /* NAN: no such limit */
 	double marginal;                 /* fraction of the band, 0..0.5: near a limit is marginal */
-	int64_t period_ms;               /* expect flush: the record period the scenario set */
+	int64_t period_ms;               /* expect flush: the record period the scenario set; trace: every */
 	int64_t fault_bytes;             /* fault datacap: bytes per period, -1 off */
 	int64_t fault_period_ms;
 	int64_t cut_min_ms, cut_max_ms;  /* update: a power cut at a seeded point in this span (0: none) */

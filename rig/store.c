@@ -60,6 +60,7 @@ enum stmt {
 	ST_AUDIT_SINCE,
 	ST_AUDIT_IMEI_SINCE,
 	ST_RESULT_ADD,
+	ST_SAMPLE_ADD,
 	ST_COUNT
 };
 
@@ -123,6 +124,9 @@ static const struct stmt_def stmt_defs[ST_COUNT] = {
 		"INSERT INTO results (run_id, slot, scenario, imei, vendor, model, outcome, marginal,"
 		"                     message, reasons, started_at, finished_at)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)" },
+	[ST_SAMPLE_ADD] = { "insert supply sample",
+		"INSERT INTO supply_samples (run_id, result_id, slot, t_ms, volts, amps)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)" },
 };
 
 struct store {
@@ -616,6 +620,22 @@ int64_t store_result_add(store *s, const struct store_result *r)
 	    bind_text(st, 11, r->started_at) || bind_text(st, 12, r->finished_at))
 		return bind_failed(s, ST_RESULT_ADD);
 	return stmt_insert(s, ST_RESULT_ADD);
+}
+
+int store_supply_samples_add(store *s, int64_t run_id, int64_t result_id, const char *slot,
+			     const struct store_supply_sample *v, size_t n)
+{
+	sqlite3_stmt *st = s->stmt[ST_SAMPLE_ADD];
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].t_ms < 0)
+			return failf(s, "insert supply sample: time %lld ms before its trace began", (long long)v[i].t_ms);
+		if (sqlite3_bind_int64(st, 1, run_id) || bind_id(st, 2, result_id) || bind_text(st, 3, slot) ||
+		    sqlite3_bind_int64(st, 4, v[i].t_ms) || bind_real(st, 5, v[i].volts) || bind_real(st, 6, v[i].amps))
+			return bind_failed(s, ST_SAMPLE_ADD);
+		if (stmt_insert(s, ST_SAMPLE_ADD) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* ---- audit trail ---- */

@@ -88,6 +88,16 @@ struct store_event {
 };
 int64_t store_event_add(store *s, const struct store_event *e);
 
+/* One reading of a slot's supply during a trace, T_MS after it began. */
+struct store_supply_sample {
+	int64_t t_ms;
+	double volts, amps;
+};
+/* Adds N samples of SLOT's trace for RESULT_ID (0: none) in one transaction
+ * of its own unless one is open. Returns 0, or -1 (store_error). */
+int store_supply_samples_add(store *s, int64_t run_id, int64_t result_id, const char *slot,
+			     const struct store_supply_sample *v, size_t n);
+
 /* ---- results: one outcome per slot and scenario of a run ---- */
 struct store_result {
 	int64_t run_id;

@@ -256,6 +256,20 @@ const char *const store_migrations[] = {
 	"  PRIMARY KEY (rollout_id, slot)"
 	");"
 	"CREATE INDEX rollout_devices_state ON rollout_devices(rollout_id, state);",
+
+	/* 6: a slot's supply read at a steady pace for a span of a scenario (its
+	 * trace step): the current across a power cut and the boot after it.
+	 * Times are ms since the trace began. */
+	"CREATE TABLE supply_samples ("
+	"  id        INTEGER PRIMARY KEY,"
+	"  run_id    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	"  result_id INTEGER REFERENCES results(id) ON DELETE CASCADE,"
+	"  slot      TEXT NOT NULL,"
+	"  t_ms      INTEGER NOT NULL CHECK (t_ms >= 0),"
+	"  volts     REAL,"
+	"  amps      REAL"
+	");"
+	"CREATE INDEX supply_samples_result ON supply_samples(result_id);",
 };
 
 int store_schema_latest(void)

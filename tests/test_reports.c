@@ -155,6 +155,15 @@ static int64_t hostile_run(store *s)
 				 .source = "console", .kind = "boot", .detail = "@BOOT " HOSTILE_MODEL "\n\"quoted\"",
 				 .result_id = res1 };
 	cr_assert_gt(store_event_add(s, &e), 0, "%s", store_error(s));
+	/* A supply trace across a cut and a boot: idle, off, booting, idle. */
+	struct store_supply_sample trace[40];
+	for (int i = 0; i < 40; i++)
+		trace[i] = (struct store_supply_sample){ .t_ms = i * 100, .volts = i >= 10 && i < 25 ? 0 : 12,
+							 .amps = i < 10 ? 0.045 : i < 25 ? 0 : i < 28 ? 0.18 : 0.045 };
+	cr_assert_eq(store_supply_samples_add(s, run, res1, "1", trace, 40), 0, "%s", store_error(s));
+	struct store_supply_sample bad = { .t_ms = -5 };
+	cr_assert_eq(store_supply_samples_add(s, run, res1, "1", &bad, 1), -1, "a reading before its trace is refused");
+	cr_assert(strstr(store_error(s), "before its trace began"), "%s", store_error(s));
 
 	/* Telemetry: slot 1 sends each minute, goes quiet, then flushes late. */
 	sqlite3_stmt *st;
@@ -353,7 +362,8 @@ Test(reports, run_page_escapes_everything_from_the_store)
 				  "<td class=\"num\">0</td><td class=\"num\">30</td><td class=\"o-fail\">fail</td>"));
 	cr_assert_not_null(strstr(html, "class=\"o-pass\""));
 	/* Both charts inline, and printable. */
-	cr_assert_eq(count(html, "<svg"), 3, "records, buffer depth and supply current charts");
+	cr_assert_eq(count(html, "<svg"), 4, "records, buffer depth, supply trace and supply current charts");
+	cr_assert_not_null(strstr(html, "supply current across the power cut and boot"));
 	cr_assert_not_null(strstr(html, "records arriving"));
 	cr_assert_not_null(strstr(html, "device buffer depth"));
 	cr_assert_not_null(strstr(html, "supply current"));
@@ -514,7 +524,7 @@ Test(reports, pages_render_in_headless_chromium)
 	char *dom = browser_dom(path, "run");
 	/* The DOM is what the browser built: charts as elements, hostile text
 	 * as text (serialised back escaped), no element the data asked for. */
-	cr_assert_eq(count(dom, "<svg"), 3, "charts in the run page's DOM");
+	cr_assert_eq(count(dom, "<svg"), 4, "charts in the run page's DOM");
 	cr_assert_geq(count(dom, "<path"), 2, "chart lines drawn");
 	cr_assert_null(strcasestr(dom, "<script"), "a script element in the DOM");
 	cr_assert_null(strstr(dom, "<img"), "an img element in the DOM");

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,48 @@ static double measure_value(const char *block, const char *name)
 	return v ? strtod(v + 9, NULL) : NAN;
 }
 
+/* One figure from a slot's supply trace in store DB: SQL is a query over
+ * supply_samples with ?1 the slot; NAN when it gives nothing. */
+static double trace_figure(const char *db, const char *sql, int slot)
+{
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	double v = NAN;
+	cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
+	char s[12];
+	snprintf(s, sizeof s, "%d", slot);
+	sqlite3_bind_text(st, 1, s, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = sqlite3_column_double(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return v;
+}
+
+/* The power-loss trace, read back: idle before the cut, nothing while it
+ * lasts, booting current when power returns, then idle again; a unit whose
+ * bootloader hangs stays at its booting current (fixtures/README.md draws). */
+static void check_power_trace(const char *db, int slot, bool hangs)
+{
+	double before = trace_figure(db, "SELECT max(amps) FROM supply_samples WHERE slot = ?1 AND t_ms < 1000", slot);
+	double during = trace_figure(db, "SELECT max(amps) FROM supply_samples WHERE slot = ?1 AND t_ms BETWEEN 1200 AND 5900", slot);
+	double back = trace_figure(db, "SELECT min(t_ms) FROM supply_samples WHERE slot = ?1 AND t_ms > 1200 AND amps > 0", slot);
+	double first = trace_figure(db, "SELECT amps FROM supply_samples WHERE slot = ?1 AND t_ms > 1200 AND amps > 0"
+				    " ORDER BY t_ms LIMIT 1", slot);
+	double last = trace_figure(db, "SELECT amps FROM supply_samples WHERE slot = ?1 ORDER BY t_ms DESC LIMIT 1", slot);
+	double n = trace_figure(db, "SELECT count(*) FROM supply_samples WHERE slot = ?1", slot);
+	cr_assert(n >= 60, "slot %d: %g readings at 100 ms", slot, n);
+	cr_assert(before > 0.03 && before < 0.07, "slot %d idle before the cut: %g A", slot, before);
+	cr_assert_float_eq(during, 0.0, 1e-9, "slot %d during the cut: %g A", slot, during);
+	cr_assert(back > 5000, "slot %d: power back at %g ms, after the 5 s cut", slot, back);
+	cr_assert(first >= 0.17 && first <= 0.21, "slot %d booting current when power returns: %g A", slot, first);
+	if (hangs)
+		cr_assert(last >= 0.17, "slot %d hangs in its bootloader: still %g A at the end", slot, last);
+	else
+		cr_assert(last > 0.03 && last < 0.07, "slot %d idle again after its boot: %g A", slot, last);
+}
+
 Test(run, embedded_rack_reference_passes_each_defect_fails_for_its_reason)
 {
 	static char out[65536];
@@ -80,6 +123,8 @@ Test(run, embedded_rack_reference_passes_each_defect_fails_for_its_reason)
 		cr_assert(strstr(b, "\"name\": \"boot_time\""), "%s", b);
 		cr_assert(strstr(b, "\"kind\": \"boot\""), "boot events recorded: %s", b);
 	}
+	check_power_trace(path_in("r.db"), 1, false);
+	check_power_trace(path_in("r.db"), 3, true);
 	slot_block(json, 3, b, sizeof b);
 	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "no 'boot' event"), "no_return:\n%s", b);
 	cr_assert(strstr(b, "device_unresponsive"), "its diagnosis names it:\n%s", b);

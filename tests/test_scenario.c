@@ -135,4 +135,25 @@ Test(scenario, errors_name_line_column_and_key)
 	expect_error("steps:\n  - wait: 1s\n", "missing 'name'", NULL);
 	expect_error("name: t\nstep:\n  - wait: 1s\n", "unknown key 'step'", NULL);
 	expect_error("name: t\nsteps:\n  - wait: [1s\n", "YAML syntax", NULL);
+	expect_error("name: t\nsteps:\n  - trace: {source: supply, every: 100ms}\n", "steps[0].trace",
+		     "needs 'source', 'every' and 'for'");
+	expect_error("name: t\nsteps:\n  - trace: {source: gpsd, every: 100ms, for: 5s}\n", "steps[0].trace.source",
+		     "expected supply");
+	expect_error("name: t\nsteps:\n  - trace: {source: supply, every: 10ms, for: 5s}\n", "at least 50ms", NULL);
+	expect_error("name: t\nsteps:\n  - trace: {source: supply, every: 100ms, for: 2h}\n", "to 6000 readings", NULL);
+	expect_error("name: t\nsteps:\n  - trace: {source: supply, every: 1s, for: 500ms}\n", "from one reading", NULL);
+	expect_error("name: t\nsteps:\n  - trace: {source: supply, every: 1s, for: 5s, at: 3}\n", "unknown key 'at'", NULL);
+}
+
+Test(scenario, trace_step_reads)
+{
+	struct scenario sc;
+	char err[512];
+	const char *p = write_file("name: t\nsteps:\n  - trace: {source: supply, every: 250ms, for: 1m}\n");
+	cr_assert_eq(scenario_load(p, &sc, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(sc.steps[0].kind, STEP_TRACE);
+	cr_assert_str_eq(sc.steps[0].text, "supply");
+	cr_assert_eq(sc.steps[0].period_ms, 250);
+	cr_assert_eq(sc.steps[0].duration_ms, 60000);
+	scenario_free(&sc);
 }
