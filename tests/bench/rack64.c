@@ -39,6 +39,7 @@ static int run_rack(int n, const char *scenario, const char *mix, double *wall, 
 	cli_sibling_program("rig", rig, sizeof rig);
 	snprintf(db, sizeof db, "%s/bench.db", er.dir);
 	double t0 = now_s();
+	fflush(stdout);   /* else the child's freopen writes our buffered lines out a second time */
 	pid_t pid = fork();
 	if (pid == 0) {
 		freopen("/dev/null", "w", stdout);
