@@ -212,23 +212,48 @@ static void events(FILE *f, sqlite3 *db, int64_t result_id)
 
 /* ---- charts ---- */
 
+/* The span of a run's telemetry from the earliest FROM_COLUMN (arrival_ms or
+ * ts_ms) to the last arrival, cut into at most HTML_MAX_BUCKETS buckets of
+ * WIDTH whole minutes each. Returns false when the run has no records. */
+static bool records_span(sqlite3 *db, int64_t run_id, const char *from_column, int64_t *t0, int64_t *width,
+			 size_t *nb)
+{
+	char sql[160];
+	sqlite3_stmt *st;
+	snprintf(sql, sizeof sql, "SELECT min(%s), max(arrival_ms), count(*) FROM records WHERE run_id = ?1", from_column);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return false;
+	sqlite3_bind_int64(st, 1, run_id);
+	bool any = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 2) > 0;
+	int64_t t1 = any ? sqlite3_column_int64(st, 1) : 0;
+	*t0 = any ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (!any || t1 < *t0)
+		return false;
+	int64_t minutes = (t1 - *t0) / 60000 + 1;
+	*width = (minutes + HTML_MAX_BUCKETS - 1) / HTML_MAX_BUCKETS;
+	*nb = (size_t)((minutes + *width - 1) / *width);
+	return true;
+}
+
+/* A telemetry line's name from a row whose columns 0 and 1 are IMEI and slot. */
+static void device_series_name(sqlite3_stmt *st, char *buf, size_t len)
+{
+	if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+		snprintf(buf, len, "slot %s %s", col(st, 1), col(st, 0));
+	else
+		snprintf(buf, len, "%s", col(st, 0));
+}
+
 /* Records arriving per minute (or per wider bucket on a long run), one line
  * per slot: an offline buffer flushing shows as a spike after a gap. */
 static void chart_records(FILE *f, sqlite3 *db, int64_t run_id)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, "SELECT min(arrival_ms), max(arrival_ms), count(*) FROM records WHERE run_id = ?1",
-			       -1, &st, NULL) != SQLITE_OK)
+	int64_t t0, width;
+	size_t nb;
+	if (!records_span(db, run_id, "arrival_ms", &t0, &width, &nb))
 		return;
-	sqlite3_bind_int64(st, 1, run_id);
-	if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 2) == 0) {
-		sqlite3_finalize(st);
-		return;
-	}
-	int64_t t0 = sqlite3_column_int64(st, 0), t1 = sqlite3_column_int64(st, 1);
-	sqlite3_finalize(st);
-	int64_t minutes = (t1 - t0) / 60000 + 1, width = (minutes + HTML_MAX_BUCKETS - 1) / HTML_MAX_BUCKETS;
-	size_t nb = (size_t)((minutes + width - 1) / width);
 
 	if (sqlite3_prepare_v2(db, "SELECT r.imei, (SELECT slot FROM results WHERE run_id = ?1 AND imei = r.imei"
 			       " ORDER BY id LIMIT 1), r.arrival_ms, r.late FROM records r WHERE r.run_id = ?1"
@@ -248,10 +273,7 @@ static void chart_records(FILE *f, sqlite3 *db, int64_t run_id)
 			if (ns == HTML_MAX_SERIES)
 				break;
 			snprintf(cur, sizeof cur, "%s", col(st, 0));
-			if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-				snprintf(names[ns], sizeof names[ns], "slot %s %s", col(st, 1), cur);
-			else
-				snprintf(names[ns], sizeof names[ns], "%s", cur);
+			device_series_name(st, names[ns], sizeof names[ns]);
 			series[ns] = (struct chart_series){ .name = names[ns], .x = xs, .y = ys + ns * nb, .n = nb };
 			ns++;
 		}
@@ -314,20 +336,10 @@ void html_buffer_sum(double *diff, size_t nb)
 static void chart_buffer(FILE *f, sqlite3 *db, int64_t run_id)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, "SELECT min(ts_ms), max(arrival_ms), count(*) FROM records WHERE run_id = ?1",
-			       -1, &st, NULL) != SQLITE_OK)
+	int64_t t0, width;
+	size_t nb;
+	if (!records_span(db, run_id, "ts_ms", &t0, &width, &nb))
 		return;
-	sqlite3_bind_int64(st, 1, run_id);
-	if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 2) == 0) {
-		sqlite3_finalize(st);
-		return;
-	}
-	int64_t t0 = sqlite3_column_int64(st, 0), t1 = sqlite3_column_int64(st, 1);
-	sqlite3_finalize(st);
-	if (t1 < t0)
-		return;
-	int64_t minutes = (t1 - t0) / 60000 + 1, width = (minutes + HTML_MAX_BUCKETS - 1) / HTML_MAX_BUCKETS;
-	size_t nb = (size_t)((minutes + width - 1) / width);
 	int64_t bucket_ms = width * 60000;
 	if (sqlite3_prepare_v2(db, "SELECT r.imei, (SELECT slot FROM results WHERE run_id = ?1 AND imei = r.imei"
 			       " ORDER BY id LIMIT 1), r.ts_ms, r.arrival_ms FROM records r WHERE r.run_id = ?1"
@@ -348,10 +360,7 @@ static void chart_buffer(FILE *f, sqlite3 *db, int64_t run_id)
 			if (ns == HTML_MAX_SERIES)
 				break;
 			snprintf(cur, sizeof cur, "%s", col(st, 0));
-			if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-				snprintf(names[ns], sizeof names[ns], "slot %s %s", col(st, 1), cur);
-			else
-				snprintf(names[ns], sizeof names[ns], "%s", cur);
+			device_series_name(st, names[ns], sizeof names[ns]);
 			series[ns] = (struct chart_series){ .name = names[ns], .x = xs, .y = ys + ns * (nb + 1), .n = nb };
 			ns++;
 		}
