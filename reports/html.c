@@ -432,14 +432,14 @@ static void chart_trace(FILE *f, sqlite3 *db, int64_t run_id, bool *heading)
 	}
 	sqlite3_finalize(st);
 	if (ns) {
-		struct chart_line c = { .title = "supply current across the power cut and boot",
-					.xlabel = "s since the trace began", .ylabel = "mA", .series = series,
-					.n_series = ns, .y_from_zero = true };
+		struct chart_line c = { .title = "supply current trace", .xlabel = "s since the trace began",
+					.ylabel = "mA", .series = series, .n_series = ns, .y_from_zero = true };
 		char *svg = NULL, err[256];
 		chart_line_svg(&c, &svg, err, sizeof err);
 		supply_heading(f, heading);
-		html_figure(f, svg, "The supply read every few hundred ms by the scenario's trace step: a cut drops to 0,"
-			    " the boot after it draws booting current, then idle.", err);
+		html_figure(f, svg, "Supply current across a power cut and boot, read at the pace of each scenario's trace"
+			    " step: a cut drops to 0, the boot after it draws booting current, then idle; a unit stuck"
+			    " in its bootloader stays at booting current.", err);
 		free(svg);
 	}
 	free(xs);

@@ -18,12 +18,12 @@ struct qualify_model {
 	int units, results, passes, failed;
 	double boot_s, idle_a, booting_a; /* means over units; NaN when not measured */
 	double tx_a;               /* transmit current: mean of the peaks while backlogs went out */
-	double flush_pass_rate;    /* offline-flush passes / runs, 0..1; NaN when not run */
+	double flush_pass_rate;    /* offline-flush passes / (passes + fails), 0..1; NaN when none */
 	double drain_s;            /* mean drain time over the outages */
 	double bytes_per_day;      /* mean per unit, up+down scaled to a day of rack time */
 	double ttff_s;             /* cold start; NaN: not measured */
 	double reacq_s;            /* first fix after the antenna's return (gnss-outage) */
-	double rollback_pass_rate; /* ota-rollback passes / runs, 0..1; NaN when not run */
+	double rollback_pass_rate; /* ota-rollback passes / (passes + fails), 0..1; NaN when none */
 	double rollback_s;         /* mean time from a bad image's fota to the known-good bank again */
 	int defects;               /* failed results */
 	int rank;

@@ -44,11 +44,13 @@ static double mean_measure(sqlite3 *h, int64_t run, const char *key, const char 
 			  run, key, like);
 }
 
-/* Passes / runs of SCENARIO for a model, 0..1; NaN when it never ran. */
+/* Passes / verdicts of SCENARIO for a model, 0..1; NaN when it never came to
+ * one. Only pass and fail are verdicts on the device: an error or a timeout
+ * is the rig's or the rack's trouble, and counts neither way. */
 static double pass_rate(sqlite3 *h, int64_t run, const char *key, const char *scenario)
 {
 	double runs = one_double(h, "SELECT COUNT(*) FROM results r WHERE r.run_id = ?1 AND " MODEL_KEY
-				    " = ?2 AND r.scenario = ?3", run, key, scenario);
+				    " = ?2 AND r.scenario = ?3 AND r.outcome IN ('pass', 'fail')", run, key, scenario);
 	double ok = one_double(h, "SELECT SUM(r.outcome = 'pass') FROM results r WHERE r.run_id = ?1 AND " MODEL_KEY
 				  " = ?2 AND r.scenario = ?3", run, key, scenario);
 	return runs > 0 ? ok / runs : NAN;
@@ -131,8 +133,10 @@ int qualify_compute(store *db, int64_t run_id, double cap_mb, struct qualify_sum
 		char ota[96] = "";
 		if (isfinite(m->rollback_pass_rate) && m->rollback_pass_rate < 1)
 			snprintf(ota, sizeof ota, "; bad builds not always refused or rolled back");
-		else if (isfinite(m->rollback_pass_rate))
+		else if (isfinite(m->rollback_pass_rate) && isfinite(m->rollback_s))
 			snprintf(ota, sizeof ota, "; bad builds refused or rolled back (in %.0f s on average)", m->rollback_s);
+		else if (isfinite(m->rollback_pass_rate))
+			snprintf(ota, sizeof ota, "; bad builds refused or rolled back");
 		char tx[64] = "";
 		if (isfinite(m->tx_a))
 			snprintf(tx, sizeof tx, "; transmits at %.0f mA", m->tx_a * 1000);

@@ -342,29 +342,43 @@ static void note_line(struct slot_run *sr, const char *name, bool to)
 	sr->touched[sr->n_touched++].was_on = on;
 }
 
-/* Undoes what the scenario left changed; each action is audited. */
+/* Undoes what the scenario left changed. Each switch is audited as usual,
+ * and one entry says why ("scenario end, left as found: ..."). A stopped run is
+ * left to safe_state: the rack file, not the scenario, says how it rests. */
 static void leave_as_found(struct slot_run *sr)
 {
-	char err[256], req[64], reply[256];
+	char err[256], req[64], reply[256], what[256] = "";
+	if (clock_aborted(sr->o->clock))
+		goto done;
 	if (sr->datacap_set) {
 		snprintf(req, sizeof req, "datacap %d off", sr->slot->id);
 		int rc = rackctl_request(sr->rack->control, req, reply, sizeof reply);
-		audit(sr, *sr->rack->control ? sr->rack->control : "(none)", req, rc ? reply : "ok (scenario end)");
+		audit(sr, *sr->rack->control ? sr->rack->control : "(none)", req, rc ? reply : "ok");
+		snprintf(what + strlen(what), sizeof what - strlen(what), ", datacap off");
 	}
 	for (int i = 0; i < sr->n_touched; i++) {
 		const struct rack_line *line = line_named(sr->slot, sr->touched[i].line);
 		struct relay_dev *b = line ? board_for(sr, line, err, sizeof err) : NULL;
 		bool on;
-		if (b && (b->driver->get(b, line->channel, &on) || on != sr->touched[i].was_on))
-			set_line(sr, sr->touched[i].line, sr->touched[i].was_on, err, sizeof err);
+		if (b && (b->driver->get(b, line->channel, &on) || on != sr->touched[i].was_on) &&
+		    set_line(sr, sr->touched[i].line, sr->touched[i].was_on, err, sizeof err) == 0)
+			snprintf(what + strlen(what), sizeof what - strlen(what), ", relay %.40s %s", sr->touched[i].line,
+				 sr->touched[i].was_on ? "on" : "off");
 	}
-	if (sr->power_left_off && !clock_aborted(sr->o->clock) && set_power(sr, true, err, sizeof err) == 0) {
+	if (sr->power_left_off && set_power(sr, true, err, sizeof err) == 0) {
+		snprintf(what + strlen(what), sizeof what - strlen(what), ", power on");
 		/* the next scenario expects a device that has booted */
 		bool booted = false;
 		sr->mark = sr->cur->n_events;
 		sr->last_power_on = now(sr);
 		pump_until(sr, now(sr) + 60000, "boot", &booted);
 	}
+	if (*what) {
+		char cmd[300];
+		snprintf(cmd, sizeof cmd, "scenario end, left as found:%s", what + 1);
+		audit(sr, NULL, cmd, "ok");
+	}
+done:
 	sr->n_touched = 0;
 	sr->power_left_off = sr->datacap_set = false;
 }
@@ -580,8 +594,9 @@ out:
 #define TX_SAMPLE_MS 100
 /* The flush is over for sampling once this long brings no new record. */
 #define TX_QUIET_MS 1500
-/* A device that has not started its flush by then is not waited on at the fine pace. */
-#define TX_SAMPLE_FOR_MS 180000
+/* A device whose backlog has not begun by then (a modem still registering)
+ * is not waited on at the fine pace any longer. */
+#define TX_SAMPLE_FOR_MS 600000
 
 /* Reads the slot's supply once; keeps the peak in sr->tx_peak_a. */
 static void sample_tx_current(struct slot_run *sr)
@@ -602,7 +617,8 @@ static enum engine_outcome expect_flush(struct slot_run *sr, const struct scenar
 	/* Drained when a record made after coverage returned has arrived and
 	 * nothing more came in over half a period. Until the backlog has gone
 	 * out, the supply is sampled finely for the transmit current. */
-	uint64_t seen = UINT64_MAX, last_count = uplink_stats(sr).records;
+	struct ingest_device_stats at_start = uplink_stats(sr);
+	uint64_t seen = UINT64_MAX, last_count = at_start.records;
 	int64_t fine_until = now(sr) + TX_SAMPLE_FOR_MS, last_new = -1;
 	bool sampling = sr->supply != NULL;
 	sr->tx_peak_a = NAN;
@@ -611,13 +627,21 @@ static enum engine_outcome expect_flush(struct slot_run *sr, const struct scenar
 		struct ingest_device_stats s = uplink_stats(sr);
 		if (sampling) {
 			sample_tx_current(sr);
-			if (s.records != last_count) {
-				last_count = s.records;
+			/* The quiet spell counts from backlog records (late by the
+			 * ingest's measure), so one live record sent on reconnect
+			 * before the backlog does not end the sampling early. */
+			if (s.late > at_start.late && s.records != last_count)
 				last_new = now(sr);
-			}
-			/* the backlog went out and a quiet spell followed, or it never began */
-			if ((last_new >= 0 && now(sr) - last_new >= TX_QUIET_MS) || now(sr) >= fine_until)
+			last_count = s.records;
+			if (last_new >= 0 && now(sr) - last_new >= TX_QUIET_MS)
 				sampling = false;
+			else if (last_new < 0 && now(sr) >= fine_until) {
+				sampling = false;
+				sr->tx_peak_a = NAN;
+				snprintf(sr->tx_err, sizeof sr->tx_err,
+					 "no backlog record arrived within %d s of coverage's return: transmit current not read",
+					 TX_SAMPLE_FOR_MS / 1000);
+			}
 		}
 		bool caught_up = s.last_record_ms >= sr->restore_ms + st->period_ms;
 		if (caught_up && s.records == seen && !sampling)

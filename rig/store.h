@@ -93,8 +93,9 @@ struct store_supply_sample {
 	int64_t t_ms;
 	double volts, amps;
 };
-/* Adds N samples of SLOT's trace for RESULT_ID (0: none) in one transaction
- * of its own unless one is open. Returns 0, or -1 (store_error). */
+/* Adds N samples of SLOT's trace for RESULT_ID (0: none). Call it inside a
+ * transaction (store_begin): otherwise each sample commits alone, and a
+ * failure part-way leaves part of the trace. Returns 0, or -1 (store_error). */
 int store_supply_samples_add(store *s, int64_t run_id, int64_t result_id, const char *slot,
 			     const struct store_supply_sample *v, size_t n);
 

@@ -188,7 +188,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	out_dir = argv[1];
-	snprintf(set_dir, sizeof set_dir, "%s", out_dir);
+	if (snprintf(set_dir, sizeof set_dir, "%s", out_dir) >= (int)sizeof set_dir)
+		return die(out_dir, "path too long");
 	if (make_dirs(out_dir))
 		return die(out_dir, strerror(errno));
 	struct keys k = { 0 };
@@ -209,8 +210,9 @@ int main(int argc, char **argv)
 		}
 		snprintf(v, sizeof v, "%.*s", (int)(colon - argv[i]), argv[i]);
 		snprintf(m, sizeof m, "%s", colon + 1);
-		snprintf(set_dir, sizeof set_dir, "%s/%s", out_dir, m);
-		if (make_dirs(set_dir))
+		if (snprintf(set_dir, sizeof set_dir, "%s/%s", out_dir, m) >= (int)sizeof set_dir)
+			rc = die(out_dir, "path too long");
+		else if (make_dirs(set_dir))
 			rc = die(set_dir, strerror(errno));
 		else
 			rc = write_set(&k, v, m, strcmp(v, "Teltonika") ? "AT-000" : "FMB130");
