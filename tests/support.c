@@ -2,6 +2,9 @@
 #include "support.h"
 
 #include <criterion/criterion.h>
+#include <sys/un.h>
+#include <sys/socket.h>
+#include <inttypes.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -444,4 +447,56 @@ void support_console_command(int fd, const char *cmd, char *buf, size_t len)
 {
 	cr_assert_geq(support_tty_command(fd, cmd, buf, len, SUPPORT_ANSWER_MS, true), 0,
 		      "no answer to '%s' within %d ms", cmd, SUPPORT_ANSWER_MS);
+}
+
+/* ---- simrack's control socket ---- */
+
+int support_unix_connect(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	cr_assert_lt(strlen(path), sizeof a.sun_path, "socket path too long: %s", path);
+	strcpy(a.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "connect %s: %s", path, strerror(errno));
+	return fd;
+}
+
+int simrack_control(const struct simrack_proc *p)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/control.sock", p->dir);
+	return support_unix_connect(path);
+}
+
+const char *support_ctl(int fd, const char *req)
+{
+	static char reply[256];
+	char line[256];
+	int n = snprintf(line, sizeof line, "%s\n", req);
+	cr_assert_eq(write(fd, line, (size_t)n), n, "control write: %s", strerror(errno));
+	size_t len = 0;
+	int64_t end = now_ms() + SUPPORT_CTL_MS;
+	for (;;) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		int left = (int)(end - now_ms());
+		cr_assert(left > 0 && poll(&pf, 1, left) == 1, "no reply to '%s'", req);
+		char c;
+		cr_assert_eq(read(fd, &c, 1), 1, "control socket closed after '%s'", req);
+		if (c == '\n')
+			break;
+		cr_assert_lt(len, sizeof reply - 1, "over-long reply to '%s'", req);
+		reply[len++] = c;
+	}
+	reply[len] = '\0';
+	return reply;
+}
+
+uint64_t support_ctl_move(int fd, const char *verb, uint64_t t)
+{
+	char req[64];
+	snprintf(req, sizeof req, "%s %" PRIu64, verb, t);
+	const char *r = support_ctl(fd, req);
+	cr_assert_eq(strncmp(r, "ok now=", 7), 0, "'%s' -> '%s'", req, r);
+	return strtoull(r + 7, NULL, 10);
 }

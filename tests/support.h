@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* ---- the simulated rack ---- */
@@ -104,5 +105,23 @@ int support_console_booted(const struct simrack_proc *p, int slot, char *boot, s
 
 /* Sends CMD and fails the test unless an answer (events skipped) arrives. */
 void support_console_command(int fd, const char *cmd, char *buf, size_t len);
+
+/* ---- simrack's control socket (docs/simrack-control.md; Criterion only) ---- */
+
+#define SUPPORT_CTL_MS 60000    /* bound for a control reply: a reply is due at once */
+
+/* Connects to the Unix socket PATH; fails the test if it cannot. */
+int support_unix_connect(const char *path);
+
+/* Connects to P's control socket (DIR/control.sock). */
+int simrack_control(const struct simrack_proc *p);
+
+/* Sends REQ on FD and returns its one-line reply (static buffer, "\n"
+ * stripped); fails the test without a reply within SUPPORT_CTL_MS. */
+const char *support_ctl(int fd, const char *req);
+
+/* "advance T" or "next T" (VERB): fails the test unless the reply is
+ * "ok now=..."; returns the rack time it names. */
+uint64_t support_ctl_move(int fd, const char *verb, uint64_t t);
 
 #endif

@@ -65,44 +65,14 @@ static void teardown(void)
 
 /* ---- control socket ---- */
 
-static const char *ctl(const char *req)
-{
-	static char reply[256];
-	char line[128];
-	snprintf(line, sizeof line, "%s\n", req);
-	cr_assert_eq(write(ctl_fd, line, strlen(line)), (ssize_t)strlen(line));
-	size_t len = 0;
-	while (len + 1 < sizeof reply) {
-		struct pollfd p = { .fd = ctl_fd, .events = POLLIN };
-		cr_assert_gt(poll(&p, 1, 60000), 0, "no reply to '%s'", req);
-		ssize_t n = read(ctl_fd, reply + len, 1);
-		cr_assert_eq(n, 1, "control socket closed on '%s'", req);
-		if (reply[len] == '\n')
-			break;
-		len++;
-	}
-	reply[len] = '\0';
-	return reply;
-}
+static const char *ctl(const char *req) { return support_ctl(ctl_fd, req); }
 
-static void ctl_advance(uint64_t t)
-{
-	char req[64];
-	snprintf(req, sizeof req, "advance %" PRIu64, t);
-	const char *r = ctl(req);
-	cr_assert_eq(strncmp(r, "ok now=", 7), 0, "'%s' -> '%s'", req, r);
-	now_ms = strtoull(r + 7, NULL, 10);
-}
+static void ctl_advance(uint64_t t) { now_ms = support_ctl_move(ctl_fd, "advance", t); }
 
 static void start(int slots, const char *const *extra)
 {
 	cr_assert_eq(simrack_start_args(&rack, slots, 1, extra), 0, "simrack did not start");
-	ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	cr_assert_lt(strlen(rack.dir) + sizeof "/control.sock", sizeof a.sun_path);
-	memcpy(a.sun_path, rack.dir, strlen(rack.dir));
-	memcpy(a.sun_path + strlen(rack.dir), "/control.sock", sizeof "/control.sock");
-	cr_assert_eq(connect(ctl_fd, (struct sockaddr *)&a, sizeof a), 0, "control: %s", strerror(errno));
+	ctl_fd = simrack_control(&rack);
 	now_ms = 0;
 	n_secs = 0;
 }

@@ -157,38 +157,8 @@ static modbus_t *mb_connect(int port)
 	return m;
 }
 
-static const char *ctl(const char *req)
-{
-	static char reply[256];
-	char line[256];
-	int n = snprintf(line, sizeof line, "%s\n", req);
-	cr_assert_eq(write(ctl_fd, line, (size_t)n), n);
-	size_t len = 0;
-	int64_t end = mono_ms() + WAIT_MS * 3;
-	for (;;) {
-		struct pollfd pf = { .fd = ctl_fd, .events = POLLIN };
-		int left = (int)(end - mono_ms());
-		cr_assert(left > 0 && poll(&pf, 1, left) == 1, "no reply to '%s'", req);
-		char c;
-		cr_assert_eq(read(ctl_fd, &c, 1), 1, "control socket closed after '%s'", req);
-		if (c == '\n')
-			break;
-		cr_assert_lt(len, sizeof reply - 1);
-		reply[len++] = c;
-	}
-	reply[len] = '\0';
-	return reply;
-}
 
-static uint64_t ctl_move(const char *verb, uint64_t t)
-{
-	char req[64];
-	snprintf(req, sizeof req, "%s %" PRIu64, verb, t);
-	const char *r = ctl(req);
-	cr_assert_eq(strncmp(r, "ok now=", 7), 0, "'%s' -> '%s'", req, r);
-	now_ms = strtoull(r + 7, NULL, 10);
-	return now_ms;
-}
+static uint64_t ctl_move(const char *verb, uint64_t t) { return now_ms = support_ctl_move(ctl_fd, verb, t); }
 
 /* Console bytes read but not yet a whole line: a pty hands bytes over
  * through the kernel's flip buffer, so a line can arrive in pieces. */
@@ -307,12 +277,7 @@ static void setup(const char *profile, bool key)
 	const char *extra[] = { "--virtual", "--profiles", profile, key ? "--vendor-key" : NULL, pub, NULL };
 	cr_assert_eq(simrack_start_args(&rack, 1, 7, extra), 0, "simrack did not start");
 	char path[PATH_MAX + 32];
-	snprintf(path, sizeof path, "%s/control.sock", rack.dir);
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	cr_assert_lt(strlen(path), sizeof a.sun_path);
-	strcpy(a.sun_path, path);
-	ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	cr_assert_eq(connect(ctl_fd, (struct sockaddr *)&a, sizeof a), 0, "%s: %s", path, strerror(errno));
+	ctl_fd = simrack_control(&rack);
 	con_fd = support_tty_open(simrack_console(&rack, 1, path, sizeof path));
 	cr_assert_geq(con_fd, 0);
 	ctl_move("advance", 1000);

@@ -113,13 +113,6 @@ static void stop_all(void)
 
 TestSuite(simrack_uplink, .fini = stop_all, .timeout = 180);
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the ingest server ---- */
 
 static void server_start(void)
@@ -308,38 +301,9 @@ static void slot_value(int slot, const char *key, char *buf, size_t len)
 	cr_assert_lt(n, len);
 }
 
-static const char *ctl(const char *req)
-{
-	static char reply[256];
-	char line[256];
-	int n = snprintf(line, sizeof line, "%s\n", req);
-	cr_assert_eq(write(ctl_fd, line, (size_t)n), n, "control write: %s", strerror(errno));
-	size_t len = 0;
-	int64_t end = mono_ms() + WAIT_MS;
-	for (;;) {
-		struct pollfd pf = { .fd = ctl_fd, .events = POLLIN };
-		int left = (int)(end - mono_ms());
-		cr_assert(left > 0 && poll(&pf, 1, left) == 1, "no reply to '%s'", req);
-		char c;
-		cr_assert_eq(read(ctl_fd, &c, 1), 1, "control socket closed after '%s'", req);
-		if (c == '\n')
-			break;
-		cr_assert_lt(len, sizeof reply - 1);
-		reply[len++] = c;
-	}
-	reply[len] = '\0';
-	return reply;
-}
+static const char *ctl(const char *req) { return support_ctl(ctl_fd, req); }
 
-static uint64_t ctl_move(const char *verb, uint64_t t)
-{
-	char req[64];
-	snprintf(req, sizeof req, "%s %" PRIu64, verb, t);
-	const char *r = ctl(req);
-	cr_assert_eq(strncmp(r, "ok now=", 7), 0, "'%s' -> '%s'", req, r);
-	now_ms = strtoull(r + 7, NULL, 10);
-	return now_ms;
-}
+static uint64_t ctl_move(const char *verb, uint64_t t) { return now_ms = support_ctl_move(ctl_fd, verb, t); }
 
 /* Moves rack time to T event by event, serving the device on the way,
  * until at T nothing more is said. */
@@ -393,12 +357,7 @@ static uint64_t setup(int slots, const char *const *args, bool point)
 	cr_assert_eq(simrack_start_args(&rack, slots, 7, extra), 0);
 	server_start();
 	char path[PATH_MAX + 32];
-	snprintf(path, sizeof path, "%s/control.sock", rack.dir);
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	cr_assert_lt(strlen(path), sizeof a.sun_path);
-	strcpy(a.sun_path, path);
-	ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	cr_assert_eq(connect(ctl_fd, (struct sockaddr *)&a, sizeof a), 0, "%s: %s", path, strerror(errno));
+	ctl_fd = simrack_control(&rack);
 	const char *m = ctl("mode");
 	const char *e = strstr(m, "epoch=");
 	cr_assert_not_null(e, "%s", m);
