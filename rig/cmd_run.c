@@ -14,6 +14,7 @@
 #include "scenario.h"
 #include "store.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -170,20 +171,21 @@ static void record(store *db, int64_t run_id, rig_clock *clk, const struct engin
 
 static void summary(const struct engine_result *res, int n)
 {
-	printf("\n%-4s  %-12s  %-22s  %-9s  %s\n", "SLOT", "SCENARIO", "DEVICE", "OUTCOME", "MEASUREMENTS / WHY");
+	/* 14: the longest shipped scenario name (ota-in-service) */
+	printf("\n%-4s  %-14s  %-22s  %-9s  %s\n", "SLOT", "SCENARIO", "DEVICE", "OUTCOME", "MEASUREMENTS / WHY");
 	for (int i = 0; i < n; i++) {
 		const struct engine_result *r = &res[i];
-		char device[136], outcome[16], meas[256] = "";
+		char device[136], outcome[16], meas[640] = "";
 		snprintf(device, sizeof device, "%s %s", r->vendor, r->model);
 		snprintf(outcome, sizeof outcome, "%s%s", engine_outcome_name(r->outcome), r->marginal ? "*" : "");
-		for (int k = 0; k < outcome[k]; k++)
-			outcome[k] = (char)(outcome[k] >= 'a' && outcome[k] <= 'z' ? outcome[k] - 32 : outcome[k]);
+		for (int k = 0; outcome[k]; k++)
+			outcome[k] = (char)toupper((unsigned char)outcome[k]);
 		for (int m = 0; m < r->n_measures; m++) {
 			size_t len = strlen(meas);
 			snprintf(meas + len, sizeof meas - len, "%s%s=%.3g %s", m ? ", " : "", r->measures[m].name,
 				 r->measures[m].value, r->measures[m].unit);
 		}
-		printf("%-4d  %-12.12s  %-22.22s  %-9s  %s\n", r->slot, r->scenario->name, device, outcome, meas);
+		printf("%-4d  %-14.14s  %-22.22s  %-9s  %s\n", r->slot, r->scenario->name, device, outcome, meas);
 		if (r->outcome != OUTCOME_PASS)
 			printf("      %s\n", r->message);
 		if (*r->reasons)
