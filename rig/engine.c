@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define POLL_EVERY_MS 1000   /* how often expect re-checks a state or a diagnosis */
 #define CYCLE_OFF_MS 1000    /* how long a power cycle leaves the slot off */
@@ -71,7 +72,7 @@ static gnss_daemon *gps_of(const struct slot_run *sr);
 
 const char *engine_outcome_name(enum engine_outcome o)
 {
-	static const char *const names[] = { "pass", "fail", "error", "timeout", "aborted" };
+	static const char *const names[] = { "pass", "fail", "error", "timeout", "aborted", "skipped" };
 	return names[o];
 }
 
@@ -131,14 +132,20 @@ static void take_events(struct slot_run *sr)
 	}
 }
 
-/* Fails the current result with a message naming slot, scenario and step. */
+/* Fails the current result with a message naming slot, scenario and step.
+ * After Ctrl-C nothing is a verdict any more: whatever a step saw once the
+ * clock was aborted (a wait cut short, a command not answered) is ABORTED. */
 __attribute__((format(printf, 4, 5)))
 static enum engine_outcome fail(struct slot_run *sr, const struct scenario_step *st, enum engine_outcome o,
 				const char *fmt, ...)
 {
 	char *m = sr->cur->message;
 	size_t len = sizeof sr->cur->message;
-	int n = snprintf(m, len, "slot %s, %s:%d: ", sr->label, sr->cur->scenario->file, st ? st->line : 0);
+	bool stopped = o != OUTCOME_PASS && o != OUTCOME_ABORTED && clock_aborted(sr->o->clock);
+	if (stopped)
+		o = OUTCOME_ABORTED;
+	int n = snprintf(m, len, "slot %s, %s:%d: %s", sr->label, sr->cur->scenario->file, st ? st->line : 0,
+			 stopped ? "stopped: " : "");
 	if (n < 0 || (size_t)n >= len)
 		return o; /* the place alone fills the message: it says enough */
 	va_list ap;
@@ -146,6 +153,75 @@ static enum engine_outcome fail(struct slot_run *sr, const struct scenario_step 
 	vsnprintf(m + n, len - (size_t)n, fmt, ap);
 	va_end(ap);
 	return o;
+}
+
+/* ---- whose fault: the device's (FAIL) or the rig's (ERROR) ---- */
+
+/* What the console failure RC was, in words naming the port. */
+static const char *console_why(struct slot_run *sr, char *buf, size_t len)
+{
+	if (!sr->trk)
+		snprintf(buf, len, "console %s gone (hang-up or unplugged)", sr->slot->console.path);
+	else
+		snprintf(buf, len, "%s", tracker_error(sr->trk));
+	return buf;
+}
+
+/* Whose a failed console call is. The rig's (ERROR) when its link to the
+ * device failed: the port vanished or hung up (also when the node went while
+ * a command waited for its answer), an I/O error, the rig's clock; nobody's
+ * (ABORTED) after Ctrl-C; the device's (FAIL) when the port was there and
+ * the device answered wrongly or not at all. */
+static enum engine_outcome console_verdict(struct slot_run *sr, int rc)
+{
+	if (clock_aborted(sr->o->clock))
+		return OUTCOME_ABORTED;
+	if (!sr->trk || rc == TRACKER_ERR_GONE || rc == TRACKER_ERR_IO || rc == TRACKER_ERR_ARG)
+		return OUTCOME_ERROR;
+	if (access(sr->slot->console.path, F_OK) != 0)
+		return OUTCOME_ERROR;
+	return OUTCOME_FAIL;
+}
+
+/* Fails the step for a console call that returned RC, classified. */
+static enum engine_outcome console_fail(struct slot_run *sr, const struct scenario_step *st, int rc, const char *what)
+{
+	enum engine_outcome o = console_verdict(sr, rc);
+	char why[600], whose[300];
+	console_why(sr, why, sizeof why);
+	if (o != OUTCOME_ERROR)
+		return fail(sr, st, o, "%s: %s", what, why);
+	const char *clk = clock_error(sr->o->clock);
+	if (sr->trk && access(sr->slot->console.path, F_OK) != 0)
+		snprintf(whose, sizeof whose, "the console port is gone: the rig's link, not the device");
+	else if (*clk)
+		snprintf(whose, sizeof whose, "the rig's clock: %.200s", clk);
+	else
+		snprintf(whose, sizeof whose, "the rig's link to the device failed, not the device");
+	return fail(sr, st, o, "%s: %s; %s", what, why, whose);
+}
+
+/* A device check that found nothing: the device's failure, unless the
+ * console the evidence comes through vanished on the way (the rig's). */
+static enum engine_outcome device_or_link(struct slot_run *sr)
+{
+	return sr->trk ? OUTCOME_FAIL : OUTCOME_ERROR;
+}
+
+/* What a message adds when device_or_link() said ERROR. */
+static const char *link_note(struct slot_run *sr)
+{
+	return sr->trk ? "" : "; the console port is gone (the rig's link, not the device): what the device said could not be seen";
+}
+
+/* A wait that came back negative: Ctrl-C (ABORTED) or the rig's clock link
+ * (the rack's control socket) failed (ERROR). */
+static enum engine_outcome cut_short(struct slot_run *sr, const struct scenario_step *st)
+{
+	if (clock_aborted(sr->o->clock))
+		return OUTCOME_ABORTED;
+	const char *clk = clock_error(sr->o->clock);
+	return fail(sr, st, OUTCOME_ERROR, "the rig's clock failed: %s", *clk ? clk : "wait failed");
 }
 
 /* ---- waiting ---- */
@@ -488,14 +564,17 @@ static bool diagnosis_has(struct slot_run *sr, const char *code, char *summary, 
 
 /* ---- steps ---- */
 
-/* A device state field by name, from getinfo/getstatus. */
-static int read_state(struct slot_run *sr, const char *name, char *out, size_t len)
+/* A device state field by name, from getinfo/getstatus. Returns 0, -1 no
+ * answer (the tracker's error in *TRC), -2 no such field. */
+static int read_state(struct slot_run *sr, const char *name, char *out, size_t len, int *trc)
 {
+	*trc = TRACKER_ERR_GONE;
 	if (!sr->trk)
 		return -1;
 	struct tracker_status st;
 	int rc = tracker_status(sr->trk, &st, timeout_ms(sr));
 	take_events(sr);
+	*trc = rc;
 	if (rc)
 		return -1;
 	if (!strcmp(name, "reset_reason")) snprintf(out, len, "%s", st.reset_reason);
@@ -529,7 +608,9 @@ static struct ingest_device_stats uplink_stats(struct slot_run *sr)
 	return none;
 }
 
-/* The backlog of the last coverage cut, read back from the store. */
+/* The backlog of the last coverage cut, read back from the store. Returns
+ * 0, -1 when the store could not be read (ERR; the rig's), -2 when the
+ * device sent nothing before the cut (ERR; the device's). */
 static int read_backlog(struct slot_run *sr, const struct scenario_step *st, struct flush_record **recs, size_t *n,
 			int64_t *phase, char *err, size_t len)
 {
@@ -558,6 +639,7 @@ static int read_backlog(struct slot_run *sr, const struct scenario_step *st, str
 	if (*phase < 0) {
 		snprintf(err, len, "no record from before the cut: the device's schedule is unknown (period %llds)",
 			 (long long)(st->period_ms / 1000));
+		rc = -2; /* the device's: it sent nothing while it had coverage */
 		goto out;
 	}
 	if (sqlite3_prepare_v2(db, "SELECT ts_ms, arrival_ms, late FROM records WHERE run_id = ?1 AND imei = ?2"
@@ -652,7 +734,7 @@ static enum engine_outcome expect_flush(struct slot_run *sr, const struct scenar
 			break;
 		int64_t next = now(sr) + (sampling ? TX_SAMPLE_MS : st->period_ms / 2);
 		if (pump_until(sr, next < deadline ? next : deadline, NULL, NULL) < 0)
-			return OUTCOME_ABORTED;
+			return cut_short(sr, st);
 	}
 	if (!sr->supply)
 		snprintf(sr->tx_err, sizeof sr->tx_err, "%.150s",
@@ -661,8 +743,9 @@ static enum engine_outcome expect_flush(struct slot_run *sr, const struct scenar
 	size_t n;
 	int64_t phase;
 	char err[256];
-	if (read_backlog(sr, st, &recs, &n, &phase, err, sizeof err))
-		return fail(sr, st, OUTCOME_FAIL, "%s", err);
+	int got = read_backlog(sr, st, &recs, &n, &phase, err, sizeof err);
+	if (got)
+		return fail(sr, st, got == -2 ? OUTCOME_FAIL : OUTCOME_ERROR, "%s", err);
 	struct flush_window w = { .cut_ms = sr->cut_ms, .restore_ms = sr->restore_ms, .period_ms = st->period_ms,
 				  .phase_ms = phase, .newest_first = sr->slot->declared.newest_first,
 				  .late_ms = INGEST_LATE_MS_DEFAULT };
@@ -699,7 +782,7 @@ static enum engine_outcome expect_uplink(struct slot_run *sr, const struct scena
 		}
 		int64_t next = now(sr) + POLL_EVERY_MS;
 		if (pump_until(sr, next < deadline ? next : deadline, NULL, NULL) < 0)
-			return OUTCOME_ABORTED;
+			return cut_short(sr, st);
 	}
 }
 
@@ -752,12 +835,15 @@ static enum engine_outcome expect_gnss_fix(struct slot_run *sr, const struct sce
 				sr->reacq_s = s;
 			return OUTCOME_PASS;
 		}
+		if (now(sr) >= deadline && !gps_of(sr))
+			return fail(sr, st, OUTCOME_ERROR, "the rig's gpsd no longer reads %s: no verdict on the fix",
+				    sr->slot->nmea.path);
 		if (now(sr) >= deadline)
 			return fail(sr, st, OUTCOME_FAIL, "no 3D fix on %s within %lld s (mode %d, %d satellites used, HDOP %.1f)",
 				    sr->slot->nmea.path, (long long)(st->duration_ms / 1000), g.mode, g.satellites_used,
 				    g.hdop);
 		if (gnss_step(sr, &g, deadline) < 0)
-			return OUTCOME_ABORTED;
+			return cut_short(sr, st);
 	}
 }
 
@@ -779,6 +865,7 @@ static enum engine_outcome expect_gnss_honest(struct slot_run *sr, const struct 
 	sqlite3_stmt *q;
 	int claimed = 0, moved = 0, total = 0;
 	int64_t first = 0, last = 0, lat0 = 0, lon0 = 0;
+	bool read = false;
 	/* Records made during the cut, a few seconds inside it at both ends
 	 * (the receiver needs a moment to notice). */
 	if (sqlite3_prepare_v2(db, "SELECT ts_ms, lat_e7, lon_e7, io FROM records WHERE run_id = ?1 AND imei = ?2"
@@ -801,7 +888,13 @@ static enum engine_outcome expect_gnss_honest(struct slot_run *sr, const struct 
 			}
 			moved += lat != lat0 || lon != lon0;
 		}
-		sqlite3_finalize(q);
+		read = sqlite3_finalize(q) == SQLITE_OK;
+	}
+	if (!read) { /* no evidence is no pass */
+		enum engine_outcome o = fail(sr, st, OUTCOME_ERROR, "%s: cannot read the telemetry: %s", sr->o->db_path,
+					     sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return o;
 	}
 	sqlite3_close(db);
 	if (!claimed && !moved)
@@ -856,7 +949,7 @@ static enum engine_outcome step_update(struct slot_run *sr, const struct scenari
 	int rc = command(sr, cmd, a, sizeof a, timeout_ms(sr));
 	audit(sr, sr->slot->console.path, cmd, rc ? (sr->trk ? tracker_error(sr->trk) : "console gone") : a);
 	if (rc)
-		return fail(sr, st, OUTCOME_FAIL, "fota: %s", sr->trk ? tracker_error(sr->trk) : "console gone");
+		return console_fail(sr, st, rc, "fota");
 	bool deferred = strstr(a, "deferred") != NULL;
 	if (!strcmp(st->value, "deferred"))
 		return deferred ? OUTCOME_PASS
@@ -886,12 +979,12 @@ static enum engine_outcome step_update(struct slot_run *sr, const struct scenari
 		}
 		sr->mark = sr->cur->n_events;
 		if (now(sr) >= deadline)
-			return fail(sr, st, OUTCOME_FAIL, "%s: no end to the update within %lld s (last state '%s')", st->text,
-				    (long long)(st->duration_ms / 1000), *state ? state : "none");
+			return fail(sr, st, device_or_link(sr), "%s: no end to the update within %lld s (last state '%s'%s)", st->text,
+				    (long long)(st->duration_ms / 1000), *state ? state : "none", link_note(sr));
 		int64_t until = cut_at > now(sr) && cut_at < deadline ? cut_at : deadline;
 		bool found = false;
 		if (pump_until(sr, until, "fota", &found) < 0)
-			return OUTCOME_ABORTED;
+			return cut_short(sr, st);
 		if (cut_at >= 0 && now(sr) >= cut_at) {
 			/* The field's worst moment: power gone mid-update. */
 			cut_at = -1;
@@ -934,22 +1027,28 @@ static enum engine_outcome step_expect(struct slot_run *sr, const struct scenari
 		case EXPECT_EVENT: {
 			bool found = false;
 			if (pump_until(sr, deadline, st->text, &found) < 0)
-				return OUTCOME_ABORTED;
+				return cut_short(sr, st);
 			if (found != st->negate)
 				return OUTCOME_PASS;
-			return fail(sr, st, OUTCOME_FAIL, st->negate ? "event '%s' came, expected none within %lld s" :
-				    "no '%s' event within %lld s", st->text, (long long)(st->duration_ms / 1000));
+			if (st->negate)
+				return fail(sr, st, OUTCOME_FAIL, "event '%s' came, expected none within %lld s", st->text,
+					    (long long)(st->duration_ms / 1000));
+			return fail(sr, st, device_or_link(sr), "no '%s' event within %lld s%s", st->text,
+				    (long long)(st->duration_ms / 1000), link_note(sr));
 		}
 		case EXPECT_STATE: {
-			int rc = read_state(sr, st->text, seen, sizeof seen);
+			int trc = TRACKER_OK;
+			int rc = read_state(sr, st->text, seen, sizeof seen, &trc);
 			if (rc == -2)
 				return fail(sr, st, OUTCOME_ERROR, "unknown state field '%s'", st->text);
 			if (rc == 0 && (strcmp(seen, st->value) == 0) != st->negate)
 				return OUTCOME_PASS;
 			if (now(sr) >= deadline) {
-				if (rc < 0)
-					return fail(sr, st, OUTCOME_FAIL, "expected %s = %s; the device did not answer: %s",
-						    st->text, st->value, sr->trk ? tracker_error(sr->trk) : "console gone");
+				if (rc < 0) {
+					char what[2 * SCENARIO_NAME_MAX + 600];
+					snprintf(what, sizeof what, "expected %s = %s; no answer", st->text, st->value);
+					return console_fail(sr, st, trc, what);
+				}
 				return fail(sr, st, OUTCOME_FAIL, "expected %s = %s, device says %s", st->text, st->value,
 					    *seen ? seen : "nothing (field not reported)");
 			}
@@ -965,16 +1064,17 @@ static enum engine_outcome step_expect(struct slot_run *sr, const struct scenari
 			if (has != st->negate)
 				return OUTCOME_PASS;
 			if (now(sr) >= deadline && st->negate)
-				return fail(sr, st, OUTCOME_FAIL, "reason %s still diagnosed: %s", st->text, seen);
+				return fail(sr, st, device_or_link(sr), "reason %s still diagnosed: %s%s", st->text, seen,
+					    link_note(sr));
 			if (now(sr) >= deadline)
-				return fail(sr, st, OUTCOME_FAIL, "expected reason %s within %lld s; diagnosis: %s",
-					    st->text, (long long)(st->duration_ms / 1000), seen);
+				return fail(sr, st, device_or_link(sr), "expected reason %s within %lld s; diagnosis: %s%s",
+					    st->text, (long long)(st->duration_ms / 1000), seen, link_note(sr));
 			break;
 		}
 		}
 		int64_t next = now(sr) + POLL_EVERY_MS;
 		if (pump_until(sr, next < deadline ? next : deadline, NULL, NULL) < 0)
-			return OUTCOME_ABORTED;
+			return cut_short(sr, st);
 	}
 }
 
@@ -983,14 +1083,15 @@ static enum engine_outcome step_measure(struct slot_run *sr, const struct scenar
 	double v = NAN;
 	if (!strcmp(st->source, "boot_time")) {
 		if (sr->last_power_on < 0)
-			return fail(sr, st, OUTCOME_FAIL, "boot_time: no power on step before it");
+			return fail(sr, st, OUTCOME_ERROR, "boot_time: the scenario has no power on step before it");
 		for (int i = 0; i < sr->cur->n_events; i++)
 			if (!strcmp(sr->cur->events[i].kind, "boot") && sr->cur->events[i].at >= sr->last_power_on) {
 				v = (double)(sr->cur->events[i].at - sr->last_power_on) / 1000.0;
 				break;
 			}
 		if (isnan(v))
-			return fail(sr, st, OUTCOME_FAIL, "boot_time: no boot event after the last power on");
+			return fail(sr, st, device_or_link(sr), "boot_time: no boot event after the last power on%s",
+				    link_note(sr));
 	} else if (!strncmp(st->source, "supply.", 7)) {
 		struct power_status ps;
 		if (!sr->supply || sr->supply->driver->status(sr->supply, &ps))
@@ -1000,28 +1101,29 @@ static enum engine_outcome step_measure(struct slot_run *sr, const struct scenar
 	} else if (!strncmp(st->source, "ota.", 4)) {
 		v = !strcmp(st->source, "ota.boots") ? (double)sr->ota_boots : sr->ota_recovery_s;
 		if (isnan(v))
-			return fail(sr, st, OUTCOME_FAIL, "%s: no update step ended before it", st->source);
+			return fail(sr, st, OUTCOME_ERROR, "%s: the scenario has no update step before it", st->source);
 	} else if (!strncmp(st->source, "gnss.", 5)) {
 		v = !strcmp(st->source, "gnss.ttff") ? sr->ttff_s : sr->reacq_s;
 		if (isnan(v))
-			return fail(sr, st, OUTCOME_FAIL, "%s: no fix measured before it (an 'expect: {gnss: fix}' step after %s)",
+			return fail(sr, st, OUTCOME_ERROR, "%s: the scenario measured no fix before it (an 'expect: {gnss: fix}' step after %s)",
 				    st->source, !strcmp(st->source, "gnss.ttff") ? "a power on" : "the antenna's return");
 	} else if (!strcmp(st->source, "flush.tx_current")) {
 		if (!sr->have_flush)
-			return fail(sr, st, OUTCOME_FAIL, "%s: no flush check before it", st->source);
+			return fail(sr, st, OUTCOME_ERROR, "%s: the scenario has no flush check before it", st->source);
 		v = sr->tx_peak_a;
 		if (isnan(v))
 			return fail(sr, st, OUTCOME_ERROR, "%s: %s", st->source, sr->tx_err);
 	} else if (!strncmp(st->source, "flush.", 6)) {
 		if (!sr->have_flush)
-			return fail(sr, st, OUTCOME_FAIL, "%s: no flush check before it", st->source);
+			return fail(sr, st, OUTCOME_ERROR, "%s: the scenario has no flush check before it", st->source);
 		v = !strcmp(st->source, "flush.drain_time") ? (double)sr->flush.drain_ms / 1000.0
 		    : !strcmp(st->source, "flush.rate")      ? sr->flush.rate
 							     : (double)sr->flush.arrived;
 	} else if (!strcmp(st->source, "uptime")) {
 		struct tracker_status ts;
-		if (!sr->trk || tracker_status(sr->trk, &ts, timeout_ms(sr)))
-			return fail(sr, st, OUTCOME_FAIL, "uptime: device did not answer");
+		int trc = sr->trk ? tracker_status(sr->trk, &ts, timeout_ms(sr)) : TRACKER_ERR_GONE;
+		if (trc)
+			return console_fail(sr, st, trc, "uptime: no answer");
 		v = (double)ts.uptime_s;
 	}
 	struct engine_result *r = sr->cur;
@@ -1056,7 +1158,7 @@ static enum engine_outcome step_run(struct slot_run *sr, const struct scenario_s
 			return fail(sr, st, OUTCOME_ERROR, "power off: %s", err);
 		sr->power_left_off = st->power != POWER_ON;
 		if (st->power == POWER_CYCLE && sleep_pumping(sr, CYCLE_OFF_MS) < 0)
-			return OUTCOME_ABORTED;
+			return cut_short(sr, st);
 		sr->mark = sr->cur->n_events;
 		if (st->power != POWER_OFF) {
 			if (set_power(sr, true, err, sizeof err))
@@ -1095,17 +1197,16 @@ static enum engine_outcome step_run(struct slot_run *sr, const struct scenario_s
 		}
 		return OUTCOME_PASS;
 	case STEP_WAIT:
-		return sleep_pumping(sr, st->duration_ms) < 0 ? OUTCOME_ABORTED : OUTCOME_PASS;
+		return sleep_pumping(sr, st->duration_ms) < 0 ? cut_short(sr, st) : OUTCOME_PASS;
 	case STEP_COMMAND: {
 		sr->mark = sr->cur->n_events;
 		int rc = command(sr, st->text, sr->last_answer, sizeof sr->last_answer, timeout_ms(sr));
 		audit(sr, sr->slot->console.path, st->text, rc ? (sr->trk ? tracker_error(sr->trk) : "console gone") : "ok");
 		if (rc == TRACKER_OK)
 			return OUTCOME_PASS;
-		if (clock_aborted(sr->o->clock))
-			return OUTCOME_ABORTED;
-		return fail(sr, st, rc == TRACKER_ERR_IO ? OUTCOME_ERROR : OUTCOME_FAIL, "command '%s': %s", st->text,
-			    sr->trk ? tracker_error(sr->trk) : "console gone");
+		char what[TRACKER_LINE_MAX + 16];
+		snprintf(what, sizeof what, "command '%s'", st->text);
+		return console_fail(sr, st, rc, what);
 	}
 	case STEP_EXPECT:
 		return step_expect(sr, st);
@@ -1173,7 +1274,7 @@ static bool needs(const struct scenario *sc, const char *what)
 }
 
 /* Tells the tracker where its backend is, as a fleet would configure it
- * (docs/uplink.md): server, port, TCP. */
+ * (docs/uplink.md): server, port, TCP. Returns 0 or the console's error. */
 static int point_at_ingest(struct slot_run *sr)
 {
 	char cmd[96], a[TRACKER_LINE_MAX + 1];
@@ -1190,7 +1291,7 @@ static int point_at_ingest(struct slot_run *sr)
 		int rc = command(sr, cmd, a, sizeof a, timeout_ms(sr));
 		audit(sr, sr->slot->console.path, cmd, rc ? (sr->trk ? tracker_error(sr->trk) : "console gone") : "ok");
 		if (rc)
-			return -1;
+			return rc;
 	}
 	return 0;
 }
@@ -1227,6 +1328,11 @@ static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct 
 	sr->mark = 0;
 	sr->trace_until = sr->trace_cap = 0;   /* a trace lasts no longer than its scenario */
 	r->started = now(sr);
+	if (clock_aborted(sr->o->clock)) { /* Ctrl-C before it began: not a verdict on anything */
+		r->outcome = fail(sr, NULL, OUTCOME_ABORTED, "stopped before the scenario started");
+		r->finished = now(sr);
+		return;
+	}
 	char why[256];
 	if (missing(sr, sc, why, sizeof why)) {
 		r->outcome = fail(sr, NULL, OUTCOME_ERROR, "%s", why);
@@ -1235,10 +1341,11 @@ static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct 
 	}
 	int64_t budget = budget_ms(sr, sc);
 	r->outcome = OUTCOME_PASS;
-	if (needs(sc, "uplink") && point_at_ingest(sr) < 0) {
-		/* The device would not take its server settings: its failure. */
-		r->outcome = fail(sr, NULL, OUTCOME_FAIL, "could not point the device at the rig's ingest: %s",
-				  sr->trk ? tracker_error(sr->trk) : "console gone");
+	int prc = needs(sc, "uplink") ? point_at_ingest(sr) : TRACKER_OK;
+	if (prc) {
+		/* The device would not take its server settings: its failure,
+		 * unless the rig's link to it failed or Ctrl-C came first. */
+		r->outcome = console_fail(sr, NULL, prc, "could not point the device at the rig's ingest");
 		r->finished = now(sr);
 		return;
 	}

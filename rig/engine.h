@@ -24,7 +24,12 @@
 #include "scenario.h"
 #include "store.h"
 
-enum engine_outcome { OUTCOME_PASS, OUTCOME_FAIL, OUTCOME_ERROR, OUTCOME_TIMEOUT, OUTCOME_ABORTED };
+/* PASS and FAIL are verdicts on the device (so is TIMEOUT: the scenario
+ * overran its budget, the device never got there). ERROR is the rig's own
+ * trouble (a console port gone, a supply or relay link, the image server, the
+ * control socket, the ingest, the store), ABORTED a step not finished at
+ * Ctrl-C, SKIPPED a slot in quarantine that was not run at all. */
+enum engine_outcome { OUTCOME_PASS, OUTCOME_FAIL, OUTCOME_ERROR, OUTCOME_TIMEOUT, OUTCOME_ABORTED, OUTCOME_SKIPPED };
 
 /* "pass", "fail", ... as the store and reports spell them. */
 const char *engine_outcome_name(enum engine_outcome o);
