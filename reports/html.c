@@ -45,13 +45,13 @@ static const char css[] =
 	".msg{white-space:pre-wrap;word-break:break-word}"
 	".o-pass{background:#d9f2d9;color:#145214}.o-fail{background:#f8d0d0;color:#7a1010;font-weight:bold}"
 	".o-error,.o-timeout{background:#fde3c0;color:#7a4300;font-weight:bold}"
-	".o-aborted,.o-other{background:#e6e6e6;color:#444}"
+	".o-aborted,.o-skipped,.o-other{background:#e6e6e6;color:#444}"
 	".marginal{background:#fff3b0}.meta th{width:12em}.note{color:#666;font-style:italic}"
 	"figure{margin:8px 0 16px}figcaption{color:#555;font-size:13px}"
 	"svg{max-width:100%;height:auto}"
 	"@media print{body{margin:0;max-width:none;font-size:11px}"
 	"h2{break-after:avoid}tr,figure{break-inside:avoid}"
-	"th,.o-pass,.o-fail,.o-error,.o-timeout,.o-aborted,.marginal"
+	"th,.o-pass,.o-fail,.o-error,.o-timeout,.o-aborted,.o-skipped,.marginal"
 	"{-webkit-print-color-adjust:exact;print-color-adjust:exact}}";
 
 void html_page_begin(FILE *f, const char *title)
@@ -83,8 +83,8 @@ void html_figure(FILE *f, const char *svg, const char *caption, const char *why)
 
 const char *html_outcome_class(const char *o)
 {
-	static const char *const known[] = { "pass", "fail", "error", "timeout", "aborted" };
-	static const char *const cls[] = { "o-pass", "o-fail", "o-error", "o-timeout", "o-aborted" };
+	static const char *const known[] = { "pass", "fail", "error", "timeout", "aborted", "skipped" };
+	static const char *const cls[] = { "o-pass", "o-fail", "o-error", "o-timeout", "o-aborted", "o-skipped" };
 	for (size_t i = 0; o && i < sizeof known / sizeof known[0]; i++)
 		if (!strcmp(o, known[i]))
 			return cls[i];
@@ -512,6 +512,23 @@ static void chart_current(FILE *f, sqlite3 *db, int64_t run_id, bool *heading)
 
 /* ---- the page ---- */
 
+/* The run's outcomes counted, device verdicts apart from the rig's faults. */
+static void outcome_counts(FILE *f, sqlite3 *db, int64_t run_id)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT sum(outcome = 'pass'), sum(outcome = 'fail'), sum(outcome = 'timeout'),"
+			       " sum(outcome = 'error'), sum(outcome = 'aborted'), sum(outcome = 'skipped')"
+			       " FROM results WHERE run_id = ?1", -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_int64(st, 1, run_id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		fprintf(f, "<p id=\"counts\">Device verdicts: %d pass, %d fail, %d timeout. Rig faults (not the devices'):"
+			" %d error, %d aborted. Skipped (slot in quarantine, not run): %d.</p>\n",
+			sqlite3_column_int(st, 0), sqlite3_column_int(st, 1), sqlite3_column_int(st, 2),
+			sqlite3_column_int(st, 3), sqlite3_column_int(st, 4), sqlite3_column_int(st, 5));
+	sqlite3_finalize(st);
+}
+
 static void results_table(FILE *f, sqlite3 *db, int64_t run_id)
 {
 	sqlite3_stmt *st;
@@ -520,7 +537,9 @@ static void results_table(FILE *f, sqlite3 *db, int64_t run_id)
 			       " ORDER BY CAST(slot AS INTEGER), id", -1, &st, NULL) != SQLITE_OK)
 		return;
 	sqlite3_bind_int64(st, 1, run_id);
-	fputs("<h2>Results</h2>\n<table><tr><th>slot</th><th>scenario</th><th>device</th><th>outcome</th>"
+	fputs("<h2>Results</h2>\n", f);
+	outcome_counts(f, db, run_id);
+	fputs("<table><tr><th>slot</th><th>scenario</th><th>device</th><th>outcome</th>"
 	      "<th>message</th><th>reason codes and actions</th></tr>\n", f);
 	int n = 0;
 	while (sqlite3_step(st) == SQLITE_ROW) {

@@ -66,7 +66,7 @@ int report_junit(store *s, int64_t run_id, const char *path, char *err, size_t e
 	sqlite3 *db = store_db(s);
 	sqlite3_stmt *suites, *cases;
 	if (prep(db, "SELECT scenario, count(*), sum(outcome = 'fail'), sum(outcome IN ('error','timeout')),"
-		 " sum(outcome = 'aborted'), min(started_at) FROM results WHERE run_id = ?1"
+		 " sum(outcome IN ('aborted','skipped')), min(started_at) FROM results WHERE run_id = ?1"
 		 " GROUP BY scenario ORDER BY min(id)", &suites, err, errlen))
 		return -1;
 	if (prep(db, "SELECT id, slot, imei, vendor, model, outcome, marginal, message, reasons, started_at,"
@@ -120,8 +120,10 @@ int report_junit(store *s, int64_t run_id, const char *path, char *err, size_t e
 					xml(f, col(cases, 8));
 				}
 				fprintf(f, "</%s>\n", tag);
-			} else if (!strcmp(outcome, "aborted")) {
-				fputs("      <skipped message=\"aborted: ", f);
+			} else if (!strcmp(outcome, "aborted") || !strcmp(outcome, "skipped")) {
+				/* Not run to the end: a stop, or a slot in quarantine
+				 * (its reason in the message). */
+				fprintf(f, "      <skipped message=\"%s: ", outcome);
 				xml(f, col(cases, 7));
 				fputs("\"/>\n", f);
 			}

@@ -16,16 +16,19 @@
 struct qualify_model {
 	char name[160];            /* "vendor model" */
 	int units, results, passes, failed;
+	int verdicts;              /* device verdicts: pass, fail, timeout (results less rig faults, skipped) */
+	int rig_faults;            /* error and aborted: the rig's trouble, counted against no model */
+	int skipped;               /* slots in quarantine, not run */
 	double boot_s, idle_a, booting_a; /* means over units; NaN when not measured */
 	double tx_a;               /* transmit current: mean of the peaks while backlogs went out */
-	double flush_pass_rate;    /* offline-flush passes / (passes + fails), 0..1; NaN when none */
+	double flush_pass_rate;    /* offline-flush passes / device verdicts, 0..1; NaN when none */
 	double drain_s;            /* mean drain time over the outages */
 	double bytes_per_day;      /* mean per unit, up+down scaled to a day of rack time */
 	double ttff_s;             /* cold start; NaN: not measured */
 	double reacq_s;            /* first fix after the antenna's return (gnss-outage) */
-	double rollback_pass_rate; /* ota-rollback passes / (passes + fails), 0..1; NaN when none */
+	double rollback_pass_rate; /* ota-rollback passes / device verdicts, 0..1; NaN when none */
 	double rollback_s;         /* mean time from a bad image's fota to the known-good bank again */
-	int defects;               /* failed results */
+	int defects;               /* failed device verdicts (fail, timeout) */
 	int rank;
 	char reasons[512];         /* why it ranks where it does */
 };

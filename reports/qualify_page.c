@@ -18,6 +18,11 @@
 #include <string.h>
 
 #define MODEL_KEY "(COALESCE(r.vendor,'') || ' ' || COALESCE(r.model,''))"
+/* Verdicts on the device: TIMEOUT too (it never got through its scenario's
+ * budget). ERROR and ABORTED are the rig's, SKIPPED a slot in quarantine:
+ * counted apart, against no model (docs/reports.md). */
+#define DEVICE_VERDICT "r.outcome IN ('pass', 'fail', 'timeout')"
+#define RIG_FAULT "r.outcome IN ('error', 'aborted')"
 
 static double one_double(sqlite3 *h, const char *sql, int64_t run, const char *key, const char *like)
 {
@@ -44,13 +49,12 @@ static double mean_measure(sqlite3 *h, int64_t run, const char *key, const char 
 			  run, key, like);
 }
 
-/* Passes / verdicts of SCENARIO for a model, 0..1; NaN when it never came to
- * one. Only pass and fail are verdicts on the device: an error or a timeout
- * is the rig's or the rack's trouble, and counts neither way. */
+/* Passes / device verdicts of SCENARIO for a model, 0..1; NaN when it never
+ * came to one. A rig fault or a skipped slot counts neither way. */
 static double pass_rate(sqlite3 *h, int64_t run, const char *key, const char *scenario)
 {
 	double runs = one_double(h, "SELECT COUNT(*) FROM results r WHERE r.run_id = ?1 AND " MODEL_KEY
-				    " = ?2 AND r.scenario = ?3 AND r.outcome IN ('pass', 'fail')", run, key, scenario);
+				    " = ?2 AND r.scenario = ?3 AND " DEVICE_VERDICT, run, key, scenario);
 	double ok = one_double(h, "SELECT SUM(r.outcome = 'pass') FROM results r WHERE r.run_id = ?1 AND " MODEL_KEY
 				  " = ?2 AND r.scenario = ?3", run, key, scenario);
 	return runs > 0 ? ok / runs : NAN;
@@ -80,7 +84,8 @@ int qualify_compute(store *db, int64_t run_id, double cap_mb, struct qualify_sum
 	sqlite3 *h = store_db(db);
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(h,
-			       "SELECT " MODEL_KEY ", COUNT(DISTINCT r.slot), COUNT(*), SUM(r.outcome = 'pass') "
+			       "SELECT " MODEL_KEY ", COUNT(DISTINCT r.slot), COUNT(*), SUM(r.outcome = 'pass'), "
+			       "SUM(" DEVICE_VERDICT "), SUM(" RIG_FAULT "), SUM(r.outcome = 'skipped') "
 			       "FROM results r WHERE r.run_id = ?1 GROUP BY 1 ORDER BY 1",
 			       -1, &st, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "results store: %s", sqlite3_errmsg(h));
@@ -93,7 +98,10 @@ int qualify_compute(store *db, int64_t run_id, double cap_mb, struct qualify_sum
 		m->units = sqlite3_column_int(st, 1);
 		m->results = sqlite3_column_int(st, 2);
 		m->passes = sqlite3_column_int(st, 3);
-		m->failed = m->defects = m->results - m->passes;
+		m->verdicts = sqlite3_column_int(st, 4);
+		m->rig_faults = sqlite3_column_int(st, 5);
+		m->skipped = sqlite3_column_int(st, 6);
+		m->failed = m->defects = m->verdicts - m->passes;
 	}
 	sqlite3_finalize(st);
 	q->span_s = one_double(h,
@@ -140,9 +148,13 @@ int qualify_compute(store *db, int64_t run_id, double cap_mb, struct qualify_sum
 		char tx[64] = "";
 		if (isfinite(m->tx_a))
 			snprintf(tx, sizeof tx, "; transmits at %.0f mA", m->tx_a * 1000);
-		snprintf(m->reasons, sizeof m->reasons, "%s (%d of %d results failed over %d unit%s); %s; %s%s%s%s",
-			 m->defects ? "defects found" : "no defects", m->failed, m->results, m->units, m->units == 1 ? "" : "s",
-			 data, boot,
+		char aside[96] = "";
+		if (m->rig_faults || m->skipped)
+			snprintf(aside, sizeof aside, "; %d rig fault%s and %d skipped not counted", m->rig_faults,
+				 m->rig_faults == 1 ? "" : "s", m->skipped);
+		snprintf(m->reasons, sizeof m->reasons, "%s (%d of %d device verdicts failed over %d unit%s%s); %s; %s%s%s%s",
+			 m->defects ? "defects found" : "no defects", m->failed, m->verdicts, m->units, m->units == 1 ? "" : "s",
+			 aside, data, boot,
 			 isfinite(m->flush_pass_rate) ? (m->flush_pass_rate < 1 ? "; offline flush lost or altered records"
 								       : "; offline flush intact")
 						      : "",
@@ -205,6 +217,35 @@ static void bar(FILE *f, const struct qualify_summary *q, const char *title, con
 	free(vals);
 }
 
+/* A table (id ID) of RUN's results WHERE says, with their evidence. Returns
+ * how many rows it wrote. */
+static int result_rows(FILE *f, store *db, int64_t run, const char *id, const char *where)
+{
+	char sql[512];
+	snprintf(sql, sizeof sql, "SELECT " MODEL_KEY ", r.slot, r.imei, r.scenario, r.outcome, r.message, r.reasons "
+		 "FROM results r WHERE r.run_id = ?1 AND %s ORDER BY 1, CAST(r.slot AS INTEGER), r.id", where);
+	fprintf(f, "<table id=\"%s\">\n<tr><th>model</th><th>slot</th><th>IMEI</th><th>scenario</th><th>outcome</th>"
+		"<th>evidence</th><th>reason codes</th></tr>\n", id);
+	sqlite3_stmt *st;
+	int n = 0;
+	if (sqlite3_prepare_v2(store_db(db), sql, -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, run);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			fprintf(f, "<tr class=\"%s\">", html_outcome_class((const char *)sqlite3_column_text(st, 4)));
+			for (int c = 0; c < 7; c++) {
+				fputs("<td>", f);
+				html_text(f, (const char *)sqlite3_column_text(st, c));
+				fputs("</td>", f);
+			}
+			fputs("</tr>\n", f);
+			n++;
+		}
+		sqlite3_finalize(st);
+	}
+	fputs("</table>\n", f);
+	return n;
+}
+
 int report_html_qualify(store *db, const struct qualify_summary *q, const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "w");
@@ -230,7 +271,8 @@ int report_html_qualify(store *db, const struct qualify_summary *q, const char *
 	      "<th>boot time (s)</th><th>idle current (mA)</th><th>booting current (mA)</th><th>transmit current (mA)</th>"
 	      "<th>offline-flush pass rate</th><th>flush drain (s)</th><th>data per day (MB)</th><th>TTFF cold (s)</th>"
 	      "<th>reacquisition (s)</th><th>rollback pass rate</th><th>rollback time (s)</th>"
-	      "<th>defects</th></tr>\n", f);
+	      "<th>defects</th><th>device verdicts</th><th>rig faults (error, aborted; not counted)</th>"
+	      "<th>skipped (quarantine)</th></tr>\n", f);
 	for (int i = 0; i < q->n; i++) {
 		const struct qualify_model *m = &q->m[i];
 		fprintf(f, "<tr class=\"%s\"><td>%d</td><td>", html_outcome_class(m->defects ? "fail" : "pass"), m->rank);
@@ -247,7 +289,8 @@ int report_html_qualify(store *db, const struct qualify_summary *q, const char *
 		cell_num(f, m->reacq_s, "%.1f");
 		cell_num(f, m->rollback_pass_rate * 100, "%.0f %%");
 		cell_num(f, m->rollback_s, "%.0f");
-		fprintf(f, "<td>%d</td></tr>\n", m->defects);
+		fprintf(f, "<td>%d</td><td>%d</td><td>%d</td><td>%d</td></tr>\n", m->defects, m->verdicts, m->rig_faults,
+			m->skipped);
 	}
 	fputs("</table>\n", f);
 
@@ -260,31 +303,14 @@ int report_html_qualify(store *db, const struct qualify_summary *q, const char *
 	bar(f, q, "Rollback time per model", "s", FIG_ROLLBACK);
 	bar(f, q, "Data per day per model", "MB", FIG_DATA);
 
-	fputs("<h2>Defects and their evidence</h2>\n<table id=\"defects\">\n<tr><th>model</th><th>slot</th><th>IMEI</th>"
-	      "<th>scenario</th><th>outcome</th><th>evidence</th><th>reason codes</th></tr>\n", f);
-	sqlite3 *h = store_db(db);
-	sqlite3_stmt *st;
-	int n = 0;
-	if (sqlite3_prepare_v2(h,
-			       "SELECT " MODEL_KEY ", r.slot, r.imei, r.scenario, r.outcome, r.message, r.reasons "
-			       "FROM results r WHERE r.run_id = ?1 AND r.outcome <> 'pass' ORDER BY 1, CAST(r.slot AS INTEGER)",
-			       -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, q->run_id);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			fputs("<tr class=\"o-fail\">", f);
-			for (int c = 0; c < 7; c++) {
-				fputs("<td>", f);
-				html_text(f, (const char *)sqlite3_column_text(st, c));
-				fputs("</td>", f);
-			}
-			fputs("</tr>\n", f);
-			n++;
-		}
-		sqlite3_finalize(st);
-	}
-	fputs("</table>\n", f);
-	if (!n)
+	fputs("<h2>Defects and their evidence</h2>\n", f);
+	if (!result_rows(f, db, q->run_id, "defects", "r.outcome IN ('fail', 'timeout')"))
 		fputs("<p>No defects found.</p>\n", f);
+	fputs("<h2>Rig faults and skipped slots</h2>\n<p>The rig's own trouble (error: a console port, a supply or relay"
+	      " link, the image server, the control socket, the ingest, the store; aborted: stopped) and slots in"
+	      " quarantine. Counted against no model.</p>\n", f);
+	if (!result_rows(f, db, q->run_id, "rig-faults", "r.outcome IN ('error', 'aborted', 'skipped')"))
+		fputs("<p>No rig faults.</p>\n", f);
 	html_page_end(f);
 	if (fclose(f) != 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));

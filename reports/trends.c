@@ -34,17 +34,37 @@ static int prep(sqlite3 *db, const char *sql, int last_n, sqlite3_stmt **st, cha
 	return 0;
 }
 
-/* The table under a pass-rate chart: per row its name, passed of total, and
- * the rate. */
-static void rate_table(FILE *f, const char *heading, const char *const *names, const int *pass, const int *total,
-		       size_t n)
+/* What a rate counts (docs/reports.md, "Pass rates"). Rig faults (error,
+ * aborted) are never in a rate: they are not the device's. TIMEOUT is: the
+ * device never got through its scenario's budget. The per-scenario rate also
+ * counts quarantined slots (skipped) as not passed, so setting a failing slot
+ * aside cannot make a night look better; the per-model rate is a vendor's
+ * and counts device verdicts only. Skipped and rig faults each have their
+ * own column. */
+#define DEVICE_VERDICT "outcome IN ('pass', 'fail', 'timeout')"
+#define RIG_FAULT "outcome IN ('error', 'aborted')"
+
+/* One row of a rate table. */
+struct rate_row {
+	int pass, counted, skipped, faults;
+};
+
+/* The table under a pass-rate chart: per row its name, passed of what the
+ * rate counts, the rate, and beside it the skipped and the rig faults. */
+static void rate_table(FILE *f, const char *heading, const char *counted, const char *const *names,
+		       const struct rate_row *r, size_t n)
 {
-	fprintf(f, "<table><tr><th>%s</th><th>passed</th><th>rate</th></tr>\n", heading);
+	fprintf(f, "<table><tr><th>%s</th><th>passed / %s</th><th>rate</th><th>skipped (quarantine)</th>"
+		"<th>rig faults (error, aborted; not in the rate)</th></tr>\n", heading, counted);
 	for (size_t i = 0; i < n; i++) {
 		fputs("<tr><td>", f);
 		html_text(f, names[i]);
-		fprintf(f, "</td><td class=\"num\">%d / %d</td><td class=\"num\">%.0f%%</td></tr>\n", pass[i], total[i],
-			total[i] ? 100.0 * pass[i] / total[i] : 0.0);
+		fprintf(f, "</td><td class=\"num\">%d / %d</td>", r[i].pass, r[i].counted);
+		if (r[i].counted)
+			fprintf(f, "<td class=\"num\">%.0f%%</td>", 100.0 * r[i].pass / r[i].counted);
+		else
+			fputs("<td class=\"num\">no verdict</td>", f);
+		fprintf(f, "<td class=\"num\">%d</td><td class=\"num\">%d</td></tr>\n", r[i].skipped, r[i].faults);
 	}
 	fputs("</table>\n", f);
 }
@@ -53,7 +73,8 @@ static void rate_table(FILE *f, const char *heading, const char *const *names, c
 static int per_scenario(FILE *f, sqlite3 *db, int last_n, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
-	if (prep(db, "SELECT scenario, run_id, sum(outcome = 'pass'), count(*) FROM results"
+	if (prep(db, "SELECT scenario, run_id, sum(outcome = 'pass'), sum(" DEVICE_VERDICT " OR outcome = 'skipped'),"
+		 " sum(outcome = 'skipped'), sum(" RIG_FAULT ") FROM results"
 		 " WHERE run_id IN " WINDOW " GROUP BY scenario, run_id ORDER BY scenario, run_id", last_n, &st, err,
 		 errlen))
 		return -1;
@@ -61,7 +82,7 @@ static int per_scenario(FILE *f, sqlite3 *db, int last_n, char *err, size_t errl
 	struct chart_series series[TRENDS_MAX_SCENARIOS];
 	double *x = malloc(TRENDS_MAX_SCENARIOS * TRENDS_MAX_RUNS * sizeof *x);
 	double *y = malloc(TRENDS_MAX_SCENARIOS * TRENDS_MAX_RUNS * sizeof *y);
-	int pass[TRENDS_MAX_SCENARIOS] = { 0 }, total[TRENDS_MAX_SCENARIOS] = { 0 };
+	struct rate_row rows[TRENDS_MAX_SCENARIOS] = { 0 };
 	size_t ns = 0;
 	while (x && y && sqlite3_step(st) == SQLITE_ROW) {
 		if (ns == 0 || strcmp(names[ns - 1], col(st, 0))) {
@@ -74,8 +95,10 @@ static int per_scenario(FILE *f, sqlite3 *db, int last_n, char *err, size_t errl
 		}
 		struct chart_series *s = &series[ns - 1];
 		int p = sqlite3_column_int(st, 2), t = sqlite3_column_int(st, 3);
-		pass[ns - 1] += p;
-		total[ns - 1] += t;
+		rows[ns - 1].pass += p;
+		rows[ns - 1].counted += t;
+		rows[ns - 1].skipped += sqlite3_column_int(st, 4);
+		rows[ns - 1].faults += sqlite3_column_int(st, 5);
 		if (s->n < TRENDS_MAX_RUNS) {
 			x[(ns - 1) * TRENDS_MAX_RUNS + s->n] = (double)sqlite3_column_int64(st, 1);
 			y[(ns - 1) * TRENDS_MAX_RUNS + s->n] = t ? 100.0 * p / t : NAN;
@@ -94,12 +117,13 @@ static int per_scenario(FILE *f, sqlite3 *db, int last_n, char *err, size_t errl
 				.series = series, .n_series = ns, .x_integer = true, .y_from_zero = true, .y_max = 105 };
 	char *svg = NULL, why[256];
 	chart_line_svg(&c, &svg, why, sizeof why);
-	html_figure(f, svg, "Share of slots that passed each scenario, per run.", why);
+	html_figure(f, svg, "Share of slots that passed each scenario, per run: of the slots due to run it, quarantined"
+		    " ones counted as not passed, rig faults (error, aborted) left out.", why);
 	free(svg);
 	const char *labels[TRENDS_MAX_SCENARIOS];
 	for (size_t i = 0; i < ns; i++)
 		labels[i] = names[i];
-	rate_table(f, "scenario", labels, pass, total, ns);
+	rate_table(f, "scenario", "device verdicts + skipped", labels, rows, ns);
 	free(x);
 	free(y);
 	return 0;
@@ -109,20 +133,21 @@ static int per_scenario(FILE *f, sqlite3 *db, int last_n, char *err, size_t errl
 static int per_model(FILE *f, sqlite3 *db, int last_n, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
-	if (prep(db, "SELECT trim(coalesce(vendor, '') || ' ' || coalesce(model, '')), sum(outcome = 'pass'), count(*)"
+	if (prep(db, "SELECT trim(coalesce(vendor, '') || ' ' || coalesce(model, '')), sum(outcome = 'pass'),"
+		 " sum(" DEVICE_VERDICT "), sum(outcome = 'skipped'), sum(" RIG_FAULT ")"
 		 " FROM results WHERE run_id IN " WINDOW " GROUP BY 1 ORDER BY 1", last_n, &st, err, errlen))
 		return -1;
 	char names[TRENDS_MAX_MODELS][128];
 	const char *cats[TRENDS_MAX_MODELS];
 	double rate[TRENDS_MAX_MODELS];
-	int pass[TRENDS_MAX_MODELS], total[TRENDS_MAX_MODELS];
+	struct rate_row rows[TRENDS_MAX_MODELS];
 	size_t n = 0;
 	while (n < TRENDS_MAX_MODELS && sqlite3_step(st) == SQLITE_ROW) {
 		snprintf(names[n], sizeof names[n], "%s", *col(st, 0) ? col(st, 0) : "unknown model");
 		cats[n] = names[n];
-		pass[n] = sqlite3_column_int(st, 1);
-		total[n] = sqlite3_column_int(st, 2);
-		rate[n] = total[n] ? 100.0 * pass[n] / total[n] : NAN;
+		rows[n] = (struct rate_row){ .pass = sqlite3_column_int(st, 1), .counted = sqlite3_column_int(st, 2),
+					     .skipped = sqlite3_column_int(st, 3), .faults = sqlite3_column_int(st, 4) };
+		rate[n] = rows[n].counted ? 100.0 * rows[n].pass / rows[n].counted : NAN;
 		n++;
 	}
 	sqlite3_finalize(st);
@@ -133,9 +158,10 @@ static int per_model(FILE *f, sqlite3 *db, int last_n, char *err, size_t errlen)
 			       .values = rate, .n = n, .y_max = 110 };
 	char *svg = NULL, why[256];
 	chart_bar_svg(&c, &svg, why, sizeof why);
-	html_figure(f, svg, "Share of all results per model that passed, over the runs in the window.", why);
+	html_figure(f, svg, "Share of each model's device verdicts (pass, fail, timeout) that passed, over the runs in the"
+		    " window; rig faults and skipped slots are not the device's and are counted beside it.", why);
 	free(svg);
-	rate_table(f, "model", cats, pass, total, n);
+	rate_table(f, "model", "device verdicts", cats, rows, n);
 	return 0;
 }
 

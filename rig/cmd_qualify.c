@@ -29,6 +29,9 @@ const char cmd_qualify_usage[] =
 	"and reacquisition; rollback success (ota-rollback pass rate) and time; defects\n"
 	"with their evidence; and a ranking with its reasons. A figure no scenario\n"
 	"measured shows as \"-\" (\"not measured\" on the page).\n"
+	"Rates and defects count device verdicts only (pass, fail, timeout): the rig's\n"
+	"own faults (error, aborted) and slots in quarantine (skipped) are shown in\n"
+	"their own columns and counted against no model.\n"
 	"With no --rack, a simulated 8-slot rack of mixed models on virtual time.\n\n"
 	"options:\n"
 	"  --rack FILE        rack file (YAML)\n"
@@ -62,21 +65,23 @@ static const char *num(char *buf, size_t len, const char *fmt, double v)
 
 static void print_summary(const struct qualify_summary *q)
 {
-	printf("\n%-4s  %-24s  %5s  %6s  %7s  %7s  %7s  %8s  %7s  %7s  %6s  %6s  %8s  %7s  %s\n", "RANK", "MODEL", "UNITS",
-	       "BOOT s", "IDLE mA", "BOOT mA", "TX mA", "FLUSH ok", "DRAIN s", "MB/DAY", "TTFF s", "REACQ s", "ROLLBACK",
-	       "RB s", "DEFECTS");
+	printf("\n%-4s  %-24s  %5s  %6s  %7s  %7s  %7s  %8s  %7s  %7s  %6s  %6s  %8s  %7s  %7s  %10s  %7s\n", "RANK", "MODEL",
+	       "UNITS", "BOOT s", "IDLE mA", "BOOT mA", "TX mA", "FLUSH ok", "DRAIN s", "MB/DAY", "TTFF s", "REACQ s",
+	       "ROLLBACK", "RB s", "DEFECTS", "RIG FAULTS", "SKIPPED");
 	for (int i = 0; i < q->n; i++) {
 		const struct qualify_model *m = &q->m[i];
 		char b[12][24];
-		printf("%-4d  %-24.24s  %5d  %6s  %7s  %7s  %7s  %8s  %7s  %7s  %6s  %6s  %8s  %7s  %d\n", m->rank, m->name,
+		printf("%-4d  %-24.24s  %5d  %6s  %7s  %7s  %7s  %8s  %7s  %7s  %6s  %6s  %8s  %7s  %7d  %10d  %7d\n", m->rank, m->name,
 		       m->units, num(b[0], 24, "%.1f", m->boot_s), num(b[1], 24, "%.0f", m->idle_a * 1000),
 		       num(b[2], 24, "%.0f", m->booting_a * 1000), num(b[3], 24, "%.0f", m->tx_a * 1000),
 		       num(b[4], 24, "%.0f%%", m->flush_pass_rate * 100), num(b[5], 24, "%.1f", m->drain_s),
 		       num(b[6], 24, "%.2f", m->bytes_per_day / 1e6), num(b[7], 24, "%.0f", m->ttff_s),
 		       num(b[8], 24, "%.1f", m->reacq_s), num(b[9], 24, "%.0f%%", m->rollback_pass_rate * 100),
-		       num(b[10], 24, "%.0f", m->rollback_s), m->defects);
+		       num(b[10], 24, "%.0f", m->rollback_s), m->defects, m->rig_faults, m->skipped);
 	}
-	printf("(- : not measured)\n\nranking (SIM cap %.0f MB/day):\n", q->cap_mb);
+	printf("(- : not measured. Rates and DEFECTS count device verdicts only (pass, fail, timeout); RIG FAULTS\n"
+	       " (error, aborted) are the rig's own trouble and SKIPPED slots in quarantine, counted against no model)\n"
+	       "\nranking (SIM cap %.0f MB/day):\n", q->cap_mb);
 	for (int i = 0; i < q->n; i++)
 		printf("  %d. %s: %s\n", q->m[i].rank, q->m[i].name, q->m[i].reasons);
 }

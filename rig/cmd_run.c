@@ -169,12 +169,13 @@ static void record(store *db, int64_t run_id, rig_clock *clk, const struct engin
 		fprintf(stderr, "rig run: results store: %s\n", store_error(db));
 }
 
-static void summary(const struct engine_result *res, int n)
+/* The run's results (RES, N), then the slots set aside (SKIPPED, N_SKIPPED). */
+static void summary(const struct engine_result *res, int n, const struct engine_result *skipped, int n_skipped)
 {
 	/* 14: the longest shipped scenario name (ota-in-service) */
 	printf("\n%-4s  %-14s  %-22s  %-9s  %s\n", "SLOT", "SCENARIO", "DEVICE", "OUTCOME", "MEASUREMENTS / WHY");
-	for (int i = 0; i < n; i++) {
-		const struct engine_result *r = &res[i];
+	for (int i = 0; i < n + n_skipped; i++) {
+		const struct engine_result *r = i < n ? &res[i] : &skipped[i - n];
 		char device[136], outcome[16], meas[640] = "";
 		snprintf(device, sizeof device, "%s %s", r->vendor, r->model);
 		snprintf(outcome, sizeof outcome, "%s%s", engine_outcome_name(r->outcome), r->marginal ? "*" : "");
@@ -196,15 +197,25 @@ static void summary(const struct engine_result *res, int n)
 		any_marginal |= res[i].marginal;
 	if (any_marginal)
 		printf("* marginal: passed, with a measurement near its limit\n");
+	int count[OUTCOME_SKIPPED + 1] = { 0 };
+	for (int i = 0; i < n + n_skipped; i++)
+		count[i < n ? res[i].outcome : skipped[i - n].outcome]++;
+	printf("device verdicts: %d pass, %d fail, %d timeout; the rig's: %d error, %d aborted; %d skipped (quarantine)\n",
+	       count[OUTCOME_PASS], count[OUTCOME_FAIL], count[OUTCOME_TIMEOUT], count[OUTCOME_ERROR],
+	       count[OUTCOME_ABORTED], count[OUTCOME_SKIPPED]);
 }
 
+/* 3 when the rig had trouble (ERROR), else 1 when a check failed (FAIL, or
+ * TIMEOUT: the device never got through its scenario) or the run was
+ * stopped, else 0. Skipped slots were said before the run and leave it as is. */
 static int exit_code(const struct engine_result *res, int n)
 {
 	int code = RIG_EXIT_OK;
 	for (int i = 0; i < n; i++) {
-		if (res[i].outcome == OUTCOME_ERROR || res[i].outcome == OUTCOME_TIMEOUT)
+		if (res[i].outcome == OUTCOME_ERROR)
 			code = RIG_EXIT_INFRA;
-		else if ((res[i].outcome == OUTCOME_FAIL || res[i].outcome == OUTCOME_ABORTED) && code == RIG_EXIT_OK)
+		else if ((res[i].outcome == OUTCOME_FAIL || res[i].outcome == OUTCOME_TIMEOUT ||
+			  res[i].outcome == OUTCOME_ABORTED) && code == RIG_EXIT_OK)
 			code = RIG_EXIT_FAIL;
 	}
 	return code;
@@ -245,11 +256,32 @@ const char *rig_image_dir(const struct run_opts *o, char *buf, size_t len)
 	return buf;
 }
 
-/* Sets aside slots in quarantine and slots that fail their health check
- * now: a broken fixture is reported once, not as a failing device. */
-static void health_gate(const struct rack *rack, bool *sel, rig_clock *clk, store *db, int64_t run_id,
-			const char *cmd)
+/* A quarantined slot's results: one SKIPPED per scenario, with the reason,
+ * recorded at once so that every report shows the slot that did not run. */
+static void skip_slot(const struct rack_slot *s, const char *why, const struct scenario *scs, int n_sc,
+		      rig_clock *clk, store *db, int64_t run_id, struct engine_result *out)
 {
+	for (int k = 0; k < n_sc; k++) {
+		struct engine_result *r = &out[k];
+		*r = (struct engine_result){ .slot = s->id, .scenario = &scs[k], .outcome = OUTCOME_SKIPPED };
+		r->started = r->finished = clock_now(clk);
+		snprintf(r->vendor, sizeof r->vendor, "%s", s->vendor);
+		snprintf(r->model, sizeof r->model, "%s", s->model);
+		snprintf(r->imei, sizeof r->imei, "%.15s", s->expect.imei);
+		snprintf(r->message, sizeof r->message, "slot %d in quarantine, not run: %.400s; `rig slot reset %d` brings it back",
+			 s->id, why, s->id);
+		record(db, run_id, clk, r);
+	}
+}
+
+/* Sets aside slots in quarantine and slots that fail their health check
+ * now: a broken fixture is reported (SKIPPED, with why), not as a failing
+ * device. SKIPPED gets n_sc results per slot set aside; returns how many
+ * results it holds. */
+static int health_gate(const struct rack *rack, bool *sel, rig_clock *clk, store *db, int64_t run_id,
+		       const char *cmd, const struct scenario *scs, int n_sc, struct engine_result *skipped)
+{
+	int n = 0;
 	for (int i = 0; i < rack->n_slots; i++) {
 		if (!sel[i])
 			continue;
@@ -259,6 +291,8 @@ static void health_gate(const struct rack *rack, bool *sel, rig_clock *clk, stor
 			sel[i] = false;
 			fprintf(stderr, "rig %s: slot %d is in quarantine, skipped: %s; `rig slot reset %d` brings it back\n",
 				cmd, s->id, why, s->id);
+			skip_slot(s, why, scs, n_sc, clk, db, run_id, skipped + n);
+			n += n_sc;
 			continue;
 		}
 		if (slot_health(s, clk, why, sizeof why) == 0)
@@ -271,7 +305,10 @@ static void health_gate(const struct rack *rack, bool *sel, rig_clock *clk, stor
 					  .detail = why };
 		store_event_add(db, &ev);
 		fprintf(stderr, "rig %s: slot %d failed its health check and is quarantined: %s\n", cmd, s->id, why);
+		skip_slot(s, why, scs, n_sc, clk, db, run_id, skipped + n);
+		n += n_sc;
 	}
+	return n;
 }
 
 int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct run_opts *o)
@@ -309,13 +346,18 @@ int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct r
 		rack_free(&rack);
 		return rc;
 	}
-	if (o->health_gate)
-		health_gate(&rack, sel, clk, db, run_id, o->command);
+	/* Quarantined slots' SKIPPED results, for the summary. */
+	struct engine_result *skipped = calloc((size_t)(rack.n_slots * n_sc), sizeof *skipped);
+	int n_skipped = 0;
+	if (o->health_gate && skipped)
+		n_skipped = health_gate(&rack, sel, clk, db, run_id, o->command, scs, n_sc, skipped);
 	o->run_id = run_id;
 	int n_sel = 0;
 	for (int i = 0; i < rack.n_slots; i++)
 		n_sel += sel[i];
 	if (n_sel == 0) {
+		summary(skipped, n_skipped, NULL, 0);
+		free(skipped);
 		store_run_end(db, run_id, "error");
 		store_close(db);
 		clock_close(clk);
@@ -424,7 +466,7 @@ int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct r
 		store_commit(db);
 		rc = exit_code(res, n);
 		store_run_end(db, run_id, stop.got ? "aborted" : rc == 0 ? "pass" : rc == RIG_EXIT_FAIL ? "fail" : "error");
-		summary(res, n);
+		summary(res, n, skipped, n_skipped);
 		if (o->junit && report_junit(db, run_id, o->junit, err, sizeof err))
 			rc = cli_fail(RIG_EXIT_INFRA, o->command, "%s", err);
 		if (o->json && report_json(db, run_id, o->json, err, sizeof err))
@@ -442,6 +484,7 @@ int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct r
 	}
 	engine_results_free(res, n_sel * n_sc);
 	free(res);
+	free(skipped);
 	store_close(db);
 	clock_close(clk);
 	free(sel);

@@ -270,6 +270,33 @@ const char *const store_migrations[] = {
 	"  amps      REAL"
 	");"
 	"CREATE INDEX supply_samples_result ON supply_samples(result_id);",
+
+	/* 7: 'skipped', the outcome of a slot in quarantine that a run set
+	 * aside (its reason in message), so reports show it instead of losing
+	 * it. A CHECK cannot be altered: the table is rebuilt the SQLite way
+	 * (the foreign keys that point at results keep pointing at it). */
+	"CREATE TABLE results_v7 ("
+	"  id          INTEGER PRIMARY KEY,"
+	"  run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+	"  slot        TEXT NOT NULL,"
+	"  scenario    TEXT NOT NULL,"
+	"  imei        TEXT,"
+	"  vendor      TEXT,"
+	"  model       TEXT,"
+	"  outcome     TEXT NOT NULL CHECK (outcome IN"
+	"                ('pass','fail','error','timeout','aborted','skipped')),"
+	"  marginal    INTEGER NOT NULL DEFAULT 0 CHECK (marginal IN (0, 1)),"
+	"  message     TEXT,"
+	"  reasons     TEXT,"
+	"  started_at  TEXT NOT NULL,"
+	"  finished_at TEXT NOT NULL"
+	");"
+	"INSERT INTO results_v7 SELECT id, run_id, slot, scenario, imei, vendor, model, outcome, marginal, message,"
+	"  reasons, started_at, finished_at FROM results;"
+	"DROP TABLE results;"
+	"ALTER TABLE results_v7 RENAME TO results;"
+	"CREATE INDEX results_run ON results(run_id);"
+	"CREATE INDEX results_scenario ON results(scenario, model);",
 };
 
 int store_schema_latest(void)
