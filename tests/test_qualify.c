@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "qualify.h"
+#include "store.h"
 #include "support.h"
 
 static int run_long(char *const argv[], char *out, size_t outlen)
@@ -75,7 +77,8 @@ static const char *cell(const char *html, const char *model, int col, char *out,
 }
 
 /* Columns of the comparison table (reports/qualify_page.c). */
-enum { COL_TX = 6, COL_FLUSH = 7, COL_TTFF = 10, COL_REACQ = 11, COL_ROLLBACK = 12, COL_ROLLBACK_S = 13 };
+enum { COL_TX = 6, COL_FLUSH = 7, COL_TTFF = 10, COL_REACQ = 11, COL_ROLLBACK = 12, COL_ROLLBACK_S = 13, COL_DEFECTS = 14,
+       COL_RIG_FAULTS = 16 };
 
 Test(qualify, mixed_rack_compares_models_ranks_and_charts)
 {
@@ -137,5 +140,75 @@ Test(qualify, mixed_rack_compares_models_ranks_and_charts)
 	cr_expect_eq(support_run(chk, br, sizeof br), 0, "the qualify page in headless Chromium: %s", br);
 	free(h);
 	simrack_stop(&rack);
+	support_rmtree(tmp);
+}
+
+/* Rig faults on the reference model (the image server missing: every
+ * ota-rollback an ERROR; a stop) are no defects of it: its rates stay
+ * 100 %, it has no defects, and the faults show in their own column and
+ * table. A model that failed keeps its defect. */
+Test(qualify, rig_faults_on_the_reference_are_not_its_defects)
+{
+	char tmp[PATH_MAX], db[PATH_MAX + 8], html[PATH_MAX + 16], err[512];
+	cr_assert_eq(support_tmpdir(tmp, sizeof tmp), 0);
+	snprintf(db, sizeof db, "%s/q.db", tmp);
+	snprintf(html, sizeof html, "%s/q.html", tmp);
+	store *s;
+	cr_assert_eq(store_open(db, &s, err, sizeof err), 0, "%s", err);
+	struct store_run r = { .command = "qualify", .operator_ = "ci", .seed = 1 };
+	int64_t run = store_run_begin(s, &r);
+	cr_assert_gt(run, 0);
+	const struct { const char *slot, *model, *scenario, *outcome, *message; } rows[] = {
+		{ "1", "FMB920", "offline-flush", "pass", NULL },
+		{ "1", "FMB920", "ota-rollback", "error", "the scenario updates firmware and the rig's image server did not start" },
+		{ "2", "FMB920", "offline-flush", "pass", NULL },
+		{ "2", "FMB920", "ota-rollback", "error", "the scenario updates firmware and the rig's image server did not start" },
+		{ "3", "FMB920", "offline-flush", "aborted", "stopped during step 4" },
+		{ "3", "FMB920", "ota-rollback", "pass", NULL },
+		{ "4", "AT-400", "offline-flush", "fail", "backlog incomplete" },
+		{ "4", "AT-400", "ota-rollback", "pass", NULL },
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		struct store_result res = { .run_id = run, .slot = rows[i].slot, .scenario = rows[i].scenario,
+					    .vendor = !strcmp(rows[i].model, "FMB920") ? "Teltonika" : "Acme",
+					    .model = rows[i].model, .outcome = rows[i].outcome, .message = rows[i].message,
+					    .started_at = "2026-01-01T00:00:00.000Z", .finished_at = "2026-01-01T01:00:00.000Z" };
+		cr_assert_gt(store_result_add(s, &res), 0, "%s", store_error(s));
+	}
+	cr_assert_eq(store_run_end(s, run, "error"), 0);
+	struct qualify_summary *q = calloc(1, sizeof *q);
+	cr_assert_eq(qualify_compute(s, run, 50, q, err, sizeof err), 0, "%s", err);
+	const struct qualify_model *ref = NULL, *bad = NULL;
+	for (int i = 0; i < q->n; i++) {
+		if (!strcmp(q->m[i].name, "Teltonika FMB920"))
+			ref = &q->m[i];
+		if (!strcmp(q->m[i].name, "Acme AT-400"))
+			bad = &q->m[i];
+	}
+	cr_assert(ref && bad);
+	cr_expect_eq(ref->defects, 0, "rig faults are no defects of the reference");
+	cr_expect_eq(ref->rig_faults, 3);
+	cr_expect_eq(ref->verdicts, 3);
+	cr_expect_eq(ref->flush_pass_rate, 1.0, "flush rate of device verdicts only: %g", ref->flush_pass_rate);
+	cr_expect_eq(ref->rollback_pass_rate, 1.0, "rollback rate of device verdicts only: %g", ref->rollback_pass_rate);
+	cr_expect(strstr(ref->reasons, "no defects") && strstr(ref->reasons, "3 rig faults"), "%s", ref->reasons);
+	cr_expect_eq(bad->defects, 1);
+	cr_expect_eq(bad->rig_faults, 0);
+	cr_assert_eq(report_html_qualify(s, q, html, err, sizeof err), 0, "%s", err);
+	char *h = support_read_file(html);
+	cr_assert(h);
+	char c[64];
+	cr_expect_str_eq(cell(h, "Teltonika FMB920", COL_FLUSH, c, sizeof c), "100 %");
+	cr_expect_str_eq(cell(h, "Teltonika FMB920", COL_DEFECTS, c, sizeof c), "0");
+	cr_expect_str_eq(cell(h, "Teltonika FMB920", COL_RIG_FAULTS, c, sizeof c), "3");
+	const char *def = strstr(h, "id=\"defects\""), *rig = strstr(h, "id=\"rig-faults\"");
+	cr_assert(def && rig && def < rig);
+	char *between = strndup(def, (size_t)(rig - def));
+	cr_expect(!strstr(between, "did not start") && strstr(between, "backlog incomplete"), "defects: device verdicts only");
+	free(between);
+	cr_expect(strstr(rig, "image server did not start") && strstr(rig, "stopped during step 4"), "rig faults listed apart");
+	free(h);
+	free(q);
+	store_close(s);
 	support_rmtree(tmp);
 }

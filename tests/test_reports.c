@@ -25,6 +25,7 @@
 #include "chart.h"
 #include "diagnose.h"
 #include "html.h"
+#include "report.h"
 #include "store.h"
 #include "support.h"
 
@@ -436,6 +437,121 @@ Test(reports, trends_page_finds_the_flaky_device)
 	cr_assert_null(strstr(html, FLAKY_IMEI), "one run cannot show a flip");
 	cr_assert_not_null(strstr(html, "no flaky checks in the window"));
 	free(html);
+	store_close(s);
+}
+
+/* ---- skipped slots and rig faults ---- */
+
+#define QUARANTINE_WHY "slot 8 in quarantine, not run: console: /dev/ttyUSB7: No such file or directory"
+
+/* One run of power-loss on 8 slots of the reference model: OUTCOMES[i] is
+ * slot i+1's; a skipped slot gets the quarantine reason, an error a rig
+ * fault's message. Returns the run. */
+static int64_t eight_slots(store *s, const char *const outcomes[8])
+{
+	struct store_run r = { .command = "nightly", .operator_ = "ci", .seed = 1 };
+	int64_t run = store_run_begin(s, &r);
+	cr_assert_gt(run, 0, "%s", store_error(s));
+	for (int i = 0; i < 8; i++) {
+		char slot[16], imei[32];
+		snprintf(slot, sizeof slot, "%d", i + 1);
+		snprintf(imei, sizeof imei, "35209408000000%d", i + 1);
+		const char *msg = !strcmp(outcomes[i], "skipped") ? QUARANTINE_WHY
+				  : !strcmp(outcomes[i], "error") ? "rack control socket: no reply to 'datacap 3 off'"
+				  : !strcmp(outcomes[i], "fail") ? "boot_time = 45 s outside 0..30" : NULL;
+		struct store_result res = { .run_id = run, .slot = slot, .scenario = "power-loss", .imei = imei,
+					    .vendor = "Teltonika", .model = "FMB920", .outcome = outcomes[i], .message = msg,
+					    .started_at = "2026-11-26T01:00:00.000Z", .finished_at = "2026-11-26T01:10:00.000Z" };
+		cr_assert_gt(store_result_add(s, &res), 0, "%s", store_error(s));
+	}
+	cr_assert_eq(store_run_end(s, run, "fail"), 0, "%s", store_error(s));
+	return run;
+}
+
+/* The trends table row of NAME, from its cell to the end of the row. */
+static const char *trend_row(const char *html, const char *h2, const char *name, char *out, size_t len)
+{
+	const char *sec = strstr(html, h2);
+	cr_assert_not_null(sec, "no section %s", h2);
+	char pat[128];
+	snprintf(pat, sizeof pat, "<tr><td>%s</td>", name);
+	const char *row = strstr(sec, pat);
+	cr_assert_not_null(row, "no row %s under %s", name, h2);
+	const char *end = strstr(row, "</tr>");
+	snprintf(out, len, "%.*s", end ? (int)(end - row) : 0, row);
+	return out;
+}
+
+/* A night with one slot of 8 in quarantine: 8 test cases in JUnit, the
+ * quarantined one <skipped> with its reason; SKIPPED in the JSON and on the
+ * run page; and the trend's rate for the scenario does not rise (6 of 8
+ * before, 6 of 8 with the eighth slot set aside, not 6 of 7). */
+Test(reports, a_quarantined_slot_is_skipped_in_every_report_and_the_rate_does_not_rise)
+{
+	store *s = open_store();
+	const char *night1[8] = { "pass", "pass", "pass", "pass", "pass", "pass", "fail", "fail" };
+	const char *night2[8] = { "pass", "pass", "pass", "pass", "pass", "pass", "fail", "skipped" };
+	eight_slots(s, night1);
+	int64_t run = eight_slots(s, night2);
+	char path[PATH_MAX + 16], err[512];
+
+	cr_assert_eq(report_junit(s, run, in_dir("n.xml", path, sizeof path), err, sizeof err), 0, "%s", err);
+	char *x = support_read_file(path);
+	cr_assert_not_null(x);
+	cr_assert_eq(count(x, "<testcase "), 8, "every slot is a test case:\n%s", x);
+	cr_assert_eq(count(x, "<skipped "), 1, "%s", x);
+	cr_assert_not_null(strstr(x, "<skipped message=\"skipped: " QUARANTINE_WHY "\"/>"), "%s", x);
+	cr_assert_not_null(strstr(x, "tests=\"8\" failures=\"1\" errors=\"0\" skipped=\"1\""), "%s", x);
+	free(x);
+
+	cr_assert_eq(report_json(s, run, in_dir("n.json", path, sizeof path), err, sizeof err), 0, "%s", err);
+	char *j = support_read_file(path);
+	cr_assert_not_null(j);
+	cr_assert_eq(count(j, "\"outcome\": \"skipped\""), 1, "%s", j);
+	cr_assert_not_null(strstr(j, QUARANTINE_WHY), "%s", j);
+	free(j);
+
+	cr_assert_eq(report_html_run(s, run, in_dir("n.html", path, sizeof path), err, sizeof err), 0, "%s", err);
+	char *h = support_read_file(path);
+	cr_assert_not_null(h);
+	cr_assert_not_null(strstr(h, "<td class=\"o-skipped\">skipped</td><td class=\"msg\">" QUARANTINE_WHY), "%s", h);
+	cr_assert_not_null(strstr(h, "Skipped (slot in quarantine, not run): 1."), "%s", h);
+	free(h);
+
+	char row[1024];
+	cr_assert_eq(report_html_trends(s, in_dir("t.html", path, sizeof path), 1, err, sizeof err), 0, "%s", err);
+	h = support_read_file(path);
+	trend_row(h, "Pass rate per scenario", "power-loss", row, sizeof row);
+	cr_assert_not_null(strstr(row, "6 / 8</td><td class=\"num\">75%</td><td class=\"num\">1</td>"),
+			   "the night with a slot set aside: %s", row);
+	free(h);
+	cr_assert_eq(report_html_trends(s, path, 2, err, sizeof err), 0, "%s", err);
+	h = support_read_file(path);
+	trend_row(h, "Pass rate per scenario", "power-loss", row, sizeof row);
+	cr_assert_not_null(strstr(row, "12 / 16</td><td class=\"num\">75%</td>"), "both nights: %s", row);
+	free(h);
+	store_close(s);
+}
+
+/* Rig faults injected on the reference model (control-socket errors, a stop)
+ * are counted against nobody: its rate stays 100 % and the faults show in
+ * their own column. */
+Test(reports, rig_faults_stay_out_of_the_trend_rates_and_show_in_their_own_column)
+{
+	store *s = open_store();
+	const char *night[8] = { "pass", "pass", "error", "pass", "error", "pass", "aborted", "pass" };
+	eight_slots(s, night);
+	char path[PATH_MAX + 16], err[512], row[1024];
+	cr_assert_eq(report_html_trends(s, in_dir("t.html", path, sizeof path), 10, err, sizeof err), 0, "%s", err);
+	char *h = support_read_file(path);
+	cr_assert_not_null(h);
+	trend_row(h, "Pass rate per model", "Teltonika FMB920", row, sizeof row);
+	cr_assert_not_null(strstr(row, "5 / 5</td><td class=\"num\">100%</td><td class=\"num\">0</td>"
+				   "<td class=\"num\">3</td>"), "%s", row);
+	trend_row(h, "Pass rate per scenario", "power-loss", row, sizeof row);
+	cr_assert_not_null(strstr(row, "5 / 5</td><td class=\"num\">100%</td><td class=\"num\">0</td>"
+				   "<td class=\"num\">3</td>"), "%s", row);
+	free(h);
 	store_close(s);
 }
 

@@ -3,6 +3,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -467,8 +468,12 @@ Test(run, nightly_quarantines_a_broken_slot_until_reset)
 	cr_assert(rc == 0 || rc == 1, "exit %d:\n%s", rc, out);
 	cr_assert(strstr(out, "slot 2 failed its health check and is quarantined: console:"), "%s", out);
 	cr_assert(strstr(out, "/dev/ttyUSB-unplugged"), "%s", out);
+	/* It did not run, and every report says so: SKIPPED with the reason. */
+	cr_assert(strstr(out, "SKIPPED") && strstr(out, "slot 2 in quarantine, not run"), "%s", out);
 	char *junit = support_read_file(path_in("n.xml"));
-	cr_assert(junit && strstr(junit, "slot 1: ") && !strstr(junit, "slot 2: "), "only slot 1 ran:\n%s", junit);
+	cr_assert(junit && strstr(junit, "slot 1: ") && strstr(junit, "slot 2: "), "both slots are test cases:\n%s", junit);
+	const char *sk = strstr(junit, "<skipped message=\"skipped: slot 2 in quarantine, not run: console:");
+	cr_assert(sk && strstr(sk, "/dev/ttyUSB-unplugged"), "slot 2 skipped, with why:\n%s", junit);
 	free(junit);
 	/* The next night skips it without trying. */
 	rc = support_run(night, out, sizeof out);
@@ -595,4 +600,107 @@ Test(run, ota_scenarios_reference_passes_each_update_defect_fails_for_its_reason
 	cr_assert(strstr(b, "bad-signature.fw: expected rejected"), "%s", b);
 	free(json);
 	simrack_stop(&sr);
+}
+
+/* ---- whose fault: the device's, the rig's, nobody's ---- */
+
+/* Ctrl-C mid-run: the scenario under way and those that never started are
+ * ABORTED, none FAIL (a scenario that needs the ingest used to fail with
+ * "could not point the device at the rig's ingest: aborted"). */
+Test(run, sigint_leaves_no_fail_for_scenarios_not_finished)
+{
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start(&sr, 2, "reference", 6), 0);
+	FILE *f = fopen(path_in("long.yaml"), "w");
+	fputs("name: long\nrequires: [console]\nsteps:\n  - command: getver\n  - wait: 10m\n", f);
+	fclose(f);
+	f = fopen(path_in("later.yaml"), "w");
+	fputs("name: later\nrequires: [console, uplink]\nsteps:\n  - command: getver\n", f);
+	fclose(f);
+	char rackfile[4200];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	int po[2];
+	cr_assert_eq(pipe(po), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(po[1], 2);
+		dup2(po[1], 1);
+		execl(rig(), rig(), "run", path_in("long.yaml"), path_in("later.yaml"), "--rack", rackfile, "--db",
+		      path_in("r.db"), "--json", path_in("r.json"), (char *)NULL);
+		_exit(127);
+	}
+	close(po[1]);
+	/* Wait until the run has started its slots, then interrupt it. */
+	static char buf[65536];
+	size_t got = 0;
+	while (got < sizeof buf - 1 && !strstr(buf, "slots of")) {
+		ssize_t n = read(po[0], buf + got, sizeof buf - 1 - got);
+		cr_assert_gt(n, 0, "rig run ended before starting: %s", buf);
+		got += (size_t)n;
+		buf[got] = '\0';
+	}
+	usleep(300 * 1000);
+	kill(pid, SIGINT);
+	while (read(po[0], buf, sizeof buf - 1) > 0)
+		;
+	int status;
+	waitpid(pid, &status, 0);
+	close(po[0]);
+	char *json = support_read_file(path_in("r.json"));
+	cr_assert_not_null(json, "the record is written even after a stop");
+	static char b[16384];
+	for (int slot = 1; slot <= 2; slot++) {
+		result_block(json, slot, "later", b, sizeof b);
+		cr_assert(strstr(b, "\"outcome\": \"aborted\""), "a scenario that never started is ABORTED:\n%s", b);
+	}
+	cr_assert_null(strstr(json, "\"outcome\": \"fail\""), "no FAIL after Ctrl-C on reference units:\n%s", json);
+	free(json);
+	simrack_stop(&sr);
+}
+
+/* A console port that hangs up mid-run (the pty's other end closed, as a
+ * pulled USB cable does) is the rig's link failing: ERROR, not FAIL. */
+Test(run, a_console_that_vanishes_mid_run_is_error_not_fail)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY);
+	cr_assert_geq(master, 0);
+	cr_assert_eq(grantpt(master), 0);
+	cr_assert_eq(unlockpt(master), 0);
+	char port[256];
+	cr_assert_eq(ptsname_r(master, port, sizeof port), 0);
+	FILE *f = fopen(path_in("rack.yaml"), "w");
+	fprintf(f, "station: vanish\nslots:\n  - id: 1\n    console: {port: %s}\n    vendor: Teltonika\n"
+		"    model: FMB920\n    expect: {imei: \"352094087230394\"}\n", port);
+	fclose(f);
+	f = fopen(path_in("two.yaml"), "w");
+	fputs("name: two\nrequires: [console]\nsteps:\n  - wait: 1s\n  - command: getver\n", f);
+	fclose(f);
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(master); /* only the test holds the port's other end */
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(rig(), rig(), "run", path_in("two.yaml"), "--rack", path_in("rack.yaml"), "--db", path_in("r.db"),
+		      "--json", path_in("r.json"), "--timeout", "2000", (char *)NULL);
+		_exit(127);
+	}
+	/* The rig has the port open once its first command arrives: then the
+	 * port goes away under it. */
+	char c;
+	cr_assert_eq(read(master, &c, 1), 1, "the rig never wrote to its console");
+	close(master);
+	int status;
+	waitpid(pid, &status, 0);
+	char *json = support_read_file(path_in("r.json"));
+	cr_assert_not_null(json);
+	static char b[16384];
+	result_block(json, 1, "two", b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"error\""), "%s", b);
+	cr_assert(strstr(b, port) && strstr(b, "the rig's link"), "the message names the port and whose it is:\n%s", b);
+	free(json);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 3, "a vanished console is an infrastructure error (exit %d)",
+		  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
