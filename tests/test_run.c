@@ -478,6 +478,7 @@ Test(run, nightly_quarantines_a_broken_slot_until_reset)
 	/* The next night skips it without trying. */
 	rc = support_run(night, out, sizeof out);
 	cr_assert(strstr(out, "slot 2 is in quarantine, skipped"), "%s", out);
+	cr_assert(strstr(out, "SKIPPED") && strstr(out, "slot 2 in quarantine, not run"), "in the summary too:\n%s", out);
 	char *list[] = { (char *)rig(), "slot", "list", "--rack", path_in("bench.yaml"), "--db", path_in("n.db"), NULL };
 	cr_assert_eq(support_run(list, out, sizeof out), 0, "%s", out);
 	cr_assert(strstr(out, "slot 2 ") && strstr(out, "ttyUSB-unplugged"), "%s", out);
