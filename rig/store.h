@@ -104,7 +104,7 @@ struct store_result {
 	int64_t run_id;
 	const char *slot, *scenario;
 	const char *imei, *vendor, *model;   /* device as seen; may be NULL */
-	const char *outcome;   /* "pass", "fail", "error", "timeout", "aborted" */
+	const char *outcome;   /* "pass", "fail", "error", "timeout", "aborted", "skipped" */
 	bool marginal;         /* passed, but a measurement sat near a limit */
 	const char *message;   /* what failed and where */
 	const char *reasons;   /* reason codes seen, comma separated, or NULL */
