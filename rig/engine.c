@@ -157,7 +157,7 @@ static enum engine_outcome fail(struct slot_run *sr, const struct scenario_step 
 
 /* ---- whose fault: the device's (FAIL) or the rig's (ERROR) ---- */
 
-/* What the console failure RC was, in words naming the port. */
+/* Why the last console call failed, in words naming the port. */
 static const char *console_why(struct slot_run *sr, char *buf, size_t len)
 {
 	if (!sr->trk)

@@ -660,16 +660,22 @@ Test(run, sigint_leaves_no_fail_for_scenarios_not_finished)
 	simrack_stop(&sr);
 }
 
-/* A console port that hangs up mid-run (the pty's other end closed, as a
- * pulled USB cable does) is the rig's link failing: ERROR, not FAIL. */
-Test(run, a_console_that_vanishes_mid_run_is_error_not_fail)
+/* Runs a one-slot scenario (a wait, then a command) on a pty of the test's
+ * own whose port goes away once the rig has written to it: the other end
+ * closed (a hang-up, as a pulled USB cable gives) or, with UNLINK, the port's
+ * node removed while the device stays silent. Returns the result's JSON
+ * block in B; the exit code in *CODE. */
+static void console_goes_away(bool unlink_node, char *b, size_t len, int *code, char *port, size_t plen)
 {
 	int master = posix_openpt(O_RDWR | O_NOCTTY);
 	cr_assert_geq(master, 0);
 	cr_assert_eq(grantpt(master), 0);
 	cr_assert_eq(unlockpt(master), 0);
-	char port[256];
-	cr_assert_eq(ptsname_r(master, port, sizeof port), 0);
+	char pts[256];
+	cr_assert_eq(ptsname_r(master, pts, sizeof pts), 0);
+	snprintf(port, plen, "%s", unlink_node ? path_in("console") : pts);
+	if (unlink_node)
+		cr_assert_eq(symlink(pts, port), 0);
 	FILE *f = fopen(path_in("rack.yaml"), "w");
 	fprintf(f, "station: vanish\nslots:\n  - id: 1\n    console: {port: %s}\n    vendor: Teltonika\n"
 		"    model: FMB920\n    expect: {imei: \"352094087230394\"}\n", port);
@@ -685,23 +691,51 @@ Test(run, a_console_that_vanishes_mid_run_is_error_not_fail)
 		dup2(null, 1);
 		dup2(null, 2);
 		execl(rig(), rig(), "run", path_in("two.yaml"), "--rack", path_in("rack.yaml"), "--db", path_in("r.db"),
-		      "--json", path_in("r.json"), "--timeout", "2000", (char *)NULL);
+		      "--json", path_in("r.json"), "--timeout", "500", (char *)NULL);
 		_exit(127);
 	}
 	/* The rig has the port open once its first command arrives: then the
 	 * port goes away under it. */
 	char c;
 	cr_assert_eq(read(master, &c, 1), 1, "the rig never wrote to its console");
-	close(master);
+	if (unlink_node)
+		cr_assert_eq(unlink(port), 0);
+	else
+		close(master);
 	int status;
 	waitpid(pid, &status, 0);
+	if (unlink_node)
+		close(master);
+	*code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 	char *json = support_read_file(path_in("r.json"));
 	cr_assert_not_null(json);
+	result_block(json, 1, "two", b, len);
+	free(json);
+}
+
+/* A console port that hangs up mid-run is the rig's link failing: ERROR
+ * (exit 3), not FAIL. */
+Test(run, a_console_that_vanishes_mid_run_is_error_not_fail)
+{
 	static char b[16384];
-	result_block(json, 1, "two", b, sizeof b);
+	char port[4200];
+	int code;
+	console_goes_away(false, b, sizeof b, &code, port, sizeof port);
 	cr_assert(strstr(b, "\"outcome\": \"error\""), "%s", b);
 	cr_assert(strstr(b, port) && strstr(b, "the rig's link"), "the message names the port and whose it is:\n%s", b);
-	free(json);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 3, "a vanished console is an infrastructure error (exit %d)",
-		  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	cr_assert_eq(code, 3, "a vanished console is an infrastructure error (exit %d)", code);
+}
+
+/* A console whose node is removed mid-run (the fd still open, nothing
+ * answering): the command times out, and with its port gone that silence is
+ * the rig's link, not the device: ERROR. */
+Test(run, a_console_node_removed_mid_run_is_error_not_fail)
+{
+	static char b[16384];
+	char port[4200];
+	int code;
+	console_goes_away(true, b, sizeof b, &code, port, sizeof port);
+	cr_assert(strstr(b, "\"outcome\": \"error\""), "%s", b);
+	cr_assert(strstr(b, port) && strstr(b, "the console port is gone"), "the message names the port and why:\n%s", b);
+	cr_assert_eq(code, 3, "exit %d", code);
 }
