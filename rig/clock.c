@@ -35,6 +35,7 @@ struct rig_clock {
 	int joined, waiting;
 	bool advancing;
 	bool aborted;
+	bool failed;           /* the control socket failed: time can never move again */
 	struct waiter w[MAX_WAITERS];
 	char err[256];
 	struct tracker_clock trk;
@@ -334,6 +335,10 @@ static int advance(rig_clock *c)
 	c->advancing = false;
 	if (rc == 0 && now > c->now)
 		c->now = now;
+	/* Every waiter learns of it, not only this one: the others would
+	 * otherwise wait for time that cannot move (issue 12). */
+	if (rc < 0)
+		c->failed = true;
 	pthread_cond_broadcast(&c->cv);
 	return rc;
 }
@@ -350,7 +355,7 @@ static int virtual_wait(rig_clock *c, int fd, int64_t deadline)
 	c->waiting++;
 	int rc;
 	for (;;) {
-		if (c->aborted) {
+		if (c->aborted || c->failed) {
 			rc = -1;
 			break;
 		}

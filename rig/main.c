@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -86,6 +87,10 @@ static void keep_std_fds_open(void)
 int main(int argc, char **argv)
 {
 	keep_std_fds_open();
+	/* A peer that dies (a simulated rack's control socket, a tracker's
+	 * link) is an error on that write, reported as the rig's, never a
+	 * signal that kills the rig before it records anything. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		usage(stderr);
 		return RIG_EXIT_USAGE;

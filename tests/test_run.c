@@ -739,3 +739,65 @@ Test(run, a_console_node_removed_mid_run_is_error_not_fail)
 	cr_assert(strstr(b, port) && strstr(b, "the console port is gone"), "the message names the port and why:\n%s", b);
 	cr_assert_eq(code, 3, "exit %d", code);
 }
+
+/* A simulated rack that dies mid-run takes the rig's clock (its control
+ * socket) with it: the waits cut short are the rig's trouble, ERROR naming
+ * the clock, not ABORTED (nobody pressed Ctrl-C) and not FAIL. */
+Test(run, a_rack_clock_that_dies_mid_run_is_error_not_aborted)
+{
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start_args(&sr, 1, 4, virtual_reference), 0);
+	FILE *f = fopen(path_in("long.yaml"), "w");
+	/* The uplink's records make virtual time move in steps: a day is long. */
+	fputs("name: long\nrequires: [console, uplink]\nsteps:\n  - command: getver\n  - wait: 24h\n", f);
+	fclose(f);
+	char rackfile[4200];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	int po[2];
+	cr_assert_eq(pipe(po), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(po[1], 2);
+		dup2(po[1], 1);
+		execl(rig(), rig(), "run", path_in("long.yaml"), "--rack", rackfile, "--db", path_in("r.db"), "--json",
+		      path_in("r.json"), (char *)NULL);
+		_exit(127);
+	}
+	close(po[1]);
+	/* Once the wait is under way (its step begun in the store), the rack dies. */
+	bool waiting = false;
+	for (int i = 0; i < 6000 && !waiting; i++) {
+		sqlite3 *db;
+		if (sqlite3_open_v2(path_in("r.db"), &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+			sqlite3_stmt *q;
+			if (sqlite3_prepare_v2(db, "SELECT count(*) FROM steps WHERE kind = 'wait'", -1, &q, NULL) == SQLITE_OK) {
+				waiting = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) > 0;
+				sqlite3_finalize(q);
+			}
+		}
+		sqlite3_close(db);
+		if (!waiting)
+			usleep(10 * 1000);
+	}
+	cr_assert(waiting, "the wait step never began");
+	simrack_kill(&sr);
+	static char buf[65536];
+	size_t got = 0;
+	for (ssize_t n; got < sizeof buf - 1 && (n = read(po[0], buf + got, sizeof buf - 1 - got)) > 0;)
+		got += (size_t)n;
+	buf[got] = '\0';
+	close(po[0]);
+	int status;
+	waitpid(pid, &status, 0);
+	char *json = support_read_file(path_in("r.json"));
+	cr_assert_not_null(json, "no record:\n%s", buf);
+	static char b[16384];
+	result_block(json, 1, "long", b, sizeof b);
+	free(json);
+	cr_assert(strstr(b, "\"outcome\": \"error\""), "%s", b);
+	/* The clock or the console, whichever the rig met first: the rack's. */
+	cr_assert(strstr(b, "the rig's clock") || strstr(b, "gone"), "the message says whose: %s", b);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 3, "exit %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	simrack_stop(&sr);
+}
