@@ -65,7 +65,7 @@ int report_junit(store *s, int64_t run_id, const char *path, char *err, size_t e
 {
 	sqlite3 *db = store_db(s);
 	sqlite3_stmt *suites, *cases;
-	if (prep(db, "SELECT scenario, count(*), sum(outcome = 'fail'), sum(outcome IN ('error','timeout')),"
+	if (prep(db, "SELECT scenario, count(*), sum(outcome IN ('fail','timeout')), sum(outcome = 'error'),"
 		 " sum(outcome IN ('aborted','skipped')), min(started_at) FROM results WHERE run_id = ?1"
 		 " GROUP BY scenario ORDER BY min(id)", &suites, err, errlen))
 		return -1;
@@ -110,7 +110,9 @@ int report_junit(store *s, int64_t run_id, const char *path, char *err, size_t e
 			properties(f, db, sqlite3_column_int64(cases, 0));
 			const char *outcome = col(cases, 5);
 			if (!strcmp(outcome, "fail") || !strcmp(outcome, "error") || !strcmp(outcome, "timeout")) {
-				const char *tag = strcmp(outcome, "fail") ? "error" : "failure";
+				/* A timeout is the device's (it never got through its
+				 * scenario): a failure; an error is the rig's. */
+				const char *tag = strcmp(outcome, "error") ? "failure" : "error";
 				fprintf(f, "      <%s type=\"%s\" message=\"", tag, outcome);
 				xml(f, col(cases, 7));
 				fputs("\">", f);

@@ -540,8 +540,14 @@ Test(reports, rig_faults_stay_out_of_the_trend_rates_and_show_in_their_own_colum
 {
 	store *s = open_store();
 	const char *night[8] = { "pass", "pass", "error", "pass", "error", "pass", "aborted", "pass" };
-	eight_slots(s, night);
+	int64_t run = eight_slots(s, night);
 	char path[PATH_MAX + 16], err[512], row[1024];
+	cr_assert_eq(report_junit(s, run, in_dir("n.xml", path, sizeof path), err, sizeof err), 0, "%s", err);
+	char *x = support_read_file(path);
+	cr_assert_not_null(strstr(x, "tests=\"8\" failures=\"0\" errors=\"2\" skipped=\"1\""), "%s", x);
+	cr_assert_eq(count(x, "<error type=\"error\""), 2, "%s", x);
+	cr_assert_null(strstr(x, "<failure"), "%s", x);
+	free(x);
 	cr_assert_eq(report_html_trends(s, in_dir("t.html", path, sizeof path), 10, err, sizeof err), 0, "%s", err);
 	char *h = support_read_file(path);
 	cr_assert_not_null(h);
