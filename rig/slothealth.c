@@ -7,6 +7,16 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The device answered, however badly: the rig's side of the slot works.
+ * What it said is for the scenarios to judge (a garbled console is the
+ * device's FAIL), never a reason to set the slot aside as SKIPPED. Silence,
+ * a port gone and I/O errors are what the gate is for. */
+static bool link_works(int rc)
+{
+	return rc == TRACKER_OK || rc == TRACKER_ERR_GARBAGE || rc == TRACKER_ERR_OVERLONG || rc == TRACKER_ERR_PARSE ||
+	       rc == TRACKER_ERR_REFUSED || rc == TRACKER_ERR_PARTIAL;
+}
+
 int slot_health(const struct rack_slot *slot, rig_clock *clock, char *why, size_t len)
 {
 	const struct tracker_proto *proto = tracker_proto_find(slot->protocol);
@@ -42,12 +52,12 @@ int slot_health(const struct rack_slot *slot, rig_clock *clock, char *why, size_
 		tracker_set_clock(t, clock_for_tracker(clock));
 	/* A device may still be booting: a few tries over ten seconds of rack time. */
 	int rc = -1;
-	for (int i = 0; i < 3 && rc; i++)
+	for (int i = 0; i < 3 && !link_works(rc); i++)
 		rc = tracker_command(t, "getver", a, sizeof a, 3500);
-	if (rc)
+	if (!link_works(rc))
 		snprintf(why, len, "console: %.400s", tracker_error(t));
 	tracker_close(t);
-	return rc ? -1 : 0;
+	return link_works(rc) ? 0 : -1;
 }
 
 bool slot_quarantined(store *db, const char *station, int slot, char *why, size_t len)

@@ -18,8 +18,10 @@
 #include "rack.h"
 #include "store.h"
 
-/* Checks SLOT's console and supply. Returns 0 healthy, or -1 with what
- * failed and where in WHY. */
+/* Checks SLOT's console and supply: the rig's side of the slot. A device
+ * that answers, even wrongly, passes (the scenarios judge it); silence, a
+ * port gone or unreadable, a supply off or unreachable fail. Returns 0
+ * healthy, or -1 with what failed and where in WHY. */
 int slot_health(const struct rack_slot *slot, rig_clock *clock, char *why, size_t len);
 
 /* The open quarantine of STATION/SLOT: true and its reason in WHY. */

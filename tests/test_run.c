@@ -801,3 +801,53 @@ Test(run, a_rack_clock_that_dies_mid_run_is_error_not_aborted)
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 3, "exit %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	simrack_stop(&sr);
 }
+
+/* A device that answers its console, however wrongly, is not a broken slot:
+ * the health gate lets it run (its scenarios judge it) instead of hiding a
+ * device defect as SKIPPED. The test's own pty answers every line with
+ * garbage, as a unit with a garbling UART does. */
+Test(run, a_garbling_device_is_not_quarantined)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY);
+	cr_assert_geq(master, 0);
+	cr_assert_eq(grantpt(master), 0);
+	cr_assert_eq(unlockpt(master), 0);
+	char pts[256];
+	cr_assert_eq(ptsname_r(master, pts, sizeof pts), 0);
+	FILE *f = fopen(path_in("rack.yaml"), "w");
+	fprintf(f, "station: garble\nslots:\n  - id: 1\n    console: {port: %s}\n    vendor: Acme\n"
+		"    model: AT-100\n    expect: {imei: \"352094087230394\"}\n", pts);
+	fclose(f);
+	pid_t answerer = fork();
+	if (answerer == 0) { /* every line the rig sends gets one garbled line back */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		char c;
+		while (read(master, &c, 1) == 1)
+			if (c == '\n' && write(master, "Vr:01.0_00 Hw:AT00\r\n", 20) != 20)
+				break;
+		_exit(0);
+	}
+	/* Every command waits out its deadline for a proper answer: longer
+	 * than support_run allows, so run it to its end here. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(master);
+		int fd = open(path_in("out.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(rig(), rig(), "nightly", "--rack", path_in("rack.yaml"), "--db", path_in("n.db"), (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	kill(answerer, SIGKILL);
+	waitpid(answerer, NULL, 0);
+	close(master);
+	char *out = support_read_file(path_in("out.txt"));
+	cr_assert_not_null(out);
+	cr_assert(strstr(out, "1 slot of garble"), "the run went ahead:\n%s", out);
+	cr_assert_null(strstr(out, "quarantined"), "a device that answers is the scenarios' to judge:\n%s", out);
+	cr_assert_null(strstr(out, "SKIPPED"), "%s", out);
+	free(out);
+}
