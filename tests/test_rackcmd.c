@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "modbus_link.h"
 #include "rack.h"
 #include "support.h"
 
@@ -187,6 +188,91 @@ Test(rackcmd, check_broken_rack_file_is_exit_2_with_position)
 	char *none[] = { NULL, "rack", NULL };
 	cr_assert_eq(rig(none, out), 2, "%s", out);
 	support_rmtree(dir);
+}
+
+/* ---- set points ---- */
+
+/* Writes RAW to holding register REG of slot SLOT's supply, as another
+ * Modbus client on the bench would (or reads it into *RAW when READ). */
+static void other_client(const char *rackfile, int slot, int reg, uint16_t *raw, bool read)
+{
+	struct rack r;
+	char err[512];
+	cr_assert_eq(rack_load(rackfile, &r, err, sizeof err), 0, "%s", err);
+	modbus_link *l;
+	int rc = modbus_link_open(r.slots[slot - 1].power.bus.transport, 1, &l, err, sizeof err);
+	rack_free(&r);
+	cr_assert_eq(rc, MODBUS_LINK_OK, "%s", err);
+	rc = read ? modbus_link_read_registers(l, reg, 1, raw) : modbus_link_write_register(l, reg, *raw);
+	cr_assert_eq(rc, MODBUS_LINK_OK, "%s", modbus_link_error(l));
+	modbus_link_close(l);
+}
+
+/* Another client set slot 1's V-SET to 30.00 V: rack check names the
+ * difference (exit 1), and rig power on puts the rack file's 12.00 V back
+ * before the output goes on. */
+Test(rackcmd, set_point_changed_by_another_client_is_named_and_put_back, .timeout = 60)
+{
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start(&sr, 2, "reference", 26), 0);
+	char rackfile[4200], db[4200], row[512];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	snprintf(db, sizeof db, "%s/results.db", sr.dir);
+	uint16_t raw = 3000;
+	other_client(rackfile, 1, 8, &raw, false);
+
+	static char out[OUT_MAX];
+	char *check[] = { NULL, "rack", "check", "--rack", rackfile, NULL };
+	int rc = rig(check, out);
+	cr_assert_eq(rc, 1, "exit %d\n%s", rc, out);
+	cr_assert(strstr(out, "slot 1: supply tcp://127.0.0.1:") && strstr(out, "set points differ from"), "%s", out);
+	cr_assert(strstr(out, "V-SET 30.00 V, rack file says 12.00 V"), "%s", out);
+	cr_assert_not_null(line_of(out, "2  ", row, sizeof row), "%s", out);
+	cr_assert(strcmp(row + strlen(row) - 2, "ok") == 0, "slot 2 untouched: %s", row);
+	char *json[] = { NULL, "rack", "check", "--rack", rackfile, "--json", NULL };
+	cr_assert_eq(rig(json, out), 1, "%s", out);
+	cr_assert(strstr(out, "\"v_set\": 30"), "%s", out);
+
+	char *off[] = { NULL, "power", "1", "off", "--rack", rackfile, "--db", db, NULL };
+	cr_assert_eq(rig(off, out), 0, "%s", out);
+	char *on[] = { NULL, "power", "1", "on", "--rack", rackfile, "--db", db, NULL };
+	rc = rig(on, out);
+	cr_assert_eq(rc, 0, "exit %d\n%s", rc, out);
+	other_client(rackfile, 1, 8, &raw, true);
+	cr_assert_eq(raw, 1200, "V-SET %u/100 V after rig power on: the rack file says 12.00 V", raw);
+	cr_assert_eq(rig(check, out), 0, "%s", out);
+	simrack_stop(&sr);
+}
+
+/* A supply without volts and amps is a configuration error naming where,
+ * unless the file says the rig may leave them. */
+Test(rackcmd, supply_without_set_points_is_exit_2_unless_left_explicitly, .timeout = 60)
+{
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start(&sr, 1, "reference", 27), 0);
+	char bare[4200], leave[4200];
+	edited_rack(&sr, "bare.yaml", "s/, volts: [0-9.]*, amps: [0-9.]*//", bare, sizeof bare);
+	static char out[OUT_MAX];
+	char *check[] = { NULL, "rack", "check", "--rack", bare, NULL };
+	int rc = rig(check, out);
+	cr_assert_eq(rc, 2, "exit %d\n%s", rc, out);
+	/* file:line:col of slot 1's power mapping ("    power: {" : column 12). */
+	char *text = support_read_file(bare), want[4400];
+	cr_assert_not_null(text);
+	int line = 1;
+	for (const char *p = text; p < strstr(text, "    power: {"); p++)
+		line += *p == '\n';
+	free(text);
+	snprintf(want, sizeof want, "%s:%d:12: slots[0].power: a supply needs 'volts' and 'amps'", bare, line);
+	cr_assert(strstr(out, want), "expected \"%s\" in:\n%s", want, out);
+	char *on[] = { NULL, "power", "1", "on", "--rack", bare, NULL };
+	cr_assert_eq(rig(on, out), 2, "%s", out);
+
+	edited_rack(&sr, "leave.yaml", "s/, volts: [0-9.]*, amps: [0-9.]*/, limits: leave/", leave, sizeof leave);
+	check[4] = leave;
+	rc = rig(check, out);
+	cr_assert_eq(rc, 0, "exit %d\n%s", rc, out);
+	simrack_stop(&sr);
 }
 
 /* ---- rig relay ---- */
