@@ -688,3 +688,57 @@ Test(power, rd60xx_limits_write_and_read_back)
 	d->driver->close(d);
 	server_stop(&s);
 }
+
+/* The same refusal inside a run: the slot's result is ERROR (the rig's
+ * supply, not the device), never FAIL, with both values. Slot 1 of a
+ * simulated rack, its supply replaced by a server that holds V-SET. */
+Test(power, run_switch_on_refused_is_error_not_fail, .timeout = 60)
+{
+	char dir[4096], path[4200], rack[4200], db[4200], json[4200], scen[4200], rigbin[4096];
+	cr_assert_eq(support_tmpdir(dir, sizeof dir), 0);
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start(&sr, 1, "reference", 31), 0);
+	struct server s;
+	riden_start(&s, 60062);
+	s.hold_reg = 8;
+	s.hold_val = 3000;
+	s.map->tab_registers[8] = 3000;
+	s.map->tab_registers[18] = 1;
+
+	simrack_rackfile(&sr, path, sizeof path);
+	char *text = support_read_file(path);
+	cr_assert_not_null(text);
+	char *t = strstr(text, "power: {driver: rd60xx, transport: \"");
+	cr_assert_not_null(t, "%s", text);
+	t += strlen("power: {driver: rd60xx, transport: \"");
+	char *end = strchr(t, '"');
+	snprintf(rack, sizeof rack, "%s/rack.yaml", dir);
+	FILE *f = fopen(rack, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "%.*s%s%s", (int)(t - text), text, s.transport, end);
+	fclose(f);
+	free(text);
+	snprintf(scen, sizeof scen, "%s/cycle.yaml", dir);
+	f = fopen(scen, "w");
+	cr_assert_not_null(f);
+	fputs("name: cycle\nrequires: [power]\nsteps:\n  - power: off\n  - power: on\n", f);
+	fclose(f);
+	snprintf(db, sizeof db, "%s/r.db", dir);
+	snprintf(json, sizeof json, "%s/r.json", dir);
+
+	static char out[65536];
+	char *argv[] = { (char *)support_bin("rig", rigbin, sizeof rigbin), "run", scen, "--rack", rack, "--db", db,
+			 "--json", json, NULL };
+	int rc = support_run(argv, out, sizeof out);
+	cr_assert_eq(rc, 3, "exit %d:\n%s", rc, out);
+	char *record = support_read_file(json);
+	cr_assert_not_null(record, "%s", out);
+	bool error = strstr(record, "\"outcome\": \"error\"") != NULL, fail = strstr(record, "\"outcome\": \"fail\"") != NULL;
+	bool named = strstr(record, "V-SET reads 30.00 V after writing 12.00 V; output left off") != NULL;
+	free(record);
+	cr_assert(error && !fail && named, "ERROR naming both values expected:\n%s", out);
+	cr_assert_eq(s.map->tab_registers[18], 0, "the output was switched on at 30 V");
+	server_stop(&s);
+	simrack_stop(&sr);
+	support_rmtree(dir);
+}
