@@ -244,6 +244,42 @@ Test(rackcmd, set_point_changed_by_another_client_is_named_and_put_back, .timeou
 	simrack_stop(&sr);
 }
 
+/* Protection limits: the simulated RD6006 trips its OVP when another
+ * client sets it below V-SET (output off, PROT OVP); rig power on writes the
+ * rack file's ovp back first, so the output comes on and stays on. */
+Test(rackcmd, ovp_from_the_rack_file_is_written_before_switch_on, .timeout = 60)
+{
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start(&sr, 1, "reference", 28), 0);
+	char rackfile[4200], db[4200], row[512];
+	edited_rack(&sr, "ovp.yaml", "s/, amps: \\([0-9.]*\\)/, amps: \\1, ovp: 13.2, ocp: 1.5/", rackfile,
+		    sizeof rackfile);
+	snprintf(db, sizeof db, "%s/results.db", sr.dir);
+	uint16_t raw = 1000;   /* 10.00 V, below the 12.00 V set */
+	other_client(rackfile, 1, 82, &raw, false);
+	static char out[OUT_MAX];
+	char *st[] = { NULL, "power", "1", "status", "--rack", rackfile, NULL };
+	cr_assert_eq(rig(st, out), 0, "%s", out);
+	cr_assert_not_null(line_of(out, "1  ", row, sizeof row), "%s", out);
+	cr_assert(strstr(row, " off ") && strstr(row, "OVP"), "the OVP tripped: %s", row);
+	char *check[] = { NULL, "rack", "check", "--rack", rackfile, NULL };
+	/* 3: the tracker lost its power with the trip, so its console is
+	 * silent too; the supply's line names the limit that differs. */
+	cr_assert_eq(rig(check, out), 3, "%s", out);
+	cr_assert(strstr(out, "OVP 10.00 V, rack file says 13.20 V"), "%s", out);
+
+	char *on[] = { NULL, "power", "1", "on", "--rack", rackfile, "--db", db, NULL };
+	int rc = rig(on, out);
+	cr_assert_eq(rc, 0, "exit %d\n%s", rc, out);
+	cr_assert_not_null(line_of(out, "1  ", row, sizeof row), "%s", out);
+	cr_assert(strstr(row, " on ") && !strstr(row, "OVP"), "%s", row);
+	other_client(rackfile, 1, 82, &raw, true);
+	cr_assert_eq(raw, 1320, "OVP %u/100 V: the rack file says 13.20 V", raw);
+	other_client(rackfile, 1, 83, &raw, true);
+	cr_assert_eq(raw, 1500, "OCP %u/1000 A: the rack file says 1.500 A", raw);
+	simrack_stop(&sr);
+}
+
 /* A supply without volts and amps is a configuration error naming where,
  * unless the file says the rig may leave them. */
 Test(rackcmd, supply_without_set_points_is_exit_2_unless_left_explicitly, .timeout = 60)
