@@ -218,6 +218,10 @@ Test(rackcmd, set_point_changed_by_another_client_is_named_and_put_back, .timeou
 	char rackfile[4200], db[4200], row[512];
 	simrack_rackfile(&sr, rackfile, sizeof rackfile);
 	snprintf(db, sizeof db, "%s/results.db", sr.dir);
+	/* Both consoles up first, so the check's only finding is the supply's. */
+	char boot[512];
+	for (int k = 1; k <= 2; k++)
+		close(support_console_booted(&sr, k, boot, sizeof boot));
 	uint16_t raw = 3000;
 	other_client(rackfile, 1, 8, &raw, false);
 
@@ -233,6 +237,10 @@ Test(rackcmd, set_point_changed_by_another_client_is_named_and_put_back, .timeou
 	cr_assert_eq(rig(json, out), 1, "%s", out);
 	cr_assert(strstr(out, "\"v_set\": 30"), "%s", out);
 
+	/* Opened before the cycle, so its boot line cannot be missed. */
+	char console[4200], line[512];
+	int fd = support_tty_open(simrack_console(&sr, 1, console, sizeof console));
+	cr_assert_geq(fd, 0, "%s", console);
 	char *off[] = { NULL, "power", "1", "off", "--rack", rackfile, "--db", db, NULL };
 	cr_assert_eq(rig(off, out), 0, "%s", out);
 	char *on[] = { NULL, "power", "1", "on", "--rack", rackfile, "--db", db, NULL };
@@ -240,6 +248,8 @@ Test(rackcmd, set_point_changed_by_another_client_is_named_and_put_back, .timeou
 	cr_assert_eq(rc, 0, "exit %d\n%s", rc, out);
 	other_client(rackfile, 1, 8, &raw, true);
 	cr_assert_eq(raw, 1200, "V-SET %u/100 V after rig power on: the rack file says 12.00 V", raw);
+	cr_assert_geq(support_tty_expect(fd, "@BOOT", line, sizeof line, SUPPORT_BOOT_MS), 0, "slot 1 never booted");
+	close(fd);
 	cr_assert_eq(rig(check, out), 0, "%s", out);
 	simrack_stop(&sr);
 }
