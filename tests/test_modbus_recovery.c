@@ -225,9 +225,9 @@ static int count(const char *text, const char *part)
  * power-loss has cut a slot's power: from then on the rig reads every
  * slot's supply at each step of its trace, so the stall meets requests in
  * flight on several supplies. */
-static void run_survives(int stall_ms)
+static void run_survives(const char *modbus, int stall_ms)
 {
-	const char *const extra[] = { "--virtual", "--profiles", "reference", NULL };
+	const char *const extra[] = { "--virtual", "--modbus", modbus, "--profiles", "reference", NULL };
 	struct simrack_proc sr;
 	cr_assert_eq(simrack_start_args(&sr, 4, 11, extra), 0);
 	char rackfile[PATH_MAX + 16], bin[PATH_MAX];
@@ -257,5 +257,7 @@ static void run_survives(int stall_ms)
 	simrack_stop(&sr);
 }
 
-Test(mbstall, run_of_reference_units_rides_out_a_1500ms_stall) { run_survives(1500); }
-Test(mbstall, run_of_reference_units_rides_out_a_5s_stall) { run_survives(5000); }
+Test(mbstall, run_of_reference_units_rides_out_a_1500ms_stall) { run_survives("tcp", 1500); }
+Test(mbstall, run_of_reference_units_rides_out_a_5s_stall) { run_survives("tcp", 5000); }
+Test(mbstall, run_over_rtu_rides_out_a_1500ms_stall) { run_survives("rtu", 1500); }
+Test(mbstall, run_over_rtu_rides_out_a_5s_stall) { run_survives("rtu", 5000); }
