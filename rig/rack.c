@@ -2,6 +2,7 @@
 #include "rack.h"
 #include "yamldoc.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,9 +115,9 @@ static int read_limits(struct ydoc *d, yaml_node_t *n, const char *base, struct 
 		return ydoc_fail(d, n, base,
 				 "a supply needs 'volts' and 'amps' (written and read back before every switch-on), "
 				 "or 'limits: leave' to let the rig switch on at whatever the supply holds");
-	if (!(pw->volts > 0))
+	if (!(pw->volts > 0 && isfinite(pw->volts)))
 		return ydoc_fail(d, ydoc_get(d, n, "volts"), P("%s.volts", base), "expected more than 0 V");
-	if (!(pw->amps > 0))
+	if (!(pw->amps > 0 && isfinite(pw->amps)))
 		return ydoc_fail(d, ydoc_get(d, n, "amps"), P("%s.amps", base), "expected more than 0 A");
 	if (ydoc_get(d, n, "ovp") && !(pw->ovp >= pw->volts))
 		return ydoc_fail(d, ydoc_get(d, n, "ovp"), P("%s.ovp", base),
