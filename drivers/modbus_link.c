@@ -260,11 +260,13 @@ static bool is_transient_exception(int e)
 	return e == EMBXSBUSY || e == EMBXACK || e == EMBXGPATH || e == EMBXGTAR;
 }
 
-/* Worth sending the same request again within the retry budget. */
+/* Worth sending the same request again within the retry budget. EAGAIN:
+ * the line's output buffer is full because the unit stopped reading (a
+ * stalled RTU bus shared by several clients). */
 static bool is_retryable(int e)
 {
-	return e == ETIMEDOUT || is_lost(e) || e == ECONNREFUSED || e == EIO || is_garbled(e) ||
-	       is_transient_exception(e);
+	return e == ETIMEDOUT || is_lost(e) || e == ECONNREFUSED || e == EIO || e == EAGAIN ||
+	       e == EINTR || is_garbled(e) || is_transient_exception(e);
 }
 
 static int64_t mono_ms(void)
