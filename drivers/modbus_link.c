@@ -8,10 +8,13 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 enum link_kind { LINK_TCP, LINK_RTU };
 
@@ -20,6 +23,7 @@ struct modbus_link {
 	enum link_kind kind;
 	int unit;
 	int timeout_ms;
+	int retry_ms;        /* budget for retrying one request after a failure */
 	int exception;       /* code of the last exception answer, 0 if none */
 	char where[300];     /* "TRANSPORT unit N" */
 	char error[512];
@@ -185,6 +189,7 @@ int modbus_link_open(const char *transport, int unit, modbus_link **out, char *e
 	l->kind = kind;
 	l->unit = unit;
 	l->timeout_ms = MODBUS_LINK_DEFAULT_TIMEOUT_MS;
+	l->retry_ms = MODBUS_LINK_DEFAULT_RETRY_MS;
 	snprintf(l->where, sizeof l->where, "%s unit %d", transport, unit);
 	modbus_set_slave(ctx, unit);
 	apply_timeout(l);
@@ -218,41 +223,126 @@ int modbus_link_set_timeout(modbus_link *l, int ms)
 	return MODBUS_LINK_OK;
 }
 
+int modbus_link_set_retry_budget(modbus_link *l, int ms)
+{
+	if (ms < 0) {
+		snprintf(l->error, sizeof l->error, "%s: bad retry budget %d ms", l->where, ms);
+		return MODBUS_LINK_ERR_ARG;
+	}
+	l->retry_ms = ms;
+	return MODBUS_LINK_OK;
+}
+
 const char *modbus_link_error(const modbus_link *l) { return l->error; }
 const char *modbus_link_where(const modbus_link *l) { return l->where; }
 int modbus_link_exception(const modbus_link *l) { return l->exception; }
 
-/* The peer closed or reset the connection: worth one reconnect over TCP
+/* The peer closed or reset the connection: worth a reconnect over TCP
  * (gateways drop idle clients; the rack's supply may have been restarted). */
 static bool is_lost(int e)
 {
 	return e == ECONNRESET || e == EPIPE || e == ENOTCONN || e == EBADF || e == ECONNABORTED;
 }
 
-/* Turns the errno of a failed libmodbus call into our code and message.
- * WHAT names the operation and its register or coil. */
-static int fail(modbus_link *l, int e, const char *what)
+/* An answer that is not the answer to this request: a late reply to an
+ * earlier one (wrong transaction id, function or length), or line noise. */
+static bool is_garbled(int e)
 {
+	return e == EMBBADDATA || e == EMBBADCRC || e == EMBBADEXC || e == EMBUNKEXC || e == EMBMDATA ||
+	       e == EMBBADSLAVE;
+}
+
+/* Exceptions that say "not now" rather than "no": a busy unit, or a TCP
+ * gateway whose serial device did not answer it (a stalled supply behind a
+ * gateway looks exactly like this). */
+static bool is_transient_exception(int e)
+{
+	return e == EMBXSBUSY || e == EMBXACK || e == EMBXGPATH || e == EMBXGTAR;
+}
+
+/* Worth sending the same request again within the retry budget. EAGAIN:
+ * the line's output buffer is full because the unit stopped reading (a
+ * stalled RTU bus shared by several clients). */
+static bool is_retryable(int e)
+{
+	return e == ETIMEDOUT || is_lost(e) || e == ECONNREFUSED || e == EIO || e == EAGAIN ||
+	       e == EINTR || is_garbled(e) || is_transient_exception(e);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads and drops whatever arrives until the line has been quiet for
+ * QUIET_MS (at most MAX_MS in all): late replies to requests already given
+ * up on, which would otherwise be read as the answers to the next ones. */
+static void drain(modbus_link *l, int quiet_ms, int max_ms)
+{
+	modbus_flush(l->ctx);
+	int fd = modbus_get_socket(l->ctx);
+	if (fd < 0)
+		return;
+	int64_t end = mono_ms() + max_ms;
+	uint8_t junk[256];
+	while (mono_ms() < end) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, quiet_ms) <= 0 || !(p.revents & POLLIN))
+			return;
+		if (read(fd, junk, sizeof junk) <= 0)
+			return;
+	}
+}
+
+/* Puts the link back in a state where the next answer read belongs to the
+ * next request sent. TCP: a fresh connection, so late replies die with the
+ * old socket (matching by transaction id alone is not enough: libmodbus
+ * reads the late reply, reports EMBBADDATA and leaves the real one behind).
+ * RTU has no connection and no transaction id: drain the line until quiet,
+ * and reopen the port only when it failed. Returns 0 or the errno of a
+ * failed reconnect. */
+static int recover(modbus_link *l, int e)
+{
+	if (l->kind == LINK_TCP) {
+		modbus_close(l->ctx);
+		return modbus_connect(l->ctx) == -1 ? errno : 0;
+	}
+	if (is_lost(e) || e == EIO) {
+		modbus_close(l->ctx);
+		return modbus_connect(l->ctx) == -1 ? errno : 0;
+	}
+	drain(l, MODBUS_LINK_DRAIN_QUIET_MS, l->timeout_ms + MODBUS_LINK_DRAIN_QUIET_MS);
+	return 0;
+}
+
+/* Turns the errno of a failed libmodbus call into our code and message.
+ * WHAT names the operation and its register or coil; TRIES and SPENT_MS
+ * say how hard the link tried before giving up. */
+static int fail(modbus_link *l, int e, const char *what, int tries, int64_t spent_ms)
+{
+	char retried[96] = "";
+	if (tries > 1)
+		snprintf(retried, sizeof retried, " (%d attempts over %.1f s)", tries, (double)spent_ms / 1000.0);
 	if (e == ETIMEDOUT) {
-		/* A late answer would otherwise be read as the next one's. */
-		modbus_flush(l->ctx);
 		snprintf(l->error, sizeof l->error,
-			 "%s: %s: no answer within %d ms (unit absent or wrong unit id?)",
-			 l->where, what, l->timeout_ms);
+			 "%s: %s: no answer within %d ms%s (unit absent, wrong unit id, or the link stalled?)",
+			 l->where, what, l->timeout_ms, retried);
 		return MODBUS_LINK_ERR_TIMEOUT;
 	}
 	if (e > MODBUS_ENOBASE && e <= EMBXGTAR) {
 		l->exception = e - MODBUS_ENOBASE;
-		snprintf(l->error, sizeof l->error, "%s: %s: exception %02d %s", l->where, what,
-			 l->exception, exception_name(l->exception));
+		snprintf(l->error, sizeof l->error, "%s: %s: exception %02d %s%s", l->where, what,
+			 l->exception, exception_name(l->exception), retried);
 		return MODBUS_LINK_ERR_EXCEPTION;
 	}
 	if (is_lost(e) || e == ECONNREFUSED) {
-		snprintf(l->error, sizeof l->error, "%s: %s: connection lost: %s", l->where, what,
-			 modbus_strerror(e));
+		snprintf(l->error, sizeof l->error, "%s: %s: connection lost, not regained: %s%s", l->where,
+			 what, modbus_strerror(e), retried);
 		return MODBUS_LINK_ERR_GONE;
 	}
-	snprintf(l->error, sizeof l->error, "%s: %s: %s", l->where, what, modbus_strerror(e));
+	snprintf(l->error, sizeof l->error, "%s: %s: %s%s", l->where, what, modbus_strerror(e), retried);
 	return MODBUS_LINK_ERR_IO;
 }
 
@@ -279,28 +369,45 @@ static int call(modbus_link *l, const struct request *r)
 	return -1;
 }
 
+/* Sends R until it is answered, the unit gives a real answer (an exception
+ * that means "no"), or the retry budget is spent. Every request here is
+ * idempotent (reads, single writes of a value), so sending it again is safe.
+ * After each failed attempt the link is recovered first, so a late reply is
+ * never taken for the answer to the retry. */
 static int run(modbus_link *l, const struct request *r, const char *what)
 {
 	l->exception = 0;
 	l->error[0] = '\0';
-	if (call(l, r) != -1)
-		return MODBUS_LINK_OK;
-	int e = errno;
-	if (l->kind == LINK_TCP && is_lost(e)) {
-		/* Every request here is idempotent (reads, single writes), so
-		 * sending it again after a reconnect is safe. */
-		modbus_close(l->ctx);
-		if (modbus_connect(l->ctx) == -1) {
-			e = errno;
-			snprintf(l->error, sizeof l->error, "%s: %s: connection lost, reconnect failed: %s",
-				 l->where, what, modbus_strerror(e));
-			return MODBUS_LINK_ERR_GONE;
-		}
-		if (call(l, r) != -1)
+	int64_t start = mono_ms(), deadline = start + l->retry_ms;
+	int tries = 0, e;
+	for (;;) {
+		tries++;
+		if (call(l, r) != -1) {
+			/* RTU: the replies to earlier tries may still be coming
+			 * (a unit that stalled answers every request it queued). */
+			if (tries > 1 && l->kind == LINK_RTU)
+				drain(l, MODBUS_LINK_DRAIN_QUIET_MS, l->timeout_ms + MODBUS_LINK_DRAIN_QUIET_MS);
 			return MODBUS_LINK_OK;
+		}
 		e = errno;
+		if (!is_retryable(e) || mono_ms() >= deadline)
+			break;
+		if (is_transient_exception(e)) {
+			poll(NULL, 0, MODBUS_LINK_RECONNECT_PAUSE_MS);   /* the answer was real: no recovery */
+			continue;
+		}
+		int re = recover(l, e);
+		/* A refused or failed reconnect: the unit may be restarting.
+		 * Pause briefly instead of spinning through the budget. */
+		while (re && mono_ms() < deadline) {
+			e = re;
+			poll(NULL, 0, MODBUS_LINK_RECONNECT_PAUSE_MS);
+			re = modbus_connect(l->ctx) == -1 ? errno : 0;
+		}
+		if (re)
+			break;
 	}
-	return fail(l, e, what);
+	return fail(l, e, what, tries, mono_ms() - start);
 }
 
 static bool check_range(modbus_link *l, int addr, int n, int max, const char *what)

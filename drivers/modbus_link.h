@@ -16,6 +16,17 @@
  * within 500 ms (unit absent or wrong unit id?)".
  * A unit that never answers and a wrong unit id look the same on the wire
  * (a request for another unit gets no answer), so both are TIMEOUT.
+ *
+ * Recovery: a unit or gateway that stalls (a busy supply, a USB-serial
+ * adapter hiccup, a gateway restarting) costs retries, not an error. After
+ * a failed attempt (no answer, an answer that is not this request's, a lost
+ * connection, a "busy" or "gateway target" exception) the link is put back
+ * in step first (TCP: a fresh connection, so a late reply can never be read
+ * as the answer to the next request; RTU: the line drained until quiet),
+ * then the same request is sent again, until the retry budget
+ * (MODBUS_LINK_DEFAULT_RETRY_MS, counted from the first attempt) is spent.
+ * Every request the drivers make is idempotent, so repeating one is safe.
+ * A real "no" (illegal address, illegal value, ...) is never retried.
  */
 #ifndef TRACKRIG_MODBUS_LINK_H
 #define TRACKRIG_MODBUS_LINK_H
@@ -35,6 +46,11 @@ enum modbus_link_err {
 };
 
 #define MODBUS_LINK_DEFAULT_TIMEOUT_MS 500
+/* Retries of one request stop this long after its first attempt (plus the
+ * attempt then in flight): a stall of up to 5 s is ridden out. */
+#define MODBUS_LINK_DEFAULT_RETRY_MS 8000
+#define MODBUS_LINK_DRAIN_QUIET_MS 100      /* RTU: silence that ends a drain */
+#define MODBUS_LINK_RECONNECT_PAUSE_MS 100  /* between refused reconnects */
 
 typedef struct modbus_link modbus_link;
 
@@ -48,6 +64,9 @@ void modbus_link_close(modbus_link *l);
 
 /* Sets how long each request waits for its answer (MS > 0). */
 int modbus_link_set_timeout(modbus_link *l, int ms);
+
+/* Sets the retry budget of each request (MS >= 0; 0: one attempt only). */
+int modbus_link_set_retry_budget(modbus_link *l, int ms);
 
 /* FC03: reads N (1..125) holding registers from ADDR into DEST. */
 int modbus_link_read_registers(modbus_link *l, int addr, int n, uint16_t *dest);

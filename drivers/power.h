@@ -44,6 +44,16 @@ struct power_status {
 	unsigned model_id;     /* as the device reports it, e.g. 60062 */
 };
 
+/* The set points a supply is told to hold. Resolution: the smallest step
+ * its registers can hold, so a caller can compare a read-back value with
+ * what it asked for (12.004 V is written as 12.00 V on a V/100 model). */
+struct power_limits {
+	double volts, amps;    /* V-SET, I-SET */
+	double ovp, ocp;       /* protection limits, V and A; NAN: not given /
+	                          the model has none */
+	double v_res, i_res;   /* register resolution, V and A (read side only) */
+};
+
 /* One open supply. The driver owns PRIV; ERROR holds the last failure. */
 struct power_dev {
 	const struct power_driver *driver;
@@ -62,6 +72,14 @@ struct power_driver {
 	int (*set_current)(struct power_dev *d, double amps);
 	int (*output)(struct power_dev *d, bool on);
 	int (*status)(struct power_dev *d, struct power_status *st);
+	/* Writes WANT's V-SET and I-SET, and its OVP and OCP where they are
+	 * not NAN (POWER_ERR_ARG when the model has no such limit). Nothing is
+	 * read back here: the caller does that with get_limits. NULL when the
+	 * family cannot set its limits over the wire. */
+	int (*set_limits)(struct power_dev *d, const struct power_limits *want);
+	/* Reads the set points and protection limits (NAN for a limit the
+	 * model lacks) and the resolution. NULL when the family cannot. */
+	int (*get_limits)(struct power_dev *d, struct power_limits *got);
 	void (*close)(struct power_dev *d);
 };
 

@@ -25,6 +25,10 @@ enum {
 	REG_CV_CC = 17,
 	REG_OUTPUT = 18,
 	REG_COUNT = 19, /* status reads 0..18 in one request */
+	/* Memory M0 (80-83: V, A, OVP, OCP) holds the working protection
+	 * limits, scaled as V-SET and I-SET. */
+	REG_M0_OVP = 82,
+	REG_M0_OCP = 83,
 };
 
 struct rd_model {
@@ -210,6 +214,38 @@ static int rd_status(struct power_dev *d, struct power_status *st)
 	return POWER_OK;
 }
 
+static int rd_set_limits(struct power_dev *d, const struct power_limits *want)
+{
+	struct rd *rd = d->priv;
+	const struct rd_model *m = rd->model;
+	int rc = write_scaled(d, REG_V_SET, "set voltage", "V", want->volts, m->v_scale);
+	if (rc == POWER_OK)
+		rc = write_scaled(d, REG_I_SET, "set current", "A", want->amps, m->i_scale);
+	if (rc == POWER_OK && !isnan(want->ovp))
+		rc = write_scaled(d, REG_M0_OVP, "set over-voltage protection", "V", want->ovp, m->v_scale);
+	if (rc == POWER_OK && !isnan(want->ocp))
+		rc = write_scaled(d, REG_M0_OCP, "set over-current protection", "A", want->ocp, m->i_scale);
+	return rc;
+}
+
+static int rd_get_limits(struct power_dev *d, struct power_limits *got)
+{
+	struct rd *rd = d->priv;
+	const struct rd_model *m = rd->model;
+	uint16_t set[2], prot[2];
+	int rc = modbus_link_read_registers(rd->link, REG_V_SET, 2, set);
+	if (rc == MODBUS_LINK_OK)
+		rc = modbus_link_read_registers(rd->link, REG_M0_OVP, 2, prot);
+	if (rc != MODBUS_LINK_OK)
+		return link_fail(d, rc);
+	*got = (struct power_limits){
+		.volts = set[0] / m->v_scale, .amps = set[1] / m->i_scale,
+		.ovp = prot[0] / m->v_scale, .ocp = prot[1] / m->i_scale,
+		.v_res = 1.0 / m->v_scale, .i_res = 1.0 / m->i_scale,
+	};
+	return POWER_OK;
+}
+
 const struct power_driver power_rd60xx = {
 	.name = "rd60xx",
 	.open = rd_open,
@@ -217,5 +253,7 @@ const struct power_driver power_rd60xx = {
 	.set_current = rd_set_current,
 	.output = rd_output,
 	.status = rd_status,
+	.set_limits = rd_set_limits,
+	.get_limits = rd_get_limits,
 	.close = rd_close,
 };

@@ -10,6 +10,7 @@
 #include "rack.h"
 #include "slots.h"
 #include "store.h"
+#include "supply.h"
 #include "usb.h"
 
 #include <getopt.h>
@@ -22,7 +23,9 @@ const char cmd_power_usage[] =
 	"usage: rig power SLOTS on|off|cycle|status --rack FILE [options]\n\n"
 	"Switches or reads the supply of each slot in SLOTS (3, 1-4,7 or all) through\n"
 	"the supply named in the rack file (Modbus TCP or RTU). cycle is off, a pause,\n"
-	"then on. Switching actions are recorded in the audit trail.\n\n"
+	"then on. Before switching on, the rack file's set points (volts, amps, and\n"
+	"ovp/ocp when given) are written and read back; a supply that does not hold\n"
+	"them is left off (exit 3). Switching actions are recorded in the audit trail.\n\n"
 	"options:\n"
 	"  --rack FILE        rack file (required; also $TRACKRIG_RACK)\n"
 	"  --off-time MS      pause of a cycle (default 1000)\n"
@@ -83,8 +86,16 @@ static int one_slot(const struct rack_slot *s, enum action act, rig_clock *clk, 
 		rc = drv->output(dev, false);
 	if (rc == POWER_OK && act == ACT_CYCLE)
 		clock_sleep_until(clk, clock_now(clk) + off_ms); /* rack time: a virtual rack sees the gap */
-	if (rc == POWER_OK && (act == ACT_ON || act == ACT_CYCLE))
-		rc = drv->output(dev, true);
+	if (rc == POWER_OK && (act == ACT_ON || act == ACT_CYCLE)) {
+		/* The rack file's set points first, read back; on a mismatch
+		 * the output stays off (supply.h). Its message names the slot. */
+		rc = supply_on(s, dev);
+		if (rc != POWER_OK) {
+			snprintf(result, len, "%s", power_error(dev));
+			drv->close(dev);
+			return RIG_EXIT_INFRA;
+		}
+	}
 	struct power_status st;
 	if (rc == POWER_OK)
 		rc = drv->status(dev, &st);

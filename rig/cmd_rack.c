@@ -16,6 +16,7 @@
 #include "rack.h"
 #include "relay.h"
 #include "slots.h"
+#include "supply.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -26,7 +27,8 @@ const char cmd_rack_usage[] =
 	"usage: rig rack check [--rack FILE] [options]\n\n"
 	"Checks a rack file, then pings every part it names: each slot's console\n"
 	"(identity read and compared with the rack file), each slot's supply (status\n"
-	"over Modbus), each relay board and each slot's relay line channels. Nothing\n"
+	"over Modbus, and its set points against the rack file's volts, amps, ovp\n"
+	"and ocp), each relay board and each slot's relay line channels. Nothing\n"
 	"is switched. With no --rack, it starts a simulated rack and checks that.\n\n"
 	"options:\n"
 	"  --rack FILE        rack file (YAML)\n"
@@ -34,7 +36,8 @@ const char cmd_rack_usage[] =
 	"                     (default 2000 for consoles, 500 for Modbus)\n"
 	"  --json             JSON on stdout instead of a table\n"
 	"  --seed N           seed of the simulated rack (default 1)\n\n"
-	"exit: 0 every part answers, 1 a part answers wrongly (identity drift),\n"
+	"exit: 0 every part answers, 1 a part answers wrongly (identity drift, a\n"
+	"      supply's set points differ from the rack file),\n"
 	"      2 usage or rack file error, 3 a part unreachable\n";
 
 #define MSG_MAX 768
@@ -61,6 +64,8 @@ struct slot_check {
 	bool have_supply;            /* a supply in the rack file */
 	struct power_status supply;
 	char supply_error[MSG_MAX];
+	bool set_points_differ;      /* answers, but not at the rack file's set points */
+	const char *rack_file;
 	struct line_check lines[RACK_MAX_LINES];
 	int lines_exit;
 	int exit_code;
@@ -150,6 +155,22 @@ static void check_supply(const struct rack_slot *s, int modbus_ms, struct slot_c
 	if (rc != POWER_OK) {
 		snprintf(sc->supply_error, sizeof sc->supply_error, "slot %d: supply: %s", s->id, power_error(dev));
 		sc->supply_exit = RIG_EXIT_INFRA;
+		drv->close(dev);
+		return;
+	}
+	/* Set points someone changed since: the next switch-on puts them
+	 * back (or refuses), but the bench should know now. */
+	char diff[400];
+	rc = supply_compare(s, dev, diff, sizeof diff);
+	if (rc < 0) {
+		snprintf(sc->supply_error, sizeof sc->supply_error, "slot %d: supply: set points: %s", s->id,
+			 power_error(dev));
+		sc->supply_exit = RIG_EXIT_INFRA;
+	} else if (rc > 0) {
+		snprintf(sc->supply_error, sizeof sc->supply_error, "slot %d: supply %s: set points differ from %s: %s",
+			 s->id, s->power.bus.transport, sc->rack_file, diff);
+		sc->supply_exit = RIG_EXIT_FAIL;
+		sc->set_points_differ = true;
 	}
 	drv->close(dev);
 }
@@ -185,9 +206,9 @@ static void print_table(const struct rack *rack, const struct board_check *board
 	for (int i = 0; i < n; i++) {
 		const struct slot_check *c = &sc[i];
 		char supply[64] = "-";
-		if (c->have_supply && c->supply_exit == RIG_EXIT_OK)
-			snprintf(supply, sizeof supply, "ok %.2fV %.3fA%s", c->supply.v_out, c->supply.i_out,
-				 c->supply.output_on ? "" : " off");
+		if (c->have_supply && (c->supply_exit == RIG_EXIT_OK || c->set_points_differ))
+			snprintf(supply, sizeof supply, "%s %.2fV %.3fA%s", c->set_points_differ ? "set pts" : "ok",
+				 c->supply.v_out, c->supply.i_out, c->supply.output_on ? "" : " off");
 		else if (c->have_supply)
 			snprintf(supply, sizeof supply, "error");
 		const char *console = c->console.rc ? tracker_strerror(c->console.rc) : "ok";
@@ -258,13 +279,15 @@ static void print_json(const struct rack *rack, const struct board_check *boards
 			json_str(&j, "transport", c->slot->power.bus.transport);
 			json_int(&j, "unit", c->slot->power.bus.unit);
 			json_str(&j, "result", verdict(c->supply_exit));
-			if (c->supply_exit == RIG_EXIT_OK) {
+			if (c->supply_exit == RIG_EXIT_OK || c->set_points_differ) {
 				json_bool(&j, "output_on", c->supply.output_on);
 				json_num(&j, "v_out", c->supply.v_out);
 				json_num(&j, "i_out", c->supply.i_out);
-			} else {
-				json_str(&j, "error", c->supply_error);
+				json_num(&j, "v_set", c->supply.v_set);
+				json_num(&j, "i_set", c->supply.i_set);
 			}
+			if (c->supply_exit != RIG_EXIT_OK)
+				json_str(&j, "error", c->supply_error);
 			json_obj_end(&j);
 		} else {
 			json_null(&j, "supply");
@@ -335,6 +358,7 @@ static int check_rack(const char *rack_file, const struct check_opts *o)
 		char label[12];
 		snprintf(label, sizeof label, "%d", s->id);
 		c->slot = s;
+		c->rack_file = rack.file;
 		struct probe_target t = { .slot = label, .port = s->console.path, .baud = s->console.baud,
 					  .protocol = *s->protocol ? s->protocol : NULL, .expect = s };
 		if (*s->console.path) {

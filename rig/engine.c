@@ -5,6 +5,7 @@
 #include "rackctl.h"
 #include "usb.h"
 #include "relay.h"
+#include "supply.h"
 #include "tracker.h"
 
 #include <math.h>
@@ -315,7 +316,8 @@ static int command(struct slot_run *sr, const char *text, char *answer, size_t l
 
 static int supply_output(struct slot_run *sr, bool on)
 {
-	int rc = sr->supply->driver->output(sr->supply, on);
+	/* On: the rack file's set points first, read back (supply.h). */
+	int rc = on ? supply_on(sr->slot, sr->supply) : sr->supply->driver->output(sr->supply, false);
 	audit(sr, sr->slot->power.bus.transport, on ? "power on" : "power off",
 	      rc ? power_error(sr->supply) : "ok");
 	return rc;

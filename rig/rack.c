@@ -2,6 +2,7 @@
 #include "rack.h"
 #include "yamldoc.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,8 @@ static const char *const slot_keys[] = { "id", "console", "nmea", "usb", "power"
 static const char *const declared_keys[] = { "buffer_records", "flush_order", "record_period_s", "ttff_cold_s",
 					     "ttff_warm_s", NULL };
 static const char *const port_keys[] = { "port", "baud", NULL };
-static const char *const power_keys[] = { "driver", "transport", "unit", "volts", "amps", "relay",
-					  "usb", "safe", NULL };
+static const char *const power_keys[] = { "driver", "transport", "unit", "volts", "amps", "ovp", "ocp",
+					  "limits", "relay", "usb", "safe", NULL };
 static const char *const line_keys[] = { "board", "channel", NULL };
 static const char *const expect_keys[] = { "imei", "iccid", "serial", "vehicle", NULL };
 
@@ -89,6 +90,45 @@ static int read_port(struct ydoc *d, yaml_node_t *n, const char *base, struct ra
 	return opt_long(d, n, "baud", base, 50, 4000000, &p->baud);
 }
 
+/* A supply's set points: the rig writes them before every switch-on, so a
+ * supply with none would be switched on at whatever it was last left at
+ * (30 V from someone else's bench test). Leaving them is allowed only when
+ * the file says so. */
+static int read_limits(struct ydoc *d, yaml_node_t *n, const char *base, struct rack_power *pw)
+{
+	char path[160];
+	yaml_node_t *lim = ydoc_get(d, n, "limits");
+	if (lim) {
+		const char *s = ydoc_scalar(lim);
+		if (!s || strcmp(s, "leave") != 0)
+			return ydoc_fail(d, lim, P("%s.limits", base),
+					 "expected 'leave' (or no 'limits' key, and give volts and amps)");
+		static const char *const set[] = { "volts", "amps", "ovp", "ocp" };
+		for (size_t i = 0; i < 4; i++)
+			if (ydoc_get(d, n, set[i]))
+				return ydoc_fail(d, ydoc_get(d, n, set[i]), P("%s.%s", base, set[i]),
+						 "'limits: leave' and a set point contradict each other");
+		pw->leave_limits = true;
+		return 0;
+	}
+	if (!ydoc_get(d, n, "volts") || !ydoc_get(d, n, "amps"))
+		return ydoc_fail(d, n, base,
+				 "a supply needs 'volts' and 'amps' (written and read back before every switch-on), "
+				 "or 'limits: leave' to let the rig switch on at whatever the supply holds");
+	if (!(pw->volts > 0 && isfinite(pw->volts)))
+		return ydoc_fail(d, ydoc_get(d, n, "volts"), P("%s.volts", base), "expected more than 0 V");
+	if (!(pw->amps > 0 && isfinite(pw->amps)))
+		return ydoc_fail(d, ydoc_get(d, n, "amps"), P("%s.amps", base), "expected more than 0 A");
+	if (ydoc_get(d, n, "ovp") && !(pw->ovp >= pw->volts))
+		return ydoc_fail(d, ydoc_get(d, n, "ovp"), P("%s.ovp", base),
+				 "over-voltage protection %g V is below volts %g V: the output would trip at once",
+				 pw->ovp, pw->volts);
+	if (ydoc_get(d, n, "ocp") && !(pw->ocp >= pw->amps))
+		return ydoc_fail(d, ydoc_get(d, n, "ocp"), P("%s.ocp", base),
+				 "over-current protection %g A is below amps %g A", pw->ocp, pw->amps);
+	return 0;
+}
+
 static int read_power(struct ydoc *d, yaml_node_t *n, const char *base, struct rack_power *pw)
 {
 	if (ydoc_map(d, n, base, power_keys))
@@ -132,12 +172,14 @@ static int read_power(struct ydoc *d, yaml_node_t *n, const char *base, struct r
 	    check_transport(d, tr, P("%s.transport", base), pw->bus.transport) ||
 	    opt_long(d, n, "unit", base, 1, 247, &pw->bus.unit) ||
 	    opt_double(d, n, "volts", base, &pw->volts) ||
-	    opt_double(d, n, "amps", base, &pw->amps))
+	    opt_double(d, n, "amps", base, &pw->amps) ||
+	    opt_double(d, n, "ovp", base, &pw->ovp) ||
+	    opt_double(d, n, "ocp", base, &pw->ocp))
 		return -1;
 	if (strcmp(pw->driver, "rd60xx") != 0)
 		return ydoc_fail(d, ydoc_get(d, n, "driver"), P("%s.driver", base),
 				 "unknown supply driver '%s' (known: rd60xx)", pw->driver);
-	return 0;
+	return read_limits(d, n, base, pw);
 }
 
 static int read_lines(struct ydoc *d, yaml_node_t *n, const char *base, const struct rack *rack,

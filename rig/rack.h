@@ -36,7 +36,9 @@ struct rack_power {
 	enum rack_power_kind kind;
 	char driver[RACK_NAME_MAX];  /* supply driver: "rd60xx" */
 	struct rack_modbus bus;
-	double volts, amps;          /* set points; 0 means leave as is */
+	double volts, amps;          /* set points written before each switch-on */
+	double ovp, ocp;             /* protection limits; 0: not given */
+	bool leave_limits;           /* `limits: leave`: the rig writes no set points */
 	char relay[RACK_NAME_MAX];   /* RACK_POWER_RELAY: name of the slot's line */
 	char usb[RACK_NAME_MAX];     /* RACK_POWER_USB: port path whose hub port feeds the slot */
 	bool safe_on;                /* power state the rack is left in on abort */

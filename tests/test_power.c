@@ -14,6 +14,7 @@
 #include "modbus_link.h"
 #include "power.h"
 #include "relay.h"
+#include "support.h"
 
 #include <criterion/criterion.h>
 #include <modbus.h>
@@ -44,6 +45,8 @@ struct server {
 	int port;
 	int unit;             /* answers only this unit, like a real bus */
 	int drop_after;       /* close the connection after N replies (0: never) */
+	int hold_reg;         /* a register writes do not change (0: none), */
+	uint16_t hold_val;    /* held at this value: a supply that will not take a set point */
 	atomic_bool stop;
 	atomic_int accepts;
 	pthread_t thread;
@@ -67,6 +70,8 @@ static void serve_loop(struct server *s)
 		if (rc == 0 || q[hdr - 1] != s->unit)
 			continue; /* another unit's request: stay silent */
 		modbus_reply(s->ctx, q, rc, s->map);
+		if (s->hold_reg)
+			s->map->tab_registers[s->hold_reg] = s->hold_val;
 		if (s->drop_after && ++served == s->drop_after)
 			break;
 	}
@@ -598,4 +603,142 @@ Test(power, rtu_over_pty_pair)
 
 	rtu_server_stop(&s);
 	pty_pair_stop(&p);
+}
+
+/* ---- set points before switch-on (rig/supply.c through `rig power`) ---- */
+
+/* A rack file of one slot whose supply is S, set to 12.00 V, 1.000 A. */
+static void one_slot_rack(const struct server *s, const char *dir, char *path, size_t len)
+{
+	snprintf(path, len, "%s/rack.yaml", dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "station: bench\nslots:\n  - id: 1\n    console: {port: %s/console}\n"
+		   "    power: {driver: rd60xx, transport: \"%s\", unit: 1, volts: 12.00, amps: 1.000}\n",
+		dir, s->transport);
+	fclose(f);
+}
+
+/* Someone (another Modbus client, the front panel) holds V-SET at 30.00 V:
+ * the rig writes 12.00 V, reads 30.00 V back and refuses to switch on,
+ * exit 3, both values in the message and in the audit trail. */
+Test(power, switch_on_refused_when_a_set_point_does_not_take, .timeout = 60)
+{
+	char dir[4096], rack[4200], db[4200], rigbin[4096];
+	cr_assert_eq(support_tmpdir(dir, sizeof dir), 0);
+	struct server s;
+	riden_start(&s, 60062);
+	s.hold_reg = 8;
+	s.hold_val = 3000;
+	s.map->tab_registers[8] = 3000;
+	one_slot_rack(&s, dir, rack, sizeof rack);
+	snprintf(db, sizeof db, "%s/r.db", dir);
+	static char out[16384];
+	char *on[] = { (char *)support_bin("rig", rigbin, sizeof rigbin), "power", "1", "on", "--rack", rack, "--db", db,
+		       NULL };
+	int rc = support_run(on, out, sizeof out);
+	cr_assert_eq(rc, 3, "exit %d:\n%s", rc, out);
+	assert_has(out, "slot 1 supply ");
+	assert_has(out, "V-SET reads 30.00 V after writing 12.00 V");
+	assert_has(out, "output left off");
+	cr_assert_eq(s.map->tab_registers[18], 0, "the output was switched on at 30 V");
+	char *audit[] = { on[0], "audit", "--db", db, NULL };
+	cr_assert_eq(support_run(audit, out, sizeof out), 0, "%s", out);
+	assert_has(out, "V-SET reads 30.00 V after writing 12.00 V");
+
+	/* A supply that takes the values is switched on at them. */
+	s.hold_reg = 0;
+	rc = support_run(on, out, sizeof out);
+	cr_assert_eq(rc, 0, "exit %d:\n%s", rc, out);
+	cr_expect_eq(s.map->tab_registers[8], 1200);
+	cr_expect_eq(s.map->tab_registers[9], 1000);
+	cr_expect_eq(s.map->tab_registers[18], 1);
+	server_stop(&s);
+	support_rmtree(dir);
+}
+
+/* The driver's limit hooks: V-SET, I-SET, OVP (82) and OCP (83), scaled
+ * as the model's V and I. */
+Test(power, rd60xx_limits_write_and_read_back)
+{
+	struct server s;
+	riden_start(&s, 60062);
+	struct power_dev *d = power_open_ok(&s, 1);
+	cr_assert_not_null(d->driver->set_limits);
+	cr_assert_not_null(d->driver->get_limits);
+	struct power_limits want = { .volts = 12.0, .amps = 1.5, .ovp = 13.2, .ocp = 2.0 }, got;
+	cr_assert_eq(d->driver->set_limits(d, &want), POWER_OK, "%s", power_error(d));
+	cr_expect_eq(s.map->tab_registers[8], 1200);
+	cr_expect_eq(s.map->tab_registers[9], 1500);
+	cr_expect_eq(s.map->tab_registers[82], 1320);
+	cr_expect_eq(s.map->tab_registers[83], 2000);
+	cr_assert_eq(d->driver->get_limits(d, &got), POWER_OK, "%s", power_error(d));
+	cr_expect_float_eq(got.volts, 12.0, 1e-9);
+	cr_expect_float_eq(got.amps, 1.5, 1e-9);
+	cr_expect_float_eq(got.ovp, 13.2, 1e-9);
+	cr_expect_float_eq(got.ocp, 2.0, 1e-9);
+	cr_expect_float_eq(got.v_res, 0.01, 1e-12);
+	cr_expect_float_eq(got.i_res, 0.001, 1e-12);
+	/* No protection limits given: registers 82 and 83 are left alone. */
+	s.map->tab_registers[82] = 6200;
+	want = (struct power_limits){ .volts = 5.0, .amps = 0.5, .ovp = NAN, .ocp = NAN };
+	cr_assert_eq(d->driver->set_limits(d, &want), POWER_OK, "%s", power_error(d));
+	cr_expect_eq(s.map->tab_registers[82], 6200);
+	cr_expect_eq(s.map->tab_registers[8], 500);
+	d->driver->close(d);
+	server_stop(&s);
+}
+
+/* The same refusal inside a run: the slot's result is ERROR (the rig's
+ * supply, not the device), never FAIL, with both values. Slot 1 of a
+ * simulated rack, its supply replaced by a server that holds V-SET. */
+Test(power, run_switch_on_refused_is_error_not_fail, .timeout = 60)
+{
+	char dir[4096], path[4200], rack[4200], db[4200], json[4200], scen[4200], rigbin[4096];
+	cr_assert_eq(support_tmpdir(dir, sizeof dir), 0);
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start(&sr, 1, "reference", 31), 0);
+	struct server s;
+	riden_start(&s, 60062);
+	s.hold_reg = 8;
+	s.hold_val = 3000;
+	s.map->tab_registers[8] = 3000;
+	s.map->tab_registers[18] = 1;
+
+	simrack_rackfile(&sr, path, sizeof path);
+	char *text = support_read_file(path);
+	cr_assert_not_null(text);
+	char *t = strstr(text, "power: {driver: rd60xx, transport: \"");
+	cr_assert_not_null(t, "%s", text);
+	t += strlen("power: {driver: rd60xx, transport: \"");
+	char *end = strchr(t, '"');
+	snprintf(rack, sizeof rack, "%s/rack.yaml", dir);
+	FILE *f = fopen(rack, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "%.*s%s%s", (int)(t - text), text, s.transport, end);
+	fclose(f);
+	free(text);
+	snprintf(scen, sizeof scen, "%s/cycle.yaml", dir);
+	f = fopen(scen, "w");
+	cr_assert_not_null(f);
+	fputs("name: cycle\nrequires: [power]\nsteps:\n  - power: off\n  - power: on\n", f);
+	fclose(f);
+	snprintf(db, sizeof db, "%s/r.db", dir);
+	snprintf(json, sizeof json, "%s/r.json", dir);
+
+	static char out[65536];
+	char *argv[] = { (char *)support_bin("rig", rigbin, sizeof rigbin), "run", scen, "--rack", rack, "--db", db,
+			 "--json", json, NULL };
+	int rc = support_run(argv, out, sizeof out);
+	cr_assert_eq(rc, 3, "exit %d:\n%s", rc, out);
+	char *record = support_read_file(json);
+	cr_assert_not_null(record, "%s", out);
+	bool error = strstr(record, "\"outcome\": \"error\"") != NULL, fail = strstr(record, "\"outcome\": \"fail\"") != NULL;
+	bool named = strstr(record, "V-SET reads 30.00 V after writing 12.00 V; output left off") != NULL;
+	free(record);
+	cr_assert(error && !fail && named, "ERROR naming both values expected:\n%s", out);
+	cr_assert_eq(s.map->tab_registers[18], 0, "the output was switched on at 30 V");
+	server_stop(&s);
+	simrack_stop(&sr);
+	support_rmtree(dir);
 }

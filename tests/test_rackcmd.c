@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "modbus_link.h"
 #include "rack.h"
 #include "support.h"
 
@@ -187,6 +188,137 @@ Test(rackcmd, check_broken_rack_file_is_exit_2_with_position)
 	char *none[] = { NULL, "rack", NULL };
 	cr_assert_eq(rig(none, out), 2, "%s", out);
 	support_rmtree(dir);
+}
+
+/* ---- set points ---- */
+
+/* Writes RAW to holding register REG of slot SLOT's supply, as another
+ * Modbus client on the bench would (or reads it into *RAW when READ). */
+static void other_client(const char *rackfile, int slot, int reg, uint16_t *raw, bool read)
+{
+	struct rack r;
+	char err[512];
+	cr_assert_eq(rack_load(rackfile, &r, err, sizeof err), 0, "%s", err);
+	modbus_link *l;
+	int rc = modbus_link_open(r.slots[slot - 1].power.bus.transport, 1, &l, err, sizeof err);
+	rack_free(&r);
+	cr_assert_eq(rc, MODBUS_LINK_OK, "%s", err);
+	rc = read ? modbus_link_read_registers(l, reg, 1, raw) : modbus_link_write_register(l, reg, *raw);
+	cr_assert_eq(rc, MODBUS_LINK_OK, "%s", modbus_link_error(l));
+	modbus_link_close(l);
+}
+
+/* Another client set slot 1's V-SET to 30.00 V: rack check names the
+ * difference (exit 1), and rig power on puts the rack file's 12.00 V back
+ * before the output goes on. */
+Test(rackcmd, set_point_changed_by_another_client_is_named_and_put_back, .timeout = 60)
+{
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start(&sr, 2, "reference", 26), 0);
+	char rackfile[4200], db[4200], row[512];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	snprintf(db, sizeof db, "%s/results.db", sr.dir);
+	/* Both consoles up first, so the check's only finding is the supply's. */
+	char boot[512];
+	for (int k = 1; k <= 2; k++)
+		close(support_console_booted(&sr, k, boot, sizeof boot));
+	uint16_t raw = 3000;
+	other_client(rackfile, 1, 8, &raw, false);
+
+	static char out[OUT_MAX];
+	char *check[] = { NULL, "rack", "check", "--rack", rackfile, NULL };
+	int rc = rig(check, out);
+	cr_assert_eq(rc, 1, "exit %d\n%s", rc, out);
+	cr_assert(strstr(out, "slot 1: supply tcp://127.0.0.1:") && strstr(out, "set points differ from"), "%s", out);
+	cr_assert(strstr(out, "V-SET 30.00 V, rack file says 12.00 V"), "%s", out);
+	cr_assert_not_null(line_of(out, "2  ", row, sizeof row), "%s", out);
+	cr_assert(strcmp(row + strlen(row) - 2, "ok") == 0, "slot 2 untouched: %s", row);
+	char *json[] = { NULL, "rack", "check", "--rack", rackfile, "--json", NULL };
+	cr_assert_eq(rig(json, out), 1, "%s", out);
+	cr_assert(strstr(out, "\"v_set\": 30"), "%s", out);
+
+	/* Opened before the cycle, so its boot line cannot be missed. */
+	char console[4200], line[512];
+	int fd = support_tty_open(simrack_console(&sr, 1, console, sizeof console));
+	cr_assert_geq(fd, 0, "%s", console);
+	char *off[] = { NULL, "power", "1", "off", "--rack", rackfile, "--db", db, NULL };
+	cr_assert_eq(rig(off, out), 0, "%s", out);
+	char *on[] = { NULL, "power", "1", "on", "--rack", rackfile, "--db", db, NULL };
+	rc = rig(on, out);
+	cr_assert_eq(rc, 0, "exit %d\n%s", rc, out);
+	other_client(rackfile, 1, 8, &raw, true);
+	cr_assert_eq(raw, 1200, "V-SET %u/100 V after rig power on: the rack file says 12.00 V", raw);
+	cr_assert_geq(support_tty_expect(fd, "@BOOT", line, sizeof line, SUPPORT_BOOT_MS), 0, "slot 1 never booted");
+	close(fd);
+	cr_assert_eq(rig(check, out), 0, "%s", out);
+	simrack_stop(&sr);
+}
+
+/* Protection limits: the simulated RD6006 trips its OVP when another
+ * client sets it below V-SET (output off, PROT OVP); rig power on writes the
+ * rack file's ovp back first, so the output comes on and stays on. */
+Test(rackcmd, ovp_from_the_rack_file_is_written_before_switch_on, .timeout = 60)
+{
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start(&sr, 1, "reference", 28), 0);
+	char rackfile[4200], db[4200], row[512];
+	edited_rack(&sr, "ovp.yaml", "s/, amps: \\([0-9.]*\\)/, amps: \\1, ovp: 13.2, ocp: 1.5/", rackfile,
+		    sizeof rackfile);
+	snprintf(db, sizeof db, "%s/results.db", sr.dir);
+	uint16_t raw = 1000;   /* 10.00 V, below the 12.00 V set */
+	other_client(rackfile, 1, 82, &raw, false);
+	static char out[OUT_MAX];
+	char *st[] = { NULL, "power", "1", "status", "--rack", rackfile, NULL };
+	cr_assert_eq(rig(st, out), 0, "%s", out);
+	cr_assert_not_null(line_of(out, "1  ", row, sizeof row), "%s", out);
+	cr_assert(strstr(row, " off ") && strstr(row, "OVP"), "the OVP tripped: %s", row);
+	char *check[] = { NULL, "rack", "check", "--rack", rackfile, NULL };
+	/* 3: the tracker lost its power with the trip, so its console is
+	 * silent too; the supply's line names the limit that differs. */
+	cr_assert_eq(rig(check, out), 3, "%s", out);
+	cr_assert(strstr(out, "OVP 10.00 V, rack file says 13.20 V"), "%s", out);
+
+	char *on[] = { NULL, "power", "1", "on", "--rack", rackfile, "--db", db, NULL };
+	int rc = rig(on, out);
+	cr_assert_eq(rc, 0, "exit %d\n%s", rc, out);
+	cr_assert_not_null(line_of(out, "1  ", row, sizeof row), "%s", out);
+	cr_assert(strstr(row, " on ") && !strstr(row, "OVP"), "%s", row);
+	other_client(rackfile, 1, 82, &raw, true);
+	cr_assert_eq(raw, 1320, "OVP %u/100 V: the rack file says 13.20 V", raw);
+	other_client(rackfile, 1, 83, &raw, true);
+	cr_assert_eq(raw, 1500, "OCP %u/1000 A: the rack file says 1.500 A", raw);
+	simrack_stop(&sr);
+}
+
+/* A supply without volts and amps is a configuration error naming where,
+ * unless the file says the rig may leave them. */
+Test(rackcmd, supply_without_set_points_is_exit_2_unless_left_explicitly, .timeout = 60)
+{
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start(&sr, 1, "reference", 27), 0);
+	char bare[4200], leave[4200];
+	edited_rack(&sr, "bare.yaml", "s/, volts: [0-9.]*, amps: [0-9.]*//", bare, sizeof bare);
+	static char out[OUT_MAX];
+	char *check[] = { NULL, "rack", "check", "--rack", bare, NULL };
+	int rc = rig(check, out);
+	cr_assert_eq(rc, 2, "exit %d\n%s", rc, out);
+	/* file:line:col of slot 1's power mapping ("    power: {" : column 12). */
+	char *text = support_read_file(bare), want[4400];
+	cr_assert_not_null(text);
+	int line = 1;
+	for (const char *p = text; p < strstr(text, "    power: {"); p++)
+		line += *p == '\n';
+	free(text);
+	snprintf(want, sizeof want, "%s:%d:12: slots[0].power: a supply needs 'volts' and 'amps'", bare, line);
+	cr_assert(strstr(out, want), "expected \"%s\" in:\n%s", want, out);
+	char *on[] = { NULL, "power", "1", "on", "--rack", bare, NULL };
+	cr_assert_eq(rig(on, out), 2, "%s", out);
+
+	edited_rack(&sr, "leave.yaml", "s/, volts: [0-9.]*, amps: [0-9.]*/, limits: leave/", leave, sizeof leave);
+	check[4] = leave;
+	rc = rig(check, out);
+	cr_assert_eq(rc, 0, "exit %d\n%s", rc, out);
+	simrack_stop(&sr);
 }
 
 /* ---- rig relay ---- */

@@ -190,7 +190,7 @@ Test(simrack_power, rack_file_names_supply_and_lines_per_slot)
 			 "      cell_antenna: {board: relays, channel: %d}\n",
 			 3 * (k - 1), 3 * (k - 1) + 1, 3 * (k - 1) + 2);
 		cr_expect(strstr(at, want), "slot %d lines missing in:\n%s", k, yaml);
-		cr_expect(strstr(at, "\", unit: 1}\n"), "slot %d power unit", k);
+		cr_expect(strstr(at, "\", unit: 1, volts: 12.00, amps: 1.000}\n"), "slot %d power unit and set points", k);
 	}
 	free(yaml);
 	cr_expect_neq(supply_port(1), supply_port(2), "two supplies on one port");
