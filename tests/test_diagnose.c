@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "diagnose.h"
+#include "evidence.h"
 #include "store.h"
 #include "support.h"
 
@@ -17,21 +18,49 @@
 
 #define T0 1795000000000LL   /* a fixed "now": no test reads the clock */
 
-/* A healthy slot: supply on at 12 V drawing 45 mA, console answered now. */
+/* A healthy slot, every channel read: supply on at 12 V drawing 45 mA,
+ * console answered now, modem registered with data up, records arriving,
+ * a fresh 3D fix, one power-on boot. */
 static struct diag_evidence healthy(void)
 {
-	struct diag_evidence ev = { .now_ms = T0 };
+	struct diag_evidence ev;
+	diag_evidence_init(&ev, T0);
 	ev.supply = (struct diag_supply){ .state = DIAG_CH_ANSWERED, .where = "tcp://127.0.0.1:5020 unit 1",
 					  .have_reading = true, .output_on = true, .v_out = 12.0, .i_out = 0.045,
 					  .v_set = 12.0, .read_at_ms = T0 };
-	ev.console = (struct diag_console){ .state = DIAG_CH_ANSWERED, .where = "/dev/ttyUSB3", .last_seen_ms = T0 };
-	ev.uplink.last_record_ms = DIAG_NEVER;
-	ev.gnss.last_fix_ms = DIAG_NEVER;
+	ev.console = (struct diag_console){ .state = DIAG_CH_ANSWERED, .where = "/dev/ttyUSB3", .last_seen_ms = T0,
+					    .asked = 2, .good = 2 };
+	ev.uplink.state = DIAG_CH_ANSWERED;
+	ev.uplink.registered = ev.uplink.data_link = true;
+	ev.uplink.signal = 4;
+	snprintf(ev.uplink.operator_code, sizeof ev.uplink.operator_code, "24602");
+	ev.uplink.records = DIAG_CH_ANSWERED;
+	ev.uplink.n_records = 40;
+	ev.uplink.last_record_ms = ev.uplink.last_record_ts_ms = T0 - 30000;
+	ev.uplink.io_signal = 4;
+	ev.uplink.io_ext_mv = ev.uplink.io_ext_mv_before = 12000;
+	ev.uplink.io_gnss = 1;
+	ev.gnss = (struct diag_gnss){ .state = DIAG_CH_ANSWERED, .source = "gpsd", .fix = true, .mode = 3,
+				      .satellites_used = 9, .hdop = 0.9, .last_fix_ms = T0 };
+	ev.boot = (struct diag_boot){ .state = DIAG_CH_ANSWERED, .boots_then = 1, .boots_now = 1, .window_ms = 3600000,
+				      .reset_reason = "power_on", .uptime_s = 3600 };
 	return ev;
 }
 
+/* The backend has heard nothing for 20 minutes. */
+static void uplink_quiet(struct diag_evidence *ev)
+{
+	ev->uplink.last_record_ms = ev->uplink.last_record_ts_ms = T0 - 20 * 60000;
+}
+
+/* The console stops answering; a silent unit tells nothing of its modem,
+ * GNSS or boots, and the backend hears nothing either. */
 static void silence(struct diag_evidence *ev)
 {
+	ev->uplink.state = DIAG_CH_UNKNOWN;
+	ev->gnss.state = DIAG_CH_UNKNOWN;
+	ev->boot.state = DIAG_CH_UNKNOWN;
+	uplink_quiet(ev);
 	ev->console.state = DIAG_CH_SILENT;
 	ev->console.last_seen_ms = T0 - 60000;
 	snprintf(ev->console.detail, sizeof ev->console.detail, "/dev/ttyUSB3: getver: no answer within 1000 ms");
@@ -62,7 +91,12 @@ static double confidence_of(const struct diag_evidence *ev, const char *code)
 
 Test(diagnose, rule_table_is_complete_and_codes_unique)
 {
-	cr_assert_geq(diag_rule_count, 3);
+	const char *codes[] = { "power_loss_suspected", "device_unresponsive", "console_link_lost", "console_garbled",
+				"coverage_loss", "sim_data_cap_exceeded", "gnss_fix_stale", "firmware_crash_loop",
+				"insufficient_evidence" };
+	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+		cr_assert_not_null(diag_rule_find(codes[i]), "%s has no rule", codes[i]);
+	cr_assert_eq(diag_rule_count, sizeof codes / sizeof codes[0]);
 	for (size_t i = 0; i < diag_rule_count; i++) {
 		const struct diag_rule *r = &diag_rules[i];
 		cr_assert(r->code && *r->code && r->title && *r->title, "rule %zu", i);
@@ -85,13 +119,49 @@ Test(diagnose, healthy_console_gives_no_finding_even_on_battery)
 	struct diag_report rep;
 	cr_assert_eq(diag_run(&ev, NULL, &rep), 0, "%s", rep.findings[0].summary);
 	cr_assert_not(rep.inconclusive);
+	cr_assert_str_eq(rep.verdict, "healthy: no fault seen on: console, supply, modem, uplink records, GNSS, boot history");
 	/* Answering with the supply off means the unit runs on its backup
 	 * battery: the console is the stronger evidence that it is alive. */
 	cut_power(&ev);
 	cr_assert_eq(diag_run(&ev, NULL, &rep), 0);
-	ev.supply.state = DIAG_CH_UNREACHABLE;
-	ev.supply.have_reading = false;
-	cr_assert_eq(diag_run(&ev, NULL, &rep), 0);
+}
+
+/* Every channel the rack has must be read before "healthy": an unread one
+ * is named, the verdict says what was seen and what was not, and the rig
+ * says it cannot tell (exit 3), never healthy. A channel the rack does not
+ * have (ABSENT) is no gap. */
+Test(diagnose, never_healthy_on_a_channel_not_read)
+{
+	const char *names[] = { "console", "supply", "modem", "uplink records", "GNSS", "boot history" };
+	for (int ch = 0; ch < 6; ch++) {
+		struct diag_evidence ev = healthy();
+		enum diag_channel *st[] = { &ev.console.state, &ev.supply.state, &ev.uplink.state, &ev.uplink.records,
+					    &ev.gnss.state, &ev.boot.state };
+		*st[ch] = DIAG_CH_UNKNOWN;
+		if (ch == 1)
+			snprintf(ev.supply.detail, sizeof ev.supply.detail, "Modbus link down");
+		struct diag_report rep;
+		int n = diag_run(&ev, NULL, &rep);
+		cr_assert_eq(n, 1, "%s unread: %d findings, verdict %s", names[ch], n, rep.verdict);
+		cr_assert_str_eq(rep.findings[0].rule->code, "insufficient_evidence", "%s unread", names[ch]);
+		cr_assert(rep.inconclusive);
+		char want[64];
+		snprintf(want, sizeof want, "not read: %s", names[ch]);
+		cr_assert(strstr(rep.verdict, want), "%s unread: %s", names[ch], rep.verdict);
+		cr_assert(strstr(rep.findings[0].summary, want), "%s", rep.findings[0].summary);
+		if (ch)
+			cr_assert(strstr(rep.verdict, "no fault seen on: console"), "%s", rep.verdict);
+		*st[ch] = DIAG_CH_ABSENT;
+		cr_assert_eq(diag_run(&ev, NULL, &rep), 0, "%s absent from the rack: %s", names[ch], rep.verdict);
+	}
+	struct diag_evidence ev = healthy();
+	ev.supply.state = DIAG_CH_UNKNOWN;
+	ev.uplink.records = DIAG_CH_UNKNOWN;
+	snprintf(ev.uplink.records_detail, sizeof ev.uplink.records_detail, "results store: locked");
+	struct diag_report rep;
+	diag_run(&ev, NULL, &rep);
+	cr_assert_str_eq(rep.verdict, "inconclusive: no fault seen on: console, modem, GNSS, boot history; "
+				      "not read: supply, uplink records (results store: locked)");
 }
 
 Test(diagnose, power_loss_fires_on_output_off_and_silence_with_numbers)
@@ -472,11 +542,15 @@ Test(diagnose, e2e_usage_errors_exit_2_and_text_output, .timeout = 60)
 
 static void modem(struct diag_evidence *ev, bool registered, bool data_link, bool pdp_rejected, int64_t last_record)
 {
-	ev->uplink = (struct diag_uplink){ .state = DIAG_CH_ANSWERED, .registered = registered, .data_link = data_link,
-					   .pdp_rejected = pdp_rejected, .signal = registered ? 4 : 0,
-					   .last_record_ms = last_record };
-	if (registered)
-		snprintf(ev->uplink.operator_code, sizeof ev->uplink.operator_code, "24602");
+	struct diag_uplink *u = &ev->uplink;
+	u->state = DIAG_CH_ANSWERED;
+	u->registered = registered;
+	u->data_link = data_link;
+	u->pdp_rejected = pdp_rejected;
+	u->signal = registered ? 4 : 0;
+	snprintf(u->operator_code, sizeof u->operator_code, "%s", registered ? "24602" : "");
+	u->records = DIAG_CH_ANSWERED;
+	u->last_record_ms = u->last_record_ts_ms = last_record;
 }
 
 Test(diagnose, coverage_loss_when_answering_but_not_registered)
@@ -525,4 +599,244 @@ Test(diagnose, network_codes_stay_apart_from_power_and_health)
 	cut_power(&ev);
 	cr_assert_eq(diag_run(&ev, NULL, &rep), 1);
 	cr_assert_str_eq(rep.findings[0].rule->code, "power_loss_suspected");
+}
+
+/* ---- console link, garbled console, crash loop, contradictions ---- */
+
+/* A cut console cable with the unit still reporting: the cable, not the
+ * unit. Without the uplink's word the unit is blamed, less surely. */
+Test(diagnose, console_silent_with_live_uplink_is_console_link_lost)
+{
+	struct diag_evidence ev = healthy();
+	silence(&ev);
+	ev.uplink.last_record_ms = T0 - 45000;   /* the backend heard it 45 s ago */
+	struct diag_report rep;
+	const struct diag_finding *f = only(&ev, &rep);
+	cr_assert_str_eq(f->rule->code, "console_link_lost", "%s", f->summary);
+	cr_assert(strstr(f->summary, "45 s ago") && strstr(f->summary, "uplink is alive"), "%s", f->summary);
+	cr_assert(strstr(f->rule->action_ops, "no power-cycle, no swap"));
+	/* The port itself gone (adapter unplugged): the same. */
+	ev.console.state = DIAG_CH_UNREACHABLE;
+	cr_assert_str_eq(only(&ev, &rep)->rule->code, "console_link_lost");
+	/* Near miss: the backend has heard nothing for 20 min: the unit. */
+	ev.console.state = DIAG_CH_SILENT;
+	uplink_quiet(&ev);
+	double quiet = confidence_of(&ev, "device_unresponsive");
+	/* Uplink not read at all: still the unit, but less sure. */
+	ev.uplink.records = DIAG_CH_ABSENT;
+	double unread = confidence_of(&ev, "device_unresponsive");
+	cr_assert_gt(quiet, unread, "%.2f vs %.2f", quiet, unread);
+	cr_assert(strstr(only(&ev, &rep)->summary, "console cable fault is not ruled out"), "%s", rep.findings[0].summary);
+}
+
+Test(diagnose, garbled_console_is_console_garbled_not_unresponsive)
+{
+	struct diag_evidence ev = healthy();
+	silence(&ev);
+	ev.console.state = DIAG_CH_GARBLED;
+	ev.console.asked = 3;
+	ev.console.garbled = 2;
+	ev.console.good = 1;
+	struct diag_report rep;
+	const struct diag_finding *f = only(&ev, &rep);
+	cr_assert_str_eq(f->rule->code, "console_garbled", "%s", f->summary);
+	cr_assert(strstr(f->summary, "2 of 3 getver answers damaged"), "%s", f->summary);
+	double some_good = f->confidence;
+	ev.console.good = 0;
+	ev.console.garbled = 3;
+	cr_assert_gt(confidence_of(&ev, "console_garbled"), some_good);
+	cr_assert_not(rep.inconclusive);
+}
+
+static void crash_boots(struct diag_evidence *ev, int then, int now, const char *reset)
+{
+	ev->boot = (struct diag_boot){ .state = DIAG_CH_ANSWERED, .boots_then = then, .boots_now = now,
+				       .window_ms = 60000, .uptime_s = 3 };
+	snprintf(ev->boot.reset_reason, sizeof ev->boot.reset_reason, "%s", reset);
+	ev->boot.abnormal_resets = strcmp(reset, "power_on") ? now - then + 1 : 0;
+}
+
+Test(diagnose, crash_loop_from_restart_counter_and_reset_source)
+{
+	struct diag_evidence ev = healthy();
+	crash_boots(&ev, 10, 12, "watchdog");   /* 3 watchdog resets in a minute */
+	struct diag_report rep;
+	const struct diag_finding *f = only(&ev, &rep);
+	cr_assert_str_eq(f->rule->code, "firmware_crash_loop", "%s", f->summary);
+	cr_assert(strstr(f->summary, "3 resets in 60 s by the restart counter (10 then, 12 now), the last by watchdog"),
+		  "%s", f->summary);
+	cr_assert(strstr(f->rule->action_ops, "pause the rollout, roll back"));
+	double three = f->confidence;
+	crash_boots(&ev, 10, 11, "crash");
+	double two = confidence_of(&ev, "firmware_crash_loop");
+	cr_assert_gt(three, two);
+	/* One crash is not a loop; power-on resets are not crashes. */
+	crash_boots(&ev, 12, 12, "watchdog");
+	cr_assert_eq(diag_run(&ev, NULL, &rep), 0, "%s", rep.verdict);
+	crash_boots(&ev, 10, 14, "power_on");
+	cr_assert_eq(diag_run(&ev, NULL, &rep), 0, "%s", rep.verdict);
+}
+
+/* The restart counter read twice gives the window's resets; one reading
+ * gives only the reset that began this boot. */
+Test(diagnose, boot_history_from_two_counter_readings)
+{
+	struct evidence_boot_reading then = { .boots = 7, .reset = "watchdog", .uptime_s = 4, .at_ms = T0 - 20000 };
+	struct evidence_boot_reading now = { .boots = 10, .reset = "watchdog", .uptime_s = 2, .at_ms = T0 };
+	struct diag_boot b;
+	evidence_boot(&then, &now, 0, &b);
+	cr_assert_eq(b.state, DIAG_CH_ANSWERED);
+	cr_assert_eq(b.abnormal_resets, 4, "%d", b.abnormal_resets);
+	cr_assert_eq(b.window_ms, 24000);
+	evidence_boot(NULL, &now, 0, &b);
+	cr_assert_eq(b.abnormal_resets, 1);
+	snprintf(now.reset, sizeof now.reset, "power_on");
+	evidence_boot(&then, &now, 0, &b);
+	cr_assert_eq(b.abnormal_resets, 0);
+	/* Too old an earlier reading is not history. */
+	snprintf(now.reset, sizeof now.reset, "watchdog");
+	then.at_ms = T0 - 3600000;
+	evidence_boot(&then, &now, 600000, &b);
+	cr_assert_eq(b.abnormal_resets, 1);
+	/* A device that does not tell its counter has no boot channel. */
+	now.boots = -1;
+	evidence_boot(&then, &now, 0, &b);
+	cr_assert_eq(b.state, DIAG_CH_ABSENT);
+	char text[128];
+	struct evidence_boot_reading back;
+	now.boots = 10;
+	evidence_boot_text(&now, text, sizeof text);
+	cr_assert(evidence_boot_parse(text, &back), "%s", text);
+	cr_assert(back.boots == 10 && back.at_ms == T0 && !strcmp(back.reset, "watchdog") && back.uptime_s == 2, "%s", text);
+}
+
+/* One cause never gets two contradicting codes: over a grid of console,
+ * supply, uplink and boot evidence, at most one cause-of-silence code. */
+Test(diagnose, one_cause_per_unit_over_a_grid)
+{
+	const enum diag_channel cons[] = { DIAG_CH_ANSWERED, DIAG_CH_GARBLED, DIAG_CH_SILENT, DIAG_CH_UNREACHABLE };
+	const char *cause[] = { "power_loss_suspected", "device_unresponsive", "console_link_lost", "console_garbled",
+				"firmware_crash_loop" };
+	int crash_and_silent = 0;
+	for (int c = 0; c < 4; c++)
+		for (int pw = 0; pw < 3; pw++)
+			for (int up = 0; up < 3; up++)
+				for (int boot = 0; boot < 2; boot++) {
+					struct diag_evidence ev = healthy();
+					ev.console.state = cons[c];
+					if (pw == 1)
+						cut_power(&ev);
+					if (pw == 2)
+						ev.supply.state = DIAG_CH_UNREACHABLE;
+					if (up == 1)
+						uplink_quiet(&ev);
+					if (up == 2)
+						ev.uplink.records = DIAG_CH_ABSENT;
+					if (boot)
+						crash_boots(&ev, 3, 6, "watchdog");
+					struct diag_report rep;
+					int n = diag_run(&ev, NULL, &rep), causes = 0;
+					for (int i = 0; i < n; i++)
+						for (size_t k = 0; k < sizeof cause / sizeof cause[0]; k++)
+							causes += !strcmp(rep.findings[i].rule->code, cause[k]);
+					cr_assert_leq(causes, 1, "console %d power %d uplink %d boot %d: %d causes (%s, %s)", c,
+						      pw, up, boot, causes, rep.findings[0].rule->code,
+						      n > 1 ? rep.findings[1].rule->code : "");
+					crash_and_silent += boot && c == 2 && pw == 0 && up == 1;
+				}
+	/* The case from the field: crash resets counted, console silent now
+	 * while powered and drawing, uplink quiet: a crash loop, only. */
+	struct diag_evidence ev = healthy();
+	silence(&ev);
+	crash_boots(&ev, 3, 6, "watchdog");
+	struct diag_report rep;
+	cr_assert_str_eq(only(&ev, &rep)->rule->code, "firmware_crash_loop");
+	cr_assert_eq(crash_and_silent, 1);
+}
+
+/* Independent findings stand together: no GNSS fix and no network. */
+Test(diagnose, independent_findings_stand_together)
+{
+	struct diag_evidence ev = healthy();
+	modem(&ev, false, false, false, T0 - 20 * 60000);
+	ev.gnss.fix = false;
+	ev.gnss.mode = 1;
+	ev.gnss.satellites_used = 0;
+	ev.gnss.last_fix_ms = T0 - 66 * 60000;
+	struct diag_report rep;
+	cr_assert_eq(diag_run(&ev, NULL, &rep), 2, "%s", rep.verdict);
+	cr_assert_str_eq(rep.findings[0].rule->code, "coverage_loss");
+	cr_assert_str_eq(rep.findings[1].rule->code, "gnss_fix_stale");
+	cr_assert(strstr(rep.findings[1].summary, "(from gpsd)"), "%s", rep.findings[1].summary);
+}
+
+/* No supply in the rack: the unit's own IO 66 reports before silence say
+ * power; steady volts before silence leave the rig unable to tell. */
+Test(diagnose, power_loss_from_the_units_own_voltage_before_silence)
+{
+	struct diag_evidence ev = healthy();
+	silence(&ev);
+	ev.supply = (struct diag_supply){ .state = DIAG_CH_ABSENT, .read_at_ms = DIAG_NEVER, .detail = "power by relay line" };
+	ev.uplink.io_ext_mv_before = 12100;
+	ev.uplink.io_ext_mv = 5400;
+	struct diag_report rep;
+	const struct diag_finding *f = only(&ev, &rep);
+	cr_assert_str_eq(f->rule->code, "power_loss_suspected", "%s", f->summary);
+	cr_assert(strstr(f->summary, "external 5.40 V (IO 66) from 12.10 V"), "%s", f->summary);
+	ev.uplink.io_ext_mv = 11900;
+	cr_assert_str_eq(only(&ev, &rep)->rule->code, "insufficient_evidence");
+}
+
+/* Usage at or over a known plan, registered, data down: the data cap even
+ * without the device's PDP report. */
+Test(diagnose, data_cap_from_usage_against_the_plan)
+{
+	struct diag_evidence ev = healthy();
+	modem(&ev, true, false, false, T0 - 60000);   /* records just arrived: the silence rule does not hold */
+	ev.uplink.bytes_used = 52000;
+	ev.uplink.plan_bytes = 50000;
+	struct diag_report rep;
+	const struct diag_finding *f = only(&ev, &rep);
+	cr_assert_str_eq(f->rule->code, "sim_data_cap_exceeded");
+	cr_assert(strstr(f->summary, "data used 52000 bytes (at or over the plan)"), "%s", f->summary);
+	ev.uplink.plan_bytes = 60000;
+	cr_assert_eq(diag_run(&ev, NULL, &rep), 0, "%s", rep.verdict);
+}
+
+/* The store's records read with SQLite's json functions: the newest by the
+ * device's time gives IO 21/66/69, an earlier one the voltage trend. */
+Test(diagnose, uplink_records_read_from_the_store)
+{
+	char dir[4096], path[4200], err[512];
+	cr_assert_eq(support_tmpdir(dir, sizeof dir), 0);
+	snprintf(path, sizeof path, "%s/r.db", dir);
+	store *db;
+	cr_assert_eq(store_open(path, &db, err, sizeof err), 0, "%s", err);
+	for (int i = 0; i < 6; i++) {
+		char sql[600];
+		snprintf(sql, sizeof sql,
+			 "INSERT INTO records (imei, ts_device, ts_ms, arrival, arrival_ms, priority, lat_e7, lon_e7,"
+			 " altitude, angle, satellites, speed, event_io, io, packet_seq, content_hash) VALUES"
+			 " ('352094080000001', 'x', %lld, 'x', %lld, 0, 0, 0, 0, 0, 7, 0, 0,"
+			 " '{\"21\":%d,\"69\":%d,\"66\":%d}', %d, %d)",
+			 (long long)(T0 - (6 - i) * 60000), (long long)(T0 - (6 - i) * 60000 + 500), i < 5 ? 4 : 0,
+			 i < 5 ? 1 : 2, 12000 - i * 1300, i, i);
+		cr_assert_eq(sqlite3_exec(store_db(db), sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(store_db(db)));
+	}
+	struct diag_evidence ev;
+	diag_evidence_init(&ev, T0);
+	evidence_records(db, "352094080000001", T0, &ev.uplink);
+	cr_assert_eq(ev.uplink.records, DIAG_CH_ANSWERED, "%s", ev.uplink.records_detail);
+	cr_assert_eq(ev.uplink.n_records, 6);
+	cr_assert_eq(ev.uplink.last_record_ms, T0 - 60000 + 500);
+	cr_assert_eq(ev.uplink.io_signal, 0);
+	cr_assert_eq(ev.uplink.io_gnss, 2);
+	cr_assert_eq(ev.uplink.io_ext_mv, 12000 - 5 * 1300);
+	cr_assert_eq(ev.uplink.io_ext_mv_before, 12000 - 1 * 1300);
+	/* An IMEI the store never heard of: no uplink channel here. */
+	diag_evidence_init(&ev, T0);
+	evidence_records(db, "352094080000002", T0, &ev.uplink);
+	cr_assert_eq(ev.uplink.records, DIAG_CH_ABSENT);
+	store_close(db);
+	support_rmtree(dir);
 }
