@@ -1209,8 +1209,10 @@ static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct 
 	sr->trace_until = sr->trace_cap = 0;   /* a trace lasts no longer than its scenario */
 	r->started = now(sr);
 	char why[256];
+	char seen[400];
 	if (missing(sr, sc, why, sizeof why)) {
 		r->outcome = fail(sr, NULL, OUTCOME_ERROR, "%s", why);
+		diagnosis_has(sr, "", seen, sizeof seen);   /* a failed setup gets its closing diagnosis too */
 		r->finished = now(sr);
 		return;
 	}
@@ -1220,6 +1222,7 @@ static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct 
 		/* The device would not take its server settings: its failure. */
 		r->outcome = fail(sr, NULL, OUTCOME_FAIL, "could not point the device at the rig's ingest: %s",
 				  sr->trk ? tracker_error(sr->trk) : "console gone");
+		diagnosis_has(sr, "", seen, sizeof seen);
 		r->finished = now(sr);
 		return;
 	}
@@ -1247,10 +1250,8 @@ static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct 
 	}
 	/* Every finding maps to a reason code: a failed scenario says what the
 	 * diagnosis makes of the slot as it was left. */
-	if (r->outcome == OUTCOME_FAIL || r->outcome == OUTCOME_ERROR) {
-		char seen[400];
+	if (r->outcome == OUTCOME_FAIL || r->outcome == OUTCOME_ERROR)
 		diagnosis_has(sr, "", seen, sizeof seen);
-	}
 	leave_as_found(sr);
 	r->finished = now(sr);
 	if (sr->o->progress && !sr->o->progress_tty) /* plain lines for logs */
