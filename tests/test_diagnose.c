@@ -1054,3 +1054,113 @@ Test(diagnose, e2e_run_setup_failure_still_gets_its_closing_diagnosis, .timeout 
 	sqlite3_close(s);
 	simrack_stop(&sr);
 }
+
+/* ---- seeded single faults through public interfaces: exact codes ---- */
+
+enum fault { F_NONE, F_POWER_OFF, F_CELL_ANTENNA, F_SKY_OUTAGE, F_GNSS_ANTENNA, F_HUNG, F_GARBLED, F_NODE_GONE, F_KINDS };
+
+static const char *const fault_name[F_KINDS] = { "none", "power off", "cell antenna cut", "sky outage",
+						 "GNSS antenna cut", "unit hung after a power cycle",
+						 "garbled console", "console node removed" };
+/* What the diagnosis must say, exactly (NULL: healthy). Without an ingest
+ * for these units a removed console node cannot be told from a dead rig
+ * link: the honest answer is insufficient_evidence, never healthy. */
+static const char *const fault_code[F_KINDS] = { NULL, "power_loss_suspected", "coverage_loss", "gnss_fix_stale",
+						 "gnss_fix_stale", "device_unresponsive", "console_garbled",
+						 "insufficient_evidence" };
+
+static uint32_t next_rand(uint32_t *s)
+{
+	*s = *s * 1103515245u + 12345u;
+	return *s >> 8;
+}
+
+/* One rack of 8 slots, each with a random single fault (or none), aged a
+ * random 1..120 min of rack time, then diagnosed. Counts exact answers and
+ * faulted units called healthy. */
+static void fault_round(uint32_t *seed, int *trials, int *exact, int *healthy_on_fault, char *log, size_t loglen)
+{
+	enum fault f[8];
+	char profiles[256] = "";
+	for (int i = 0; i < 8; i++) {
+		f[i] = (enum fault)(next_rand(seed) % F_KINDS);
+		snprintf(profiles + strlen(profiles), sizeof profiles - strlen(profiles), "%s%s", i ? "," : "",
+			 f[i] == F_HUNG ? "no_return" : f[i] == F_GARBLED ? "flaky_console" : "reference");
+	}
+	struct simrack_proc sr;
+	virtual_rack(&sr, 8, profiles, *seed % 1000 + 100);
+	rack_advance(&sr, 180000);   /* booted, first fixes */
+	char rackfile[4200], db[4200], slot[16], path[4300];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	snprintf(db, sizeof db, "%s/results.db", sr.dir);
+	static char out[262144];
+	int ctl = simrack_control(&sr);
+	for (int i = 0; i < 8; i++) {
+		snprintf(slot, sizeof slot, "%d", i + 1);
+		char req[64];
+		switch (f[i]) {
+		case F_POWER_OFF:
+			cr_assert_eq(power(rackfile, db, slot, "off", out, sizeof out), 0, "%s", out);
+			break;
+		case F_CELL_ANTENNA:
+			cr_assert_eq(relay(rackfile, db, slot, "cell_antenna", "off"), 0);
+			break;
+		case F_GNSS_ANTENNA:
+			cr_assert_eq(relay(rackfile, db, slot, "gnss_antenna", "off"), 0);
+			break;
+		case F_SKY_OUTAGE:
+			snprintf(req, sizeof req, "sky %d outage", i + 1);
+			cr_assert(!strncmp(support_ctl(ctl, req), "ok", 2));
+			break;
+		case F_HUNG:
+			cr_assert_eq(power(rackfile, db, slot, "cycle", out, sizeof out), 0, "%s", out);
+			break;
+		case F_NODE_GONE:
+			snprintf(path, sizeof path, "%s/slot%d/console", sr.dir, i + 1);
+			cr_assert_eq(unlink(path), 0, "%s", path);
+			break;
+		default:
+			break;
+		}
+	}
+	close(ctl);
+	rack_advance(&sr, (60 + next_rand(seed) % 7140) * 1000ULL);   /* aged 1..120 min */
+	int rc = diagnose(rackfile, db, NULL, out, sizeof out);
+	cr_assert(rc == 0 || rc == 1 || rc == 3, "exit %d: %s", rc, out);
+	for (int i = 0; i < 8; i++) {
+		static char seg[65536];
+		slot_json(out, i + 1, seg, sizeof seg);
+		bool healthy = strstr(seg, "\"verdict\": \"healthy\"") != NULL;
+		int codes = 0;
+		for (const char *p = seg; (p = strstr(p, "\"code\": \"")) != NULL; p++)
+			codes++;
+		char want[64] = "";
+		if (fault_code[f[i]])
+			snprintf(want, sizeof want, "\"code\": \"%s\"", fault_code[f[i]]);
+		bool ok = fault_code[f[i]] ? codes == 1 && strstr(seg, want) : healthy && codes == 0;
+		(*trials)++;
+		*exact += ok;
+		fprintf(stderr, "diag fault: slot %d %-30s %s\n", i + 1, fault_name[f[i]], ok ? "exact" : "WRONG");
+		*healthy_on_fault += healthy && f[i] != F_NONE;
+		if (!ok)
+			snprintf(log + strlen(log), loglen - strlen(log), "slot %d %s: %.600s\n", i + 1, fault_name[f[i]], seg);
+	}
+	simrack_stop(&sr);
+}
+
+/* The small seeded version of the issue's diag_truth: 40 random single
+ * faults, at least 95 % exact, no faulted unit called healthy. */
+Test(diagnose, e2e_forty_seeded_single_faults_exact_and_never_healthy, .timeout = 600)
+{
+	uint32_t seed = 13;
+	int trials = 0, exact = 0, healthy_on_fault = 0;
+	static char log[65536];
+	log[0] = '\0';
+	for (int round = 0; round < 5; round++)
+		fault_round(&seed, &trials, &exact, &healthy_on_fault, log, sizeof log);
+	fprintf(stderr, "diag faults: %d trials, %d exact (%.1f %%), %d healthy on a fault\n", trials, exact,
+		100.0 * exact / trials, healthy_on_fault);
+	cr_assert_eq(trials, 40);
+	cr_assert_eq(healthy_on_fault, 0, "faulted units called healthy:\n%s", log);
+	cr_assert_geq(exact * 100, trials * 95, "%d of %d exact:\n%s", exact, trials, log);
+}
