@@ -1,14 +1,15 @@
 /*
- * diagnose.h - reason codes: why a slot's tracker is not answering, and what
- * a person should do about it.
+ * diagnose.h - reason codes: what is wrong with a slot's tracker, and what a
+ * person should do about it.
  *
- * Pure logic, no I/O: the caller (cmd_diagnose.c, later the scenario engine
- * and the fleet ingest) gathers evidence over independent channels and
- * diag_run() turns it into findings. A finding names a reason code, how sure
- * the rig is (0..1), the numbers behind it, one action for ops and one for
- * the technician. Channels disagree in the field (a supply reads fine while
- * the console is dead), so every channel says whether it was gathered at all,
- * and no rule treats "not gathered" as "bad".
+ * Pure logic, no I/O: evidence.c gathers evidence over independent channels
+ * (for rig diagnose, the scenario engine and rig accept) and diag_run()
+ * turns it into findings. A finding names a reason code, how sure the rig is
+ * (0..1), the numbers behind it, one action for ops and one for the
+ * technician. Channels disagree in the field (a supply reads fine while the
+ * console is dead), so every channel says whether it was read at all: no
+ * rule treats "not read" as "bad", and diag_run never calls a unit healthy
+ * while a channel the rack has was not read (insufficient_evidence names it).
  *
  * Each reason code is one entry of diag_rules[]: adding a code is adding one
  * entry (and its paragraph in docs/reason-codes.md), never an if elsewhere.
