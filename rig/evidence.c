@@ -16,16 +16,13 @@
 
 /* ---- console ---- */
 
-/* An intact getver answer: "Ver:... IMEI:<15 digits> ..." with the IMEI
- * the rack expects. A console that drops characters fails this long
- * before it fails the prefix. */
-static bool getver_intact(const char *a, const char *imei)
+/* An intact getver answer: "Ver:... Hw:... IMEI:<15 digits> ...", its
+ * IMEI into GOT. A console that drops characters fails this long before it
+ * fails the prefix. */
+static bool getver_intact(const char *a, char *got, size_t len)
 {
-	char got[32];
-	if (strncmp(a, "Ver:", 4) != 0 || !tracker_field(a, "IMEI", got, sizeof got) || strlen(got) != 15 ||
-	    strspn(got, "0123456789") != 15 || !strstr(a, " Hw:"))
-		return false;
-	return !imei || !*imei || strcmp(got, imei) == 0;
+	return strncmp(a, "Ver:", 4) == 0 && tracker_field(a, "IMEI", got, len) && strlen(got) == 15 &&
+	       strspn(got, "0123456789") == 15 && strstr(a, " Hw:");
 }
 
 void evidence_console(const struct evidence_source *src, struct diag_console *c)
@@ -45,14 +42,21 @@ void evidence_console(const struct evidence_source *src, struct diag_console *c)
 	/* Two getvers, a third when they disagree; a try after a silent one
 	 * waits long enough for a slow console's answer to count. */
 	bool timed_out = false, gone = false;
-	char a[TRACKER_LINE_MAX + 1], bad[DIAG_TEXT_MAX] = "";
+	char a[TRACKER_LINE_MAX + 1], bad[DIAG_TEXT_MAX] = "", other[16] = "";
 	for (int i = 0; i < 3; i++) {
 		if (i == 2 && (c->good == 2 || (c->good == 0 && c->garbled == 0) || c->garbled == 2))
 			break;
 		int wait = timed_out && src->timeout_ms < LATE_ANSWER_MS ? LATE_ANSWER_MS : src->timeout_ms;
 		int rc = tracker_command(src->trk, "getver", a, sizeof a, wait);
 		c->asked++;
-		if (rc == TRACKER_OK && getver_intact(a, src->imei)) {
+		char imei[32];
+		if (rc == TRACKER_OK && getver_intact(a, imei, sizeof imei)) {
+			/* Another unit on this slot's port (a swapped cable, a
+			 * reused port) tells nothing about this slot's unit. */
+			if (src->imei && *src->imei && strcmp(imei, src->imei) != 0) {
+				snprintf(other, sizeof other, "%.15s", imei);
+				continue;
+			}
 			c->good++;
 			continue;
 		}
@@ -73,7 +77,11 @@ void evidence_console(const struct evidence_source *src, struct diag_console *c)
 		else
 			snprintf(bad, sizeof bad, "%.300s", tracker_error(src->trk));
 	}
-	if (gone) {
+	if (*other && !c->good && !c->garbled) {
+		c->state = DIAG_CH_UNREACHABLE;
+		snprintf(bad, sizeof bad, "%.120s: answers as IMEI %s, not the slot's %.15s: console cable to another unit, "
+			 "or another unit in the slot", src->console_path, other, src->imei);
+	} else if (gone) {
 		c->state = DIAG_CH_UNREACHABLE;
 	} else if (c->garbled) {
 		c->state = DIAG_CH_GARBLED;

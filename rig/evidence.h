@@ -39,7 +39,8 @@ struct evidence_source {
 	tracker *trk;
 	const char *console_path; /* NULL or "": the slot has no console */
 	const char *console_err;
-	const char *imei;         /* expected IMEI: answers must carry it; NULL or "" any */
+	const char *imei;         /* the slot's IMEI: console answers must carry it, and its uplink
+				   * records are read; NULL or "": none known */
 	/* supply: an open driver, or NULL with supply_err; has_supply false: none in the rack */
 	bool has_supply;
 	struct power_dev *supply;

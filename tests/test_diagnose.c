@@ -1164,3 +1164,27 @@ Test(diagnose, e2e_forty_seeded_single_faults_exact_and_never_healthy, .timeout 
 	cr_assert_eq(healthy_on_fault, 0, "faulted units called healthy:\n%s", log);
 	cr_assert_geq(exact * 100, trials * 95, "%d of %d exact:\n%s", exact, trials, log);
 }
+
+/* A console cable to another unit (slot 1's port answers as slot 2's unit)
+ * says nothing about slot 1's unit: never healthy on its word. */
+Test(diagnose, e2e_console_of_another_unit_is_not_this_units_answer, .timeout = 120)
+{
+	struct simrack_proc sr;
+	virtual_rack(&sr, 2, "reference", 35);
+	rack_advance(&sr, 120000);
+	char rackfile[4200], swapped[4200], db[4200], one[4200], two[4200], seg[16384];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	simrack_console(&sr, 1, one, sizeof one);
+	simrack_console(&sr, 2, two, sizeof two);
+	snprintf(swapped, sizeof swapped, "%s/swapped.yaml", sr.dir);
+	snprintf(db, sizeof db, "%s/results.db", sr.dir);
+	rack_replace(rackfile, one, two, swapped);
+	static char out[65536];
+	int rc = diagnose(swapped, db, NULL, out, sizeof out);
+	cr_assert_eq(rc, 3, "exit %d: %s", rc, out);
+	slot_json(out, 1, seg, sizeof seg);
+	cr_assert(strstr(seg, "\"code\": \"insufficient_evidence\"") && strstr(seg, "answers as IMEI"), "%s", seg);
+	slot_json(out, 2, seg, sizeof seg);
+	cr_assert(strstr(seg, "\"verdict\": \"healthy\""), "%s", seg);
+	simrack_stop(&sr);
+}
