@@ -260,6 +260,7 @@ static void check_supply(struct session *s)
 	ds->state = DIAG_CH_UNKNOWN;
 	ds->read_at_ms = DIAG_NEVER;
 	if (!s->slot || s->slot->power.kind != RACK_POWER_SUPPLY) {
+		ds->state = DIAG_CH_ABSENT;
 		const char *src = s->r->have_status ? s->st.power_source : "";
 		accept_add_check(r, "supply", ACCEPT_SKIP, NULL, NULL, NULL,
 				 "no bench supply on this %s: the rig cannot measure it; device says its power source is %s",
@@ -500,6 +501,8 @@ static void watch(struct session *s, const char *nmea)
 		snprintf(u->operator_code, sizeof u->operator_code, "%s", r->operator_code);
 		u->last_record_ms = record_at >= 0 ? clock_unix_ms(s->clk, record_at) : DIAG_NEVER;
 		u->silent_after_ms = s->o->record_limit_s * 1000;
+		/* this session runs its own ingest: the uplink records were read */
+		u->records = DIAG_CH_ANSWERED;
 	}
 	r->record_received = record_at >= 0;
 	r->record_after_s = record_at >= 0 ? (double)(record_at - t0) / 1000.0 : NAN;
@@ -745,11 +748,9 @@ static int accept_on(const struct opts *o, const char *rack_file)
 	}
 	clock_join(s.clk);
 	clock_iso(s.clk, clock_now(s.clk), r->started, sizeof r->started);
-	s.ev.console.state = DIAG_CH_UNKNOWN;
+	/* Every channel "not read" until this session reads it (diagnose.h). */
+	diag_evidence_init(&s.ev, clock_unix_ms(s.clk, clock_now(s.clk)));
 	snprintf(s.ev.console.where, sizeof s.ev.console.where, "%.250s", r->port);
-	s.ev.console.last_seen_ms = DIAG_NEVER;
-	s.ev.uplink.last_record_ms = DIAG_NEVER;
-	s.ev.gnss.last_fix_ms = DIAG_NEVER;
 	int trc = tracker_open_console(r->port, baud, SERIAL_BACKEND_AUTO, proto, &s.trk, err, sizeof err);
 	if (trc != TRACKER_OK) {
 		clock_leave(s.clk);

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "diagnose.h"
+#include "evidence.h"
 #include "json.h"
 #include "power.h"
 #include "rack.h"
@@ -24,27 +25,36 @@
 
 const char cmd_diagnose_usage[] =
 	"usage: rig diagnose [SLOTS] --rack FILE [options]\n\n"
-	"Says why each slot's tracker in SLOTS (3, 1-4,7 or all; default all) is not\n"
-	"answering, with a reason code, a confidence, the numbers behind it, an action for\n"
-	"ops and one for the technician, and when each channel was last seen. Evidence:\n"
-	"the slot's supply (read over Modbus), one getver on its console, and the results\n"
-	"store (the console's last good answer, the supply's last reading). Each diagnosis\n"
-	"is recorded as an event. Reason codes: docs/reason-codes.md.\n\n"
+	"Says what is wrong with each slot's tracker in SLOTS (3, 1-4,7 or all; default\n"
+	"all), with a reason code, a confidence, the numbers behind it, an action for ops\n"
+	"and one for the technician, and when each channel was last seen. Evidence, over\n"
+	"every channel the slot has: its supply (Modbus), its console (getver, twice), the\n"
+	"modem, GNSS and restart counter as the device tells them (getstatus/getinfo), and\n"
+	"the results store (uplink records of its IMEI, the console's last good answer, the\n"
+	"supply's last reading, earlier restart counter readings). \"healthy\" only when\n"
+	"every channel was read and is fine. Each diagnosis is recorded as an event.\n"
+	"Reason codes: docs/reason-codes.md.\n\n"
 	"options:\n"
 	"  --rack FILE        rack file (required; also $TRACKRIG_RACK)\n"
 	"  --json             JSON instead of text\n"
 	"  --timeout MS       console answer and Modbus timeout (default 1000)\n"
 	"  --brownout V       device brown-out voltage (default 6.0)\n"
+	"  --boot-watch S     after a watchdog or crash reset with no earlier restart counter\n"
+	"                     reading, watch the counter this long (default 20; 0 off)\n"
+	"  --sim-plan BYTES   the SIM's data plan, to judge data used against it\n"
 	"  --db PATH          results store (default ./trackrig.db or $TRACKRIG_DB)\n"
 	"  --operator NAME    who does this, for the audit trail (default $USER)\n\n"
-	"exit: 0 every slot healthy, 1 a finding on some slot, 2 usage or rack file error,\n"
-	"      3 the rig could not gather enough evidence for a slot (insufficient_evidence)\n";
+	"exit: 0 every slot healthy (every channel read and fine), 1 a finding on some slot,\n"
+	"      2 usage or rack file error, 3 the rig could not gather enough evidence for a\n"
+	"      slot (insufficient_evidence: a channel not read, named)\n";
 
 struct opts {
 	const char *rack, *slots, *db, *operator_;
 	bool json;
 	int timeout_ms;
 	struct diag_params params;
+	int64_t plan_bytes;     /* the SIM's data plan, 0 unknown */
+	int boot_watch_ms;      /* how long to watch the restart counter after a crash reset */
 	rig_clock *clock;       /* the rack's clock, for the console's deadlines */
 };
 
@@ -127,83 +137,41 @@ static void audit(store *db, int64_t run_id, const struct opts *o, const struct 
 		fprintf(stderr, "rig diagnose: results store: %s\n", store_error(db));
 }
 
-static void gather_supply(const struct rack_slot *s, const struct opts *o, struct diag_supply *out, char *result,
-			  size_t rlen)
+/* Opens the slot's supply for evidence_supply(): *DEV NULL with ERR on failure. */
+static void open_supply(const struct rack_slot *s, const struct opts *o, struct power_dev **dev, char *err, size_t len)
 {
-	*result = '\0';
-	if (s->power.kind != RACK_POWER_SUPPLY) {
-		out->state = DIAG_CH_UNKNOWN;
-		snprintf(out->detail, sizeof out->detail, "%s", s->power.kind == RACK_POWER_RELAY
-			 ? "power by relay line: the rig cannot measure it" : "no supply in the rack file");
-		return;
-	}
-	snprintf(out->where, sizeof out->where, "%s unit %d", s->power.bus.transport, s->power.bus.unit);
+	*dev = NULL;
 	const struct power_driver *drv = power_driver_find(s->power.driver);
-	struct power_dev *dev;
-	char err[512];
 	if (!drv) {
-		out->state = DIAG_CH_UNREACHABLE;
-		snprintf(out->detail, sizeof out->detail, "unknown supply driver '%s'", s->power.driver);
+		snprintf(err, len, "unknown supply driver '%s'", s->power.driver);
 		return;
 	}
-	if (drv->open(s->power.bus.transport, s->power.bus.unit, o->timeout_ms, &dev, err, sizeof err) != POWER_OK) {
-		out->state = DIAG_CH_UNREACHABLE;
-		snprintf(out->detail, sizeof out->detail, "%.300s", err);
-		return;
-	}
-	struct power_status st;
-	if (drv->status(dev, &st) != POWER_OK) {
-		out->state = DIAG_CH_UNREACHABLE;
-		snprintf(out->detail, sizeof out->detail, "%.300s", power_error(dev));
-		drv->close(dev);
-		return;
-	}
-	drv->close(dev);
-	diag_supply_reading(out, &st, now_ms());
-	snprintf(result, rlen, "ok: output %s, %.2f V, %.3f A", st.output_on ? "on" : "off", st.v_out, st.i_out);
+	if (drv->open(s->power.bus.transport, s->power.bus.unit, o->timeout_ms, dev, err, len) != POWER_OK)
+		*dev = NULL;
 }
 
-/* One getver under a short deadline: enough to tell answering from silent
- * without the cost of a full probe. */
-static void gather_console(const struct rack_slot *s, const struct opts *o, struct diag_console *out, char *result,
-			   size_t rlen)
+/* Opens the slot's console: *T NULL with ERR when the port is missing or will not open. */
+static void open_console(const struct rack_slot *s, const struct opts *o, tracker **t, char *err, size_t len)
 {
-	*result = '\0';
-	if (!*s->console.path) {
-		out->state = DIAG_CH_UNKNOWN;
-		snprintf(out->detail, sizeof out->detail, "no console in the rack file");
-		return;
-	}
-	snprintf(out->where, sizeof out->where, "%s", s->console.path);
+	*t = NULL;
 	const struct tracker_proto *proto = tracker_proto_find(*s->protocol ? s->protocol : "teltonika");
 	if (!proto) {
-		out->state = DIAG_CH_UNKNOWN;
-		snprintf(out->detail, sizeof out->detail, "unknown tracker protocol '%s'", s->protocol);
+		snprintf(err, len, "unknown tracker protocol '%s'", s->protocol);
 		return;
 	}
-	tracker *t;
-	char err[512], answer[TRACKER_LINE_MAX + 1];
-	if (tracker_open_console(s->console.path, s->console.baud, SERIAL_BACKEND_AUTO, proto, &t, err, sizeof err)) {
-		out->state = DIAG_CH_UNREACHABLE;
-		snprintf(out->detail, sizeof out->detail, "%.300s", err);
-		snprintf(result, rlen, "%.250s", err);
+	if (tracker_open_console(s->console.path, s->console.baud, SERIAL_BACKEND_AUTO, proto, t, err, len)) {
+		*t = NULL;
 		return;
 	}
 	if (o->clock)
-		tracker_set_clock(t, clock_for_tracker(o->clock));
-	int rc = tracker_command(t, "getver", answer, sizeof answer, o->timeout_ms);
-	if (rc == TRACKER_OK) {
-		out->state = DIAG_CH_ANSWERED;
-		out->last_seen_ms = now_ms();
-		snprintf(result, rlen, "ok");
-	} else {
-		/* A vanished port is the rig's end failing; anything else the
-		 * device did (silence, garbage, refusal) is no good answer. */
-		out->state = rc == TRACKER_ERR_GONE ? DIAG_CH_UNREACHABLE : DIAG_CH_SILENT;
-		snprintf(out->detail, sizeof out->detail, "%.300s", tracker_error(t));
-		snprintf(result, rlen, "%.250s", tracker_error(t));
-	}
-	tracker_close(t);
+		tracker_set_clock(*t, clock_for_tracker(o->clock));
+}
+
+/* A virtual rack's time; on a real-time rack the wall clock, which is what
+ * `rig serve` and earlier commands stamped their rows with. */
+static int64_t rack_now_ms(const struct opts *o)
+{
+	return o->clock && clock_is_virtual(o->clock) ? clock_unix_ms(o->clock, clock_now(o->clock)) : now_ms();
 }
 
 struct slot_result {
@@ -218,7 +186,7 @@ static void record_diagnosis(store *db, int64_t run_id, const struct rack_slot *
 	char slot[12], detail[DIAG_LINE_MAX + 32];
 	snprintf(slot, sizeof slot, "%d", s->id);
 	struct store_event e = { .run_id = run_id, .slot = slot, .imei = *s->expect.imei ? s->expect.imei : NULL,
-				 .source = "diagnose", .kind = "healthy", .detail = "console answered getver" };
+				 .source = "diagnose", .kind = "healthy", .detail = rep->verdict };
 	if (!rep->n_findings && store_event_add(db, &e) < 0)
 		fprintf(stderr, "rig diagnose: results store: %s\n", store_error(db));
 	for (int i = 0; i < rep->n_findings; i++) {
@@ -235,27 +203,60 @@ static void record_diagnosis(store *db, int64_t run_id, const struct rack_slot *
 static void diagnose_slot(const struct opts *o, const struct rack *rack, const struct rack_slot *s, store *db,
 			  int64_t run_id, struct slot_result *r)
 {
-	struct diag_evidence ev = { .now_ms = now_ms() };
-	ev.console.last_seen_ms = DIAG_NEVER;
-	ev.supply.read_at_ms = DIAG_NEVER;
-	ev.uplink.last_record_ms = DIAG_NEVER;
-	ev.gnss.last_fix_ms = DIAG_NEVER;
-	char slot[12], sres[256], cres[256];
+	struct diag_evidence ev;
+	diag_evidence_init(&ev, rack_now_ms(o));
+	char slot[12], sres[256] = "", cres[256] = "", supply_err[512] = "", console_err[512] = "", where[300];
 	snprintf(slot, sizeof slot, "%d", s->id);
+	bool has_supply = s->power.kind == RACK_POWER_SUPPLY;
+	struct power_dev *dev = NULL;
+	tracker *t = NULL;
+	if (has_supply) {
+		snprintf(where, sizeof where, "%s unit %d", s->power.bus.transport, s->power.bus.unit);
+		open_supply(s, o, &dev, supply_err, sizeof supply_err);
+	} else {
+		snprintf(supply_err, sizeof supply_err, "%s", s->power.kind == RACK_POWER_RELAY
+			 ? "power by relay line: the rig cannot measure it" : "no supply in the rack file");
+	}
+	if (*s->console.path)
+		open_console(s, o, &t, console_err, sizeof console_err);
+	struct evidence_source src = {
+		.now_ms = ev.now_ms, .timeout_ms = o->timeout_ms, .trk = t, .console_path = s->console.path,
+		.console_err = console_err, .imei = s->expect.imei, .has_supply = has_supply, .supply = dev,
+		.supply_where = where, .supply_err = supply_err, .db = db, .slot_label = slot, .station = rack->station,
+		.silent_after_ms = s->declared.record_period_s > 0 ? 3LL * s->declared.record_period_s * 1000 : 0,
+		.plan_bytes = o->plan_bytes, .boot_watch_ms = o->boot_watch_ms,
+		.clock = o->clock ? clock_for_tracker(o->clock) : NULL,
+	};
+	struct evidence_boot_reading boot;
+	evidence_gather(&src, &ev, &boot);
+	if (dev)
+		dev->driver->close(dev);
+	if (t)
+		tracker_close(t);
 
-	gather_supply(s, o, &ev.supply, sres, sizeof sres);
 	if (ev.supply.state == DIAG_CH_UNREACHABLE)
 		supply_last_reading(db, slot, s->power.bus.transport, rack->station, &ev.supply);
-	gather_console(s, o, &ev.console, cres, sizeof cres);
 	if (ev.console.state != DIAG_CH_ANSWERED && *s->console.path)
 		ev.console.last_seen_ms = console_last_seen(db, slot, s->console.path, rack->station);
 
 	/* Audited after the look-ups, so this run's failures never count as
 	 * the "last" anything; its successes do for the next run. */
-	if (ev.supply.state == DIAG_CH_ANSWERED)
+	if (ev.supply.state == DIAG_CH_ANSWERED) {
+		snprintf(sres, sizeof sres, "ok: output %s, %.2f V, %.3f A", ev.supply.output_on ? "on" : "off",
+			 ev.supply.v_out, ev.supply.i_out);
 		audit(db, run_id, o, rack, s, s->power.bus.transport, "power status", sres);
+	}
+	if (ev.console.state == DIAG_CH_ANSWERED)
+		snprintf(cres, sizeof cres, "ok");
+	else if (ev.console.state != DIAG_CH_ABSENT)
+		snprintf(cres, sizeof cres, "%.250s", ev.console.detail);
 	if (*cres)
 		audit(db, run_id, o, rack, s, s->console.path, "getver", cres);
+	if (boot.at_ms != DIAG_NEVER && boot.boots >= 0) {
+		char b[128];
+		evidence_boot_text(&boot, b, sizeof b);
+		audit(db, run_id, o, rack, s, s->console.path, "getinfo", b);
+	}
 
 	r->id = s->id;
 	diag_run(&ev, &o->params, &r->report);
@@ -267,8 +268,7 @@ static void diagnose_slot(const struct opts *o, const struct rack *rack, const s
 static void print_text(const struct slot_result *r)
 {
 	const struct diag_report *rep = &r->report;
-	if (!rep->n_findings)
-		printf("slot %d: healthy (console answered)\n", r->id);
+	printf("slot %d: %s\n", r->id, rep->verdict);
 	for (int i = 0; i < rep->n_findings; i++) {
 		const struct diag_finding *f = &rep->findings[i];
 		printf("slot %d: %s: %s (confidence %.2f)\n", r->id, f->rule->code, f->rule->title, f->confidence);
@@ -287,6 +287,7 @@ static void print_json(struct json *j, const struct slot_result *r)
 	json_obj_begin(j, NULL);
 	json_int(j, "slot", r->id);
 	json_str(j, "verdict", !rep->n_findings ? "healthy" : rep->inconclusive ? "inconclusive" : "finding");
+	json_str(j, "channels", rep->verdict);
 	json_arr_begin(j, "findings");
 	for (int i = 0; i < rep->n_findings; i++) {
 		const struct diag_finding *f = &rep->findings[i];
@@ -315,9 +316,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	static const struct option longopts[] = {
 		{ "rack", required_argument, 0, 'r' }, { "json", no_argument, 0, 'j' },
 		{ "timeout", required_argument, 0, 't' }, { "brownout", required_argument, 0, 'b' },
-		{ "db", required_argument, 0, 'd' }, { "operator", required_argument, 0, 'o' }, { 0, 0, 0, 0 },
+		{ "db", required_argument, 0, 'd' }, { "operator", required_argument, 0, 'o' },
+		{ "boot-watch", required_argument, 0, 'w' }, { "sim-plan", required_argument, 0, 'p' }, { 0, 0, 0, 0 },
 	};
-	*o = (struct opts){ .rack = getenv("TRACKRIG_RACK"), .timeout_ms = 1000, .params = diag_default_params };
+	*o = (struct opts){ .rack = getenv("TRACKRIG_RACK"), .timeout_ms = 1000, .params = diag_default_params,
+			    .boot_watch_ms = 20000 };
 	int c;
 	char *end;
 	optind = 1;
@@ -332,6 +335,20 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (end == optarg || *end || v < 1 || v > 600000)
 				return cli_fail(RIG_EXIT_USAGE, "diagnose", "--timeout '%s': expected milliseconds", optarg);
 			o->timeout_ms = (int)v;
+			break;
+		}
+		case 'w': {
+			long v = strtol(optarg, &end, 10);
+			if (end == optarg || *end || v < 0 || v > 600)
+				return cli_fail(RIG_EXIT_USAGE, "diagnose", "--boot-watch '%s': expected seconds 0..600", optarg);
+			o->boot_watch_ms = (int)v * 1000;
+			break;
+		}
+		case 'p': {
+			long long v = strtoll(optarg, &end, 10);
+			if (end == optarg || *end || v < 1)
+				return cli_fail(RIG_EXIT_USAGE, "diagnose", "--sim-plan '%s': expected bytes", optarg);
+			o->plan_bytes = v;
 			break;
 		}
 		case 'b':

@@ -1,6 +1,7 @@
 /* engine.c - scenarios on slots, one thread per slot (see engine.h). */
 #include "engine.h"
 #include "diagnose.h"
+#include "evidence.h"
 #include "power.h"
 #include "rackctl.h"
 #include "usb.h"
@@ -463,76 +464,56 @@ done:
 
 /* ---- diagnosis over the slot's channels ---- */
 
-static void gather(struct slot_run *sr, struct diag_evidence *ev)
+static const char *slot_imei(const struct slot_run *sr);
+
+/* The slot's evidence through the one gatherer (evidence.h). WATCH_MS: how
+ * long to watch the restart counter after a crash reset when no earlier
+ * reading is on record (the closing diagnosis; a polling expect builds its
+ * history from the readings it audits). */
+static void gather(struct slot_run *sr, struct diag_evidence *ev, int watch_ms)
 {
-	memset(ev, 0, sizeof *ev);
-	ev->now_ms = clock_unix_ms(sr->o->clock, now(sr));
-	/* Boots the watchdog or a crash ended, from the device's own event lines. */
-	for (int i = 0; i < sr->cur->n_events; i++) {
-		const struct engine_event *e = &sr->cur->events[i];
-		if (!strcmp(e->kind, "boot") && e->at >= now(sr) - 600000 &&
-		    (strstr(e->text, "reason=watchdog") || strstr(e->text, "reason=crash")))
-			ev->crash_boots++;
-	}
-	struct diag_supply *s = &ev->supply;
-	s->read_at_ms = DIAG_NEVER;
-	if (sr->supply) {
-		struct power_status st;
-		snprintf(s->where, sizeof s->where, "%s unit %d", sr->slot->power.bus.transport, sr->slot->power.bus.unit);
-		if (sr->supply->driver->status(sr->supply, &st) == POWER_OK) {
-			diag_supply_reading(s, &st, ev->now_ms);
-		} else {
-			s->state = DIAG_CH_UNREACHABLE;
-			snprintf(s->detail, sizeof s->detail, "%.300s", power_error(sr->supply));
+	diag_evidence_init(ev, clock_unix_ms(sr->o->clock, now(sr)));
+	char where[300];
+	snprintf(where, sizeof where, "%s unit %d", sr->slot->power.bus.transport, sr->slot->power.bus.unit);
+	bool has_supply = sr->slot->power.kind == RACK_POWER_SUPPLY;
+	struct evidence_source src = {
+		.now_ms = ev->now_ms, .timeout_ms = 1000, /* a healthy console answers in milliseconds */
+		.trk = sr->trk, .console_path = sr->slot->console.path, .console_err = sr->console_err,
+		.imei = slot_imei(sr), .has_supply = has_supply, .supply = sr->supply, .supply_where = where,
+		.supply_err = has_supply ? sr->supply_err : "power by relay line or none: the rig cannot measure it",
+		.gps = gps_of(sr), .nmea_path = sr->slot->nmea.path, .db = sr->o->db, .db_lock = sr->db_lock,
+		.slot_label = sr->label, .station = sr->rack->station,
+		.silent_after_ms = sr->slot->declared.record_period_s > 0 ? 3LL * sr->slot->declared.record_period_s * 1000 : 0,
+		.boot_watch_ms = watch_ms, .clock = clock_for_tracker(sr->o->clock),
+	};
+	struct evidence_boot_reading boot, then;
+	evidence_gather(&src, ev, &boot);
+	take_events(sr);
+	/* The rig runs the ingest: its figures are fresher than the store's. */
+	if (sr->o->ingest) {
+		struct ingest_device_stats s = uplink_stats(sr);
+		struct diag_uplink *u = &ev->uplink;
+		if (u->records != DIAG_CH_ANSWERED) {
+			u->records = DIAG_CH_ANSWERED;
+			u->records_detail[0] = '\0';
 		}
+		if (s.last_arrival_ms && (u->last_record_ms == DIAG_NEVER || s.last_arrival_ms > u->last_record_ms))
+			u->last_record_ms = s.last_arrival_ms;
 	}
-	if (gps_of(sr)) {
-		struct gnss_reading g;
-		if (gnss_get(gps_of(sr), sr->slot->nmea.path, &g) == GNSS_OK && g.mode != GNSS_MODE_NOT_SEEN) {
-			/* Fix age by the receiver's own clock, against rack time. */
-			ev->gnss.state = DIAG_CH_ANSWERED;
-			ev->gnss.mode = g.mode;
-			ev->gnss.fix = g.mode >= GNSS_MODE_2D;
-			ev->gnss.satellites_used = g.satellites_used;
-			ev->gnss.hdop = g.hdop;
-			ev->gnss.last_fix_ms = g.last_fix_ms == GNSS_NEVER ? DIAG_NEVER
-					       : g.mode >= GNSS_MODE_2D ? ev->now_ms : (int64_t)(g.fix_time * 1000.0);
-		}
-	}
-	struct diag_console *c = &ev->console;
-	snprintf(c->where, sizeof c->where, "%s", sr->slot->console.path);
-	c->last_seen_ms = DIAG_NEVER;
-	if (!sr->trk) {
-		c->state = DIAG_CH_UNREACHABLE;
-		snprintf(c->detail, sizeof c->detail, "%.300s", sr->console_err);
+	if (boot.at_ms == DIAG_NEVER || boot.boots < 0)
 		return;
+	/* Audit a restart counter reading only when it says something new. */
+	bool known = false;
+	if (sr->o->db) {
+		pthread_mutex_lock(sr->db_lock);
+		known = evidence_boot_earlier(sr->o->db, sr->label, sr->rack->station, ev->now_ms, 0, &then) &&
+			then.boots == boot.boots;
+		pthread_mutex_unlock(sr->db_lock);
 	}
-	char a[TRACKER_LINE_MAX + 1];
-	/* A short deadline: a healthy console answers in milliseconds. */
-	if (command(sr, "getver", a, sizeof a, 1000) == TRACKER_OK) {
-		c->state = DIAG_CH_ANSWERED;
-		c->last_seen_ms = ev->now_ms;
-		/* The modem's own account, beside what the backend received. */
-		struct tracker_status ts;
-		if (sr->trk && tracker_status(sr->trk, &ts, 1000) == TRACKER_OK) {
-			struct diag_uplink *u = &ev->uplink;
-			u->state = DIAG_CH_ANSWERED;
-			u->registered = *ts.operator_code && ts.signal > 0;
-			u->data_link = ts.data_link && ts.gprs;
-			u->pdp_rejected = strcmp(ts.pdp, "rejected") == 0;
-			u->signal = ts.signal;
-			snprintf(u->operator_code, sizeof u->operator_code, "%s", ts.operator_code);
-			u->last_record_ms = DIAG_NEVER;
-			if (sr->o->ingest) {
-				struct ingest_device_stats s = uplink_stats(sr);
-				if (s.last_arrival_ms)
-					u->last_record_ms = s.last_arrival_ms;
-			}
-		}
-		take_events(sr);
-	} else {
-		c->state = DIAG_CH_SILENT;
-		snprintf(c->detail, sizeof c->detail, "%.300s", sr->trk ? tracker_error(sr->trk) : "console gone");
+	if (!known) {
+		char b[128];
+		evidence_boot_text(&boot, b, sizeof b);
+		audit(sr, sr->slot->console.path, "getinfo", b);
 	}
 }
 
@@ -550,7 +531,7 @@ static bool diagnosis_has(struct slot_run *sr, const char *code, char *summary, 
 {
 	struct diag_evidence ev;
 	struct diag_report rep;
-	gather(sr, &ev);
+	gather(sr, &ev, *code ? 0 : 20000);
 	diag_run(&ev, NULL, &rep);
 	bool has = false;
 	snprintf(summary, len, "%s", rep.n_findings ? "" : "healthy");
@@ -1336,8 +1317,10 @@ static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct 
 		return;
 	}
 	char why[256];
+	char seen[400];
 	if (missing(sr, sc, why, sizeof why)) {
 		r->outcome = fail(sr, NULL, OUTCOME_ERROR, "%s", why);
+		diagnosis_has(sr, "", seen, sizeof seen);   /* a failed setup gets its closing diagnosis too */
 		r->finished = now(sr);
 		return;
 	}
@@ -1348,6 +1331,8 @@ static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct 
 		/* The device would not take its server settings: its failure,
 		 * unless the rig's link to it failed or Ctrl-C came first. */
 		r->outcome = console_fail(sr, NULL, prc, "could not point the device at the rig's ingest");
+		if (r->outcome != OUTCOME_ABORTED)
+			diagnosis_has(sr, "", seen, sizeof seen);
 		r->finished = now(sr);
 		return;
 	}
@@ -1375,10 +1360,8 @@ static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct 
 	}
 	/* Every finding maps to a reason code: a failed scenario says what the
 	 * diagnosis makes of the slot as it was left. */
-	if (r->outcome == OUTCOME_FAIL || r->outcome == OUTCOME_ERROR) {
-		char seen[400];
+	if (r->outcome == OUTCOME_FAIL || r->outcome == OUTCOME_ERROR)
 		diagnosis_has(sr, "", seen, sizeof seen);
-	}
 	leave_as_found(sr);
 	r->finished = now(sr);
 	if (sr->o->progress && !sr->o->progress_tty) /* plain lines for logs */
