@@ -41,6 +41,11 @@ struct rig_clock {
 	int joined;
 	bool advancing;
 	bool aborted;
+	/* The rack's output count (its `out=` in a time reply): while it has
+	 * not changed since the last look at every parked fd, no pty can hold
+	 * bytes the epoll set has not seen, and a step needs no such look. */
+	long long rack_out;
+	bool look_all;
 	/* virtual clock: the parked waiters and the thread that watches them */
 	struct waiter **w;
 	size_t n_w, cap_w;
@@ -81,6 +86,8 @@ static rig_clock *alloc_clock(void)
 	if (!c)
 		return NULL;
 	c->ctl = -1;
+	c->look_all = true;
+	c->rack_out = -1;
 	c->kick = -1;
 	c->ep = -1;
 	c->start_wall = mono_ms();
@@ -580,32 +587,47 @@ static int advance(rig_clock *c)
 	pthread_mutex_unlock(&c->m);
 	char req[64], reply[256];
 	snprintf(req, sizeof req, "next %lld\n", (long long)target);
-	long long now = 0;
+	long long now = 0, out = -1;
 	int rc = ctl_request(c, req, reply, sizeof reply);
 	if (rc == 0 && !reply_value(reply, "now", &now)) {
 		snprintf(c->err, sizeof c->err, "rack control socket: no time in reply '%.100s'", reply);
 		rc = -1;
 	}
 	pthread_mutex_lock(&c->m);
+	/* The rack said something since the last reply (or does not tell):
+	 * the next step looks at every parked fd first. */
+	if (rc != 0 || !reply_value(reply, "out", &out) || out != c->rack_out)
+		c->look_all = true;
+	c->rack_out = out;
 	c->advancing = false;
 	if (rc == 0 && now > c->now)
 		__atomic_store_n(&c->now, (int64_t)now, __ATOMIC_RELEASE);
 	return rc;
 }
 
+static int wait_events(rig_clock *c, int timeout);
+
 /* Everyone is parked: one look at every parked fd at the current time, and
  * if none shows input, time moves. */
 static void step(rig_clock *c)
 {
 	uint64_t gen = c->gen;
-	size_t n = build_poll_set(c, false);
-	pthread_mutex_unlock(&c->m);
-	int r = n ? poll(c->pfd, n, 0) : 0;
-	pthread_mutex_lock(&c->m);
-	if (c->closing || c->aborted)
+	if (c->look_all) {
+		/* poll() makes every pty hand over what is still in flight;
+		 * after it, what arrives shows in the epoll set. */
+		size_t n = build_poll_set(c, false);
+		pthread_mutex_unlock(&c->m);
+		int r = n ? poll(c->pfd, n, 0) : 0;
+		pthread_mutex_lock(&c->m);
+		if (c->closing || c->aborted)
+			return;
+		if (r >= 0)
+			c->look_all = false;
+		if (r > 0 && release_readable(c, n) > 0)
+			return;
+	} else if (wait_events(c, 0) > 0 || c->closing || c->aborted) {
 		return;
-	if (r > 0 && release_readable(c, n) > 0)
-		return;
+	}
 	/* The look must have covered exactly who is parked now. */
 	if (!may_advance(c) || c->gen != gen)
 		return;
@@ -623,12 +645,13 @@ static void step(rig_clock *c)
 /* In real time: waits for input on a parked fd or a kick, and releases the
  * waiters with input. The lock is dropped meanwhile; only the poller
  * releases, so every waiter an event names is still parked. */
-static void wait_events(rig_clock *c)
+static int wait_events(rig_clock *c, int timeout)
 {
 	struct epoll_event ev[EVENTS_MAX];
 	pthread_mutex_unlock(&c->m);
-	int n = epoll_wait(c->ep, ev, EVENTS_MAX, -1);
+	int n = epoll_wait(c->ep, ev, EVENTS_MAX, timeout);
 	pthread_mutex_lock(&c->m);
+	int released = 0;
 	for (int i = 0; i < n; i++) {
 		struct waiter *w = ev[i].data.ptr;
 		if (!w) {
@@ -639,9 +662,12 @@ static void wait_events(rig_clock *c)
 			c->kicked = false;
 			continue;
 		}
-		if (!w->done && !c->advancing)
+		if (!w->done && !c->advancing) {
 			release(c, w, 1);
+			released++;
+		}
 	}
+	return released;
 }
 
 static void *poller_main(void *arg)
@@ -651,13 +677,13 @@ static void *poller_main(void *arg)
 	while (!c->closing) {
 		if (c->aborted) {
 			release_all(c, -1);
-			wait_events(c);   /* until closed (later waits fail at once) */
+			wait_events(c, -1);   /* until closed (later waits fail at once) */
 			continue;
 		}
 		if (may_advance(c))
 			step(c);
 		else
-			wait_events(c);
+			wait_events(c, -1);
 	}
 	release_all(c, -1);
 	pthread_mutex_unlock(&c->m);

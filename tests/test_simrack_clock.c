@@ -701,3 +701,28 @@ Test(simrack_clock, three_hundred_sleepers_each_wake_at_their_own_time)
 		     "the rack's time is not the last deadline");
 	clock_close(clk);
 }
+
+/* The count of output in a time reply ("out=K"). */
+static long long reply_out(const char *r)
+{
+	const char *p = strstr(r, " out=");
+	cr_assert_not_null(p, "no out= in '%s'", r);
+	return strtoll(p + 5, NULL, 10);
+}
+
+Test(simrack_clock, time_replies_count_the_output_the_rig_can_see)
+{
+	start(&racks[0], 1, 1, virtual_args);
+	ctl_fds[0] = ctl_connect(&racks[0]);
+	int con = console(&racks[0], 1);
+	/* Before the boot (at 300 ms) nothing is said: the count stays. */
+	long long k0 = reply_out(ctl(ctl_fds[0], "advance 100"));
+	cr_assert_eq(reply_out(ctl(ctl_fds[0], "advance 200")), k0, "output counted while the unit is silent");
+	/* next stops at the boot line, and the count says there was output. */
+	const char *r = ctl(ctl_fds[0], "next 600000");
+	cr_assert_eq(strncmp(r, "ok now=300 ", 11), 0, "'%s'", r);
+	cr_assert_gt(reply_out(r), k0, "the @BOOT line is not counted: '%s'", r);
+	char line[600];
+	cr_assert_geq(support_tty_readline(con, line, sizeof line, WAIT_MS), 0, "no @BOOT at 300");
+	close(con);
+}
