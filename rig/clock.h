@@ -11,7 +11,11 @@
  * Threads that wait on the clock (one per slot) join it; virtual time moves
  * only when every joined thread is parked in clock_sleep_until() or
  * clock_wait_fd(), and then only to the earliest of their deadlines or the
- * rack's next event, whichever comes first, so timestamps stay exact.
+ * rack's next event that makes output, whichever comes first, so timestamps
+ * stay exact. Any number of threads may wait. On a virtual clock one poller
+ * thread watches every waiting fd and wakes only the waiter whose input came
+ * or whose deadline passed, so a step costs about what is due, not what
+ * waits (256 slots: docs/simrack-control.md, tests/bench/scale.c).
  */
 #ifndef TRACKRIG_CLOCK_H
 #define TRACKRIG_CLOCK_H

@@ -610,7 +610,7 @@ static int read_backlog(struct slot_run *sr, const struct scenario_step *st, str
 	int rc = -1;
 	*phase = -1;
 	/* The device's schedule from a record made before the cut. */
-	if (sqlite3_prepare_v2(db, "SELECT ts_ms FROM records WHERE run_id = ?1 AND imei = ?2 AND ts_ms < ?3"
+	if (sqlite3_prepare_v2(db, "SELECT ts_ms FROM records WHERE +run_id = ?1 AND imei = ?2 AND ts_ms < ?3"
 			       " ORDER BY ts_ms DESC LIMIT 1", -1, &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, sr->o->run_id);
 		sqlite3_bind_text(q, 2, slot_imei(sr), -1, SQLITE_STATIC);
@@ -625,7 +625,7 @@ static int read_backlog(struct slot_run *sr, const struct scenario_step *st, str
 		rc = -2; /* the device's: it sent nothing while it had coverage */
 		goto out;
 	}
-	if (sqlite3_prepare_v2(db, "SELECT ts_ms, arrival_ms, late FROM records WHERE run_id = ?1 AND imei = ?2"
+	if (sqlite3_prepare_v2(db, "SELECT ts_ms, arrival_ms, late FROM records WHERE +run_id = ?1 AND imei = ?2"
 			       " AND arrival_ms >= ?3 ORDER BY id", -1, &q, NULL) != SQLITE_OK) {
 		snprintf(err, len, "%s: %s", sr->o->db_path, sqlite3_errmsg(db));
 		goto out;
@@ -851,7 +851,7 @@ static enum engine_outcome expect_gnss_honest(struct slot_run *sr, const struct 
 	bool read = false;
 	/* Records made during the cut, a few seconds inside it at both ends
 	 * (the receiver needs a moment to notice). */
-	if (sqlite3_prepare_v2(db, "SELECT ts_ms, lat_e7, lon_e7, io FROM records WHERE run_id = ?1 AND imei = ?2"
+	if (sqlite3_prepare_v2(db, "SELECT ts_ms, lat_e7, lon_e7, io FROM records WHERE +run_id = ?1 AND imei = ?2"
 			       " AND ts_ms > ?3 AND ts_ms < ?4 ORDER BY ts_ms", -1, &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, sr->o->run_id);
 		sqlite3_bind_text(q, 2, slot_imei(sr), -1, SQLITE_STATIC);

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -851,12 +852,24 @@ static void conn_readable(ingest *ing, struct conn *c)
 	}
 }
 
+/* A rig with 256 slots holds over 1024 fds, and libmodbus select()s on its
+ * sockets, which must stay below FD_SETSIZE: the ingest's own fds (two per
+ * device, one per connection) go above it when the fd limit allows. */
+static int fd_high(int fd)
+{
+	int h = fd >= 0 && fd < FD_SETSIZE ? fcntl(fd, F_DUPFD_CLOEXEC, FD_SETSIZE) : -1;
+	if (h < 0)
+		return fd;
+	close(fd);
+	return h;
+}
+
 static void accept_all(ingest *ing)
 {
 	for (;;) {
 		struct sockaddr_storage sa;
 		socklen_t sl = sizeof sa;
-		int fd = accept4(ing->listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = fd_high(accept4(ing->listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC));
 		if (fd < 0)
 			return; /* EAGAIN, or EMFILE: the backlog keeps them for later */
 		char host[48] = "?", peer[64];
@@ -1175,6 +1188,8 @@ int ingest_start(const struct ingest_opts *o, ingest **out, char *err, size_t er
 			free_ingest(ing);
 			return -1;
 		}
+		d->resp[0] = fd_high(d->resp[0]);
+		d->resp[1] = fd_high(d->resp[1]);
 	}
 	ing->n_allowed = ing->n_devs;
 	if (!ing->o.clock) {

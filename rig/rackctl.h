@@ -10,7 +10,13 @@
 
 /* Sends REQUEST (one line, no "\n") to the control socket at PATH and puts
  * the reply line in REPLY. Returns 0 on an "ok" reply, -1 otherwise with the
- * reason (connection, timeout or the rack's "error: ...") in REPLY. */
+ * reason (connection, timeout or the rack's "error: ...") in REPLY.
+ * Thread-safe. The connection stays open for the next request (one per
+ * process, to the last PATH asked), so 256 slots asking at once cost one
+ * connection, not 256. */
 int rackctl_request(const char *path, const char *request, char *reply, size_t len);
+
+/* Closes the kept connection (it is reopened on the next request). */
+void rackctl_close(void);
 
 #endif

@@ -18,6 +18,7 @@
 #include <modbus.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "rackctl.h"
 #include "support.h"
 
 #define WAIT_MS 10000     /* bound for a reply or a line that is already due */
@@ -555,4 +558,171 @@ Test(simrack_clock, modbus_client_stalling_mid_frame_holds_nobody)
 	static const uint8_t want[] = { 0x01, 0x02, 0x00, 0x00, 0x00, 0x05, 0x01, 0x03, 0x02,
 					0xEA, 0x9E };
 	cr_assert_arr_eq(rsp, want, sizeof want, "reply to the stalled request");
+}
+
+/* ---- many clients, many waiters (256 slots and the rig's own threads) ---- */
+
+#define MANY_CLIENTS 64
+
+Test(simrack_clock, control_socket_serves_every_client_that_connects)
+{
+	start(&racks[0], 1, 1, virtual_args);
+	signal(SIGPIPE, SIG_IGN);   /* a client turned away fails its assertion, not the process */
+	int fds[MANY_CLIENTS];
+	for (int i = 0; i < MANY_CLIENTS; i++)
+		fds[i] = ctl_connect(&racks[0]);
+	/* Every one of them answered, the last connected first. */
+	for (int i = MANY_CLIENTS - 1; i >= 0; i--) {
+		const char *r = ctl(fds[i], "now");
+		cr_assert_eq(strncmp(r, "ok now=", 7), 0, "client %d of %d: '%s'", i + 1, MANY_CLIENTS, r);
+	}
+	for (int i = 0; i < MANY_CLIENTS; i++)
+		close(fds[i]);
+}
+
+/* Open sockets of this process (the kept control connection is one). */
+static int open_sockets(void)
+{
+	int n = 0;
+	char fdpath[64], target[128];
+	for (int fd = 0; fd < 4096; fd++) {
+		snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(fdpath, target, sizeof target - 1);
+		if (k > 0) {
+			target[k] = '\0';
+			n += strncmp(target, "socket:", 7) == 0;
+		}
+	}
+	return n;
+}
+
+struct asker {
+	const char *path;
+	int slot, failed;
+	char reply[200];
+};
+
+static void *asker_main(void *arg)
+{
+	struct asker *a = arg;
+	for (int i = 0; i < 6; i++) {
+		char req[64];
+		snprintf(req, sizeof req, "datacap %d %d 86400", a->slot, 4000 + i);
+		if (rackctl_request(a->path, req, a->reply, sizeof a->reply) != 0 ||
+		    strncmp(a->reply, "ok slot=", 8) != 0) {
+			a->failed = i + 1;
+			break;
+		}
+	}
+	return NULL;
+}
+
+Test(simrack_clock, rackctl_from_many_threads_on_one_kept_connection)
+{
+	start(&racks[0], 4, 1, virtual_args);
+	char path[PATH_MAX];
+	control_path(&racks[0], path, sizeof path);
+	int before = open_sockets();
+	static struct asker a[MANY_CLIENTS];
+	pthread_t th[MANY_CLIENTS];
+	for (int i = 0; i < MANY_CLIENTS; i++) {
+		a[i] = (struct asker){ .path = path, .slot = i % 4 + 1 };
+		cr_assert_eq(pthread_create(&th[i], NULL, asker_main, &a[i]), 0);
+	}
+	for (int i = 0; i < MANY_CLIENTS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < MANY_CLIENTS; i++)
+		cr_assert_eq(a[i].failed, 0, "thread %d, request %d: %s", i + 1, a[i].failed, a[i].reply);
+	/* 384 requests, one connection, still open for the next. */
+	cr_assert_eq(open_sockets(), before + 1, "%d sockets open after the requests, %d before", open_sockets(),
+		     before);
+	/* The rack's refusal is its answer, not a lost connection. */
+	char reply[200];
+	cr_assert_eq(rackctl_request(path, "datacap 9 1 1", reply, sizeof reply), -1);
+	cr_assert_str_eq(reply, "error: no slot 9 (1..4)");
+	cr_assert_eq(rackctl_request(path, "datacap 1 off", reply, sizeof reply), 0, "%s", reply);
+	rackctl_close();
+	cr_assert_eq(open_sockets(), before);
+}
+
+#define SLEEPERS 300   /* more than 256 slots' threads */
+
+struct sleeper {
+	rig_clock *clk;
+	int64_t at[2];     /* two deadlines, one after the other */
+	int64_t woke[2];   /* clock_now() when each sleep returned */
+	int rc[2];
+};
+
+static void *sleeper_main(void *arg)
+{
+	struct sleeper *s = arg;
+	for (int k = 0; k < 2; k++) {
+		s->rc[k] = clock_sleep_until(s->clk, s->at[k]);
+		s->woke[k] = clock_now(s->clk);
+	}
+	clock_leave(s->clk);
+	return NULL;
+}
+
+Test(simrack_clock, three_hundred_sleepers_each_wake_at_their_own_time)
+{
+	start(&racks[0], 1, 1, virtual_args);
+	char path[PATH_MAX], err[300];
+	control_path(&racks[0], path, sizeof path);
+	rig_clock *clk;
+	cr_assert_eq(clock_open_rack(path, &clk, err, sizeof err), 0, "%s", err);
+	cr_assert(clock_is_virtual(clk));
+	int64_t t0 = clock_now(clk);
+	static struct sleeper s[SLEEPERS];
+	static pthread_t th[SLEEPERS];
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	/* Everyone joins before anyone waits, as the engine does. */
+	for (int i = 0; i < SLEEPERS; i++)
+		clock_join(clk);
+	for (int i = 0; i < SLEEPERS; i++) {
+		/* Deadlines shared by several threads and spread over an hour. */
+		s[i] = (struct sleeper){ .clk = clk, .at = { t0 + 1000 + (i % 37) * 977, t0 + 3600000 - (i % 11) * 60000 } };
+		cr_assert_eq(pthread_create(&th[i], &attr, sleeper_main, &s[i]), 0);
+	}
+	pthread_attr_destroy(&attr);
+	for (int i = 0; i < SLEEPERS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < SLEEPERS; i++)
+		for (int k = 0; k < 2; k++) {
+			cr_assert_eq(s[i].rc[k], 0, "sleeper %d, sleep %d: %s", i, k + 1, clock_error(clk));
+			/* Time moves only to a deadline: each wakes exactly at its own. */
+			cr_assert_eq(s[i].woke[k], s[i].at[k], "sleeper %d, sleep %d: woke at %" PRId64 ", not %" PRId64,
+				     i, k + 1, s[i].woke[k], s[i].at[k]);
+		}
+	cr_assert_eq(ctl_now(ctl_fds[0] = ctl_connect(&racks[0])), (uint64_t)(t0 + 3600000),
+		     "the rack's time is not the last deadline");
+	clock_close(clk);
+}
+
+/* The count of output in a time reply ("out=K"). */
+static long long reply_out(const char *r)
+{
+	const char *p = strstr(r, " out=");
+	cr_assert_not_null(p, "no out= in '%s'", r);
+	return strtoll(p + 5, NULL, 10);
+}
+
+Test(simrack_clock, time_replies_count_the_output_the_rig_can_see)
+{
+	start(&racks[0], 1, 1, virtual_args);
+	ctl_fds[0] = ctl_connect(&racks[0]);
+	int con = console(&racks[0], 1);
+	/* Before the boot (at 300 ms) nothing is said: the count stays. */
+	long long k0 = reply_out(ctl(ctl_fds[0], "advance 100"));
+	cr_assert_eq(reply_out(ctl(ctl_fds[0], "advance 200")), k0, "output counted while the unit is silent");
+	/* next stops at the boot line, and the count says there was output. */
+	const char *r = ctl(ctl_fds[0], "next 600000");
+	cr_assert_eq(strncmp(r, "ok now=300 ", 11), 0, "'%s'", r);
+	cr_assert_gt(reply_out(r), k0, "the @BOOT line is not counted: '%s'", r);
+	char line[600];
+	cr_assert_geq(support_tty_readline(con, line, sizeof line, WAIT_MS), 0, "no @BOOT at 300");
+	close(con);
 }
