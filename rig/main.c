@@ -2,6 +2,7 @@
  * main.c - the `rig` command: one table of subcommands.
  */
 #include "cli.h"
+#include "embedded.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -86,6 +87,9 @@ static void keep_std_fds_open(void)
 int main(int argc, char **argv)
 {
 	keep_std_fds_open();
+	/* Temp dirs of rigs that were killed (their simrack and gpsd died
+	 * with them; the dirs could not). */
+	embedded_sweep_leftovers();
 	if (argc < 2) {
 		usage(stderr);
 		return RIG_EXIT_USAGE;
