@@ -467,9 +467,9 @@ int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct r
 		store_run_end(db, run_id, "error");
 	}
 	if (store_write_failure(db)) {
-		rc = cli_fail(RIG_EXIT_INFRA, o->command, "results store: a write failed: %s; run %lld is not "
-			      "completely recorded in %s, no report written", store_write_failure(db),
-			      (long long)run_id, store_path(db));
+		rc = cli_fail(RIG_EXIT_INFRA, o->command, "results store: a write failed: %s; run %lld is "
+			      "incomplete in %s, no report written", store_write_failure(db), (long long)run_id,
+			      store_path(db));
 	} else if (ran) {
 		if (o->junit && report_junit(db, run_id, o->junit, err, sizeof err))
 			rc = cli_fail(RIG_EXIT_INFRA, o->command, "%s", err);

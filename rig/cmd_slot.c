@@ -65,7 +65,8 @@ int cmd_slot(int argc, char **argv)
 		return cli_fail(RIG_EXIT_USAGE, "slot", "which rack? give --rack FILE (or set TRACKRIG_RACK)");
 	}
 	store *db;
-	if (store_open(cli_db_path(db_path), &db, err, sizeof err))
+	/* Listing only reads: the store is opened read-only. */
+	if ((list ? store_open_readonly : store_open)(cli_db_path(db_path), &db, err, sizeof err))
 		return cli_fail(RIG_EXIT_INFRA, "slot", "results store: %s", err);
 	int rc = RIG_EXIT_OK;
 	if (list) {
@@ -84,6 +85,8 @@ int cmd_slot(int argc, char **argv)
 		else
 			printf("slot %ld: %s\n", id, n > 0 ? "out of quarantine" : "was not in quarantine");
 	}
-	store_close(db);
+	char serr[1200];
+	if (store_close_checked(db, serr, sizeof serr) < 0)
+		rc = cli_fail(RIG_EXIT_INFRA, "slot", "%s", serr);
 	return rc;
 }

@@ -647,6 +647,18 @@ int store_interrupted_at_open(const store *s)
 	return s ? s->interrupted : 0;
 }
 
+int store_close_checked(store *s, char *err, size_t errlen)
+{
+	int rc = 0;
+	if (store_write_failure(s)) {
+		snprintf(err, errlen, "results store: a write failed: %s; not everything was recorded",
+			 store_write_failure(s));
+		rc = -1;
+	}
+	store_close(s);
+	return rc;
+}
+
 void store_close(store *s)
 {
 	if (!s)

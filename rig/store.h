@@ -31,6 +31,10 @@ int store_open(const char *path, store **out, char *err, size_t errlen);
  * Writing calls on such a handle fail, naming the store. */
 int store_open_readonly(const char *path, store **out, char *err, size_t errlen);
 void store_close(store *s);
+/* store_close for a command's end: returns -1 when a write on S had failed
+ * (ERR: "results store: a write failed: <first failure>; not everything was
+ * recorded"), else 0. The command then exits 3 (infrastructure). */
+int store_close_checked(store *s, char *err, size_t errlen);
 const char *store_error(const store *s);
 const char *store_path(const store *s);
 
