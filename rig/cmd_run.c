@@ -44,9 +44,12 @@ const char cmd_run_usage[] =
 	"  --timeout MS       deadline per device command, in rack time (default 5000)\n"
 	"  --operator NAME    who runs this, for the audit trail (default $USER)\n\n"
 	"Ctrl-C stops cleanly: no new step starts, each slot is left in the rack's safe\n"
-	"state, outcomes are ABORTED, and everything recorded stays recorded.\n\n"
+	"state, outcomes are ABORTED, and everything recorded stays recorded. Each slot's\n"
+	"result is committed as it finishes: a killed rig keeps what it printed as finished,\n"
+	"and the next rig marks its run interrupted.\n\n"
 	"exit: 0 all passed, 1 a check failed, 2 usage, rack or scenario file error,\n"
-	"      3 infrastructure error (a slot's console, supply or relay unreachable)\n";
+	"      3 infrastructure error (a slot's console, supply or relay unreachable, or a\n"
+	"        write to the results store failed: the run stops, nothing says recorded)\n";
 
 #define MAX_SCENARIOS 16
 
@@ -444,7 +447,10 @@ int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct r
 	if (!res || engine_run(&rack, sel, scs, n_sc, &eo, res) != 0)
 		rc = cli_fail(RIG_EXIT_INFRA, o->command, "the engine could not start");
 
-	ingest_stop(ing);
+	/* Telemetry the ingest could not store is a store failure as well. */
+	char ing_err[1100] = "";
+	if (ingest_stop_checked(ing, ing_err, sizeof ing_err) < 0)
+		fprintf(stderr, "rig %s: telemetry ingest: results store: %s\n", o->command, ing_err);
 	for (int i = 0; i < n_gps; i++)
 		gnss_stop(gps[i]);
 	fwserve_stop(images);
@@ -460,15 +466,16 @@ int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct r
 		/* The results are in already (record_finished). A write that failed
 		 * anywhere (a result, a step, the audit trail) makes the run an
 		 * infrastructure error, and nothing below claims it recorded. */
-		store_run_end(db, run_id, rec.failed || store_write_failure(db) ? "error" : stop.got ? "aborted"
+		store_run_end(db, run_id, rec.failed || store_write_failure(db) || *ing_err ? "error" : stop.got ? "aborted"
 				  : rc == 0 ? "pass" : rc == RIG_EXIT_FAIL ? "fail" : "error");
 		summary(res, n);
 	} else {
 		store_run_end(db, run_id, "error");
 	}
-	if (store_write_failure(db)) {
+	if (store_write_failure(db) || *ing_err) {
 		rc = cli_fail(RIG_EXIT_INFRA, o->command, "results store: a write failed: %s; run %lld is "
-			      "incomplete in %s, no report written", store_write_failure(db), (long long)run_id,
+			      "incomplete in %s, no report written",
+			      store_write_failure(db) ? store_write_failure(db) : ing_err, (long long)run_id,
 			      store_path(db));
 	} else if (ran) {
 		if (o->junit && report_junit(db, run_id, o->junit, err, sizeof err))

@@ -642,6 +642,14 @@ const char *store_write_failure(const store *s)
 	return s && s->write_err[0] ? s->write_err : NULL;
 }
 
+void store_note_write_failure(store *s, const char *what)
+{
+	if (!s)
+		return;
+	failf(s, "%s", what);
+	write_failed(s);
+}
+
 int store_interrupted_at_open(const store *s)
 {
 	return s ? s->interrupted : 0;

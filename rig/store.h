@@ -43,6 +43,9 @@ const char *store_path(const store *s);
  * many calls follow, so a command that carried on can still tell, at its
  * end, that its record is not whole (exit 3). */
 const char *store_write_failure(const store *s);
+/* For a module writing through store_db() with statements of its own: keeps
+ * WHAT ("<what failed>: <why>") as a failed write, unless one came first. */
+void store_note_write_failure(store *s, const char *what);
 
 /* How many open runs store_open marked 'interrupted'. */
 int store_interrupted_at_open(const store *s);
