@@ -6,9 +6,11 @@
 #include "store.h"
 
 #include <getopt.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char cmd_slot_usage[] =
 	"usage: rig slot list [--rack FILE] [--db FILE]\n"
@@ -65,6 +67,10 @@ int cmd_slot(int argc, char **argv)
 		return cli_fail(RIG_EXIT_USAGE, "slot", "which rack? give --rack FILE (or set TRACKRIG_RACK)");
 	}
 	store *db;
+	if (list && access(cli_db_path(db_path), F_OK) != 0 && errno == ENOENT) {
+		printf("no slot in quarantine (no results store at %s yet)\n", cli_db_path(db_path));
+		return RIG_EXIT_OK;
+	}
 	/* Listing only reads: the store is opened read-only. */
 	if ((list ? store_open_readonly : store_open)(cli_db_path(db_path), &db, err, sizeof err))
 		return cli_fail(RIG_EXIT_INFRA, "slot", "results store: %s", err);
