@@ -5,8 +5,8 @@
 #include "slothealth.h"
 #include "store.h"
 
-#include <getopt.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
