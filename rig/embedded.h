@@ -29,7 +29,8 @@ int embedded_rack_start(struct embedded_rack *er, int slots, unsigned seed,
 void embedded_rack_stop(struct embedded_rack *er);
 
 /* A rig's temp dirs are named trackrig-WHAT-PID-XXXXXX (the rack's here,
- * gpsd's in drivers/gnss.c) and held flock'ed while in use. simrack and gpsd
+ * gpsd's in drivers/gnss.c, charts' in reports/chart.c) and the long-lived
+ * ones are held flock'ed while in use. simrack and gpsd
  * die with the rig (death signal), but a rig killed by SIGKILL cannot remove
  * its dirs: this removes, from $TMPDIR and /tmp, every such dir of ours
  * whose rig has ended (its pid gone and nobody holding the lock). Called as
