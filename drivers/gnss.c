@@ -21,10 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +44,8 @@ struct gnss_daemon {
 	int start_timeout_ms;
 	bool verbose;
 	char dir[64];                /* private temp dir: control socket and gpsd's log */
+	int dir_lock;                /* flock'ed fd on dir while it is ours: a sweep leaves it */
+	int keep[2];                 /* pipe: its write end open only in this process (see keep_watch) */
 	char ctl[96];                /* fits sun_path */
 	char log[96];
 	struct gnss_status st;
@@ -189,12 +193,46 @@ static void describe_exit(int status, char *buf, size_t len)
 		snprintf(buf, len, "stopped (status 0x%x)", status);
 }
 
-/* In the child: die with the thread that started us, log to G->log, exec. */
+/* In the gpsd child, just before exec: leaves behind a sentinel process that
+ * kills gpsd when the rig is gone, however it died. A death signal cannot do
+ * it: gpsd runs with real uid nobody and effective uid root (below), so its
+ * exec is a privilege change and the kernel clears the death signal there.
+ * The sentinel waits for end-of-file on WATCH, the read end of a pipe whose
+ * write end only the rig holds (close-on-exec everywhere else): EOF means
+ * the rig closed it (gnss_stop) or died. The sentinel itself dies with gpsd
+ * (its parent), so a gpsd that ends normally leaves nothing behind. */
+static void keep_watch(int watch)
+{
+	pid_t gpsd = getpid();
+	if (watch < 0 || fork() != 0)
+		return; /* gpsd (a failed fork leaves it unwatched, as before) */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != gpsd)
+		_exit(0);
+	/* Only WATCH stays: any other write end held here would keep the pipe
+	 * open after the rig died. */
+	for (int fd = 0; fd < 3; fd++)
+		if (fd != watch)
+			close(fd);
+#ifdef SYS_close_range
+	if (watch > 3)
+		syscall(SYS_close_range, 3u, (unsigned)watch - 1, 0u);
+	syscall(SYS_close_range, (unsigned)watch + 1, ~0u, 0u);
+#else
+	for (int fd = 3; fd < 4096; fd++)
+		if (fd != watch)
+			close(fd);
+#endif
+	char c;
+	while (read(watch, &c, 1) < 0 && errno == EINTR)
+		;
+	if (getppid() == gpsd) /* else gpsd is gone already and the pid may be another's */
+		kill(gpsd, SIGKILL);
+	_exit(0);
+}
+
+/* In the child: die with the rig that started us, log to G->log, exec. */
 static void exec_gpsd(const gnss_daemon *g, int port, pid_t parent)
 {
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(127);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -204,6 +242,11 @@ static void exec_gpsd(const gnss_daemon *g, int port, pid_t parent)
 	 * a non-zero real uid (nobody), which gpsd takes as "not root". */
 	if (getuid() == 0 && geteuid() == 0 && setresuid(65534, 0, 0) != 0)
 		fprintf(stderr, "setresuid: %s\n", strerror(errno));
+	/* Armed after the uid change (which clears it) for the moments
+	 * before exec; the exec clears it again, hence keep_watch. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(127);
+	keep_watch(g->keep[0]);
 	int in = open("/dev/null", O_RDONLY);
 	int out = open(g->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (in >= 0)
@@ -567,12 +610,21 @@ int gnss_start(const struct gnss_options *opt, gnss_daemon **out)
 	g->restarts_left = opt->restarts;
 	g->verbose = opt->verbose;
 	g->start_mark_ms = GNSS_NEVER;
-	snprintf(g->dir, sizeof g->dir, "/tmp/trackrig-gpsd-XXXXXX");
+	/* The pid in the name lets the next rig remove the dir of a rig that
+	 * was killed (trackrig-<what>-<pid>-XXXXXX, see rig/embedded.c). */
+	snprintf(g->dir, sizeof g->dir, "/tmp/trackrig-gpsd-%d-XXXXXX", (int)getpid());
 	if (!mkdtemp(g->dir)) {
 		fail(NULL, GNSS_ERR_IO, "mkdtemp %s: %s", g->dir, strerror(errno));
 		free(g);
 		return GNSS_ERR_IO;
 	}
+	/* Held until gnss_stop; the kernel drops it when this process dies,
+	 * which is how a sweep knows the dir is left over. */
+	g->dir_lock = open(g->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (g->dir_lock >= 0)
+		flock(g->dir_lock, LOCK_EX | LOCK_NB);
+	if (pipe2(g->keep, O_CLOEXEC) != 0)
+		g->keep[0] = g->keep[1] = -1;
 	snprintf(g->ctl, sizeof g->ctl, "%s/control", g->dir);
 	snprintf(g->log, sizeof g->log, "%s/gpsd.log", g->dir);
 	int rc = spawn_gpsd(g);
@@ -689,6 +741,13 @@ void gnss_stop(gnss_daemon *g)
 	unlink(g->log);
 	if (*g->dir)
 		rmdir(g->dir);
+	if (g->dir_lock > 0)
+		close(g->dir_lock);
+	/* gpsd is reaped: its sentinel died with it. */
+	if (g->keep[0] > 0) {
+		close(g->keep[0]);
+		close(g->keep[1]);
+	}
 	pthread_cond_destroy(&g->cv);
 	pthread_mutex_destroy(&g->mu);
 	free(g);

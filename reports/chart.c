@@ -77,7 +77,9 @@ static int workdir_make(struct workdir *w, char *err, size_t errlen)
 	const char *tmp = getenv("TMPDIR");
 	if (!tmp || !*tmp || !safe_path(tmp) || strlen(tmp) > 200)
 		tmp = "/tmp";
-	snprintf(w->dir, sizeof w->dir, "%s/trackrig-chart-XXXXXX", tmp);
+	/* The pid lets the next rig remove it if this one is killed mid-chart
+	 * (embedded_sweep_leftovers). */
+	snprintf(w->dir, sizeof w->dir, "%s/trackrig-chart-%d-XXXXXX", tmp, (int)getpid());
 	if (!mkdtemp(w->dir)) {
 		snprintf(err, errlen, "chart: mkdtemp %s: %s", w->dir, strerror(errno));
 		return -1;

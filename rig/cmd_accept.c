@@ -787,8 +787,10 @@ static int accept_on(const struct opts *o, const char *rack_file)
 	rc = write_reports(o, r);
 	if (rc == RIG_EXIT_OK)
 		rc = r->pass ? RIG_EXIT_OK : RIG_EXIT_FAIL;
-out:
-	store_close(s.db);
+out:;
+	char serr[1200];
+	if (s.db && store_close_checked(s.db, serr, sizeof serr) < 0)
+		rc = cli_fail(RIG_EXIT_INFRA, "accept", "%s", serr);
 	clock_close(s.clk);
 	if (rack_file)
 		rack_free(&rack);

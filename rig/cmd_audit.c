@@ -415,7 +415,9 @@ int cmd_audit(int argc, char **argv)
 		}
 		return finish_output();
 	}
-	if (store_open(path, &s, err, sizeof err) < 0)
+	/* Read-only: reading the trail neither migrates nor sweeps the store,
+	 * and works on a file this user may only read. */
+	if (store_open_readonly(path, &s, err, sizeof err) < 0)
 		return cli_fail(RIG_EXIT_INFRA, "audit", "%s", err);
 
 	memset(&p, 0, sizeof p);

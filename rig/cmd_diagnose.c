@@ -445,7 +445,9 @@ int cmd_diagnose(int argc, char **argv)
 	}
 	rc = run_slots(&o, &rack, sel, db);
 	clock_close(o.clock);
-	store_close(db);
+	char serr[1200];
+	if (store_close_checked(db, serr, sizeof serr) < 0)
+		rc = cli_fail(RIG_EXIT_INFRA, "diagnose", "%s", serr);
 	free(sel);
 	rack_free(&rack);
 	return rc;

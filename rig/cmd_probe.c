@@ -189,7 +189,9 @@ static int probe_port(const struct opts *o)
 	struct probe_result r;
 	probe_one(&ctx, &t, &r);
 	store_run_end(db, run_id, outcome_of(r.exit_code));
-	store_close(db);
+	char serr[1200];
+	if (store_close_checked(db, serr, sizeof serr) < 0)
+		r.exit_code = cli_fail(RIG_EXIT_INFRA, "probe", "%s", serr);
 	if (o->json) {
 		struct json j;
 		json_init(&j, stdout, true);
@@ -256,7 +258,9 @@ static int probe_rack_file(const char *rack_file, const char *slots, const struc
 		k++;
 	}
 	store_run_end(db, run_id, outcome_of(exit_code));
-	store_close(db);
+	char serr[1200];
+	if (store_close_checked(db, serr, sizeof serr) < 0)
+		exit_code = cli_fail(RIG_EXIT_INFRA, "probe", "%s", serr);
 	clock_close(clk);
 	if (o->json) {
 		struct json j;

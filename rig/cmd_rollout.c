@@ -288,7 +288,9 @@ out:
 	fwserve_stop(srv);
 	free(slots);
 	free(imeis);
-	store_close(db);
+	char serr[1200];
+	if (store_close_checked(db, serr, sizeof serr) < 0)
+		rc = cli_fail(RIG_EXIT_INFRA, "rollout", "%s", serr);
 	rack_free(&rack);
 	return rc;
 }
@@ -426,7 +428,9 @@ static int cmd_control(const char *what, int argc, char **argv)
 		return cli_fail(RIG_EXIT_USAGE, "rollout", "--html FILE goes with report, and only there");
 	store *db;
 	char err[512];
-	if (store_open(cli_db_path(dbp), &db, err, sizeof err))
+	/* status and report only read: the store is opened read-only. */
+	bool reads = strcmp(what, "status") == 0 || strcmp(what, "report") == 0;
+	if ((reads ? store_open_readonly : store_open)(cli_db_path(dbp), &db, err, sizeof err))
 		return cli_fail(RIG_EXIT_INFRA, "rollout", "%s", err);
 	int rc = RIG_EXIT_OK;
 	if (strcmp(what, "status") == 0) {
@@ -453,7 +457,9 @@ static int cmd_control(const char *what, int argc, char **argv)
 			       (long long)(id ? id : rollout_latest(db)), what,
 			       strcmp(what, "resume") == 0 ? " (none running: rig rollout start --resume ID)" : "");
 	}
-	store_close(db);
+	char serr[1200];
+	if (store_close_checked(db, serr, sizeof serr) < 0)
+		rc = cli_fail(RIG_EXIT_INFRA, "rollout", "%s", serr);
 	return rc;
 }
 

@@ -44,9 +44,12 @@ const char cmd_run_usage[] =
 	"  --timeout MS       deadline per device command, in rack time (default 5000)\n"
 	"  --operator NAME    who runs this, for the audit trail (default $USER)\n\n"
 	"Ctrl-C stops cleanly: no new step starts, each slot is left in the rack's safe\n"
-	"state, outcomes are ABORTED, and everything recorded stays recorded.\n\n"
+	"state, outcomes are ABORTED, and everything recorded stays recorded. Each slot's\n"
+	"result is committed as it finishes: a killed rig keeps what it printed as finished,\n"
+	"and the next rig marks its run interrupted.\n\n"
 	"exit: 0 all passed, 1 a check failed, 2 usage, rack or scenario file error,\n"
-	"      3 infrastructure error (a slot's console, supply or relay unreachable)\n";
+	"      3 infrastructure error (a slot's console, supply or relay unreachable, or a\n"
+	"        write to the results store failed: the run stops, nothing says recorded)\n";
 
 #define MAX_SCENARIOS 16
 
@@ -132,7 +135,9 @@ static void *stop_thread(void *arg)
 
 /* ---- recording and summary ---- */
 
-static void record(store *db, int64_t run_id, rig_clock *clk, const struct engine_result *r)
+/* Writes R with its measurements, events and supply trace; returns 0, or -1
+ * at the first write that fails (store_error says which). */
+static int record(store *db, int64_t run_id, rig_clock *clk, const struct engine_result *r)
 {
 	char slot[12], start[32], end[32];
 	snprintf(slot, sizeof slot, "%d", r->slot);
@@ -145,17 +150,15 @@ static void record(store *db, int64_t run_id, rig_clock *clk, const struct engin
 		.finished_at = clock_iso(clk, r->finished, end, sizeof end),
 	};
 	int64_t id = store_result_add(db, &row);
-	if (id < 0) {
-		fprintf(stderr, "rig run: results store: %s\n", store_error(db));
-		return;
-	}
+	if (id < 0)
+		return -1;
 	for (int i = 0; i < r->n_measures; i++) {
 		const struct engine_measure *m = &r->measures[i];
 		struct store_measurement sm = { .run_id = run_id, .slot = slot, .name = m->name, .value = m->value,
 						.unit = m->unit, .low = m->low, .high = m->high, .outcome = m->outcome,
 						.at = end, .result_id = id };
 		if (store_measurement_add(db, &sm) < 0)
-			fprintf(stderr, "rig run: results store: %s\n", store_error(db));
+			return -1;
 	}
 	for (int i = 0; i < r->n_events; i++) {
 		char at[32];
@@ -163,10 +166,41 @@ static void record(store *db, int64_t run_id, rig_clock *clk, const struct engin
 					  .at = clock_iso(clk, r->events[i].at, at, sizeof at), .source = "console",
 					  .kind = r->events[i].kind, .detail = r->events[i].text, .result_id = id };
 		if (store_event_add(db, &ev) < 0)
-			fprintf(stderr, "rig run: results store: %s\n", store_error(db));
+			return -1;
 	}
 	if (r->n_trace && store_supply_samples_add(db, run_id, id, slot, r->trace, (size_t)r->n_trace))
-		fprintf(stderr, "rig run: results store: %s\n", store_error(db));
+		return -1;
+	return 0;
+}
+
+/* Commits each result as its slot finishes it (engine_opts.on_result, under
+ * the engine's store lock): one transaction per slot and scenario, so a rig
+ * killed later loses nothing that had finished. The first write that fails
+ * stops the run: a store that cannot record makes every further step moot. */
+struct recorder {
+	store *db;
+	int64_t run_id;
+	rig_clock *clk;
+	const char *command;
+	bool failed;
+};
+
+static void record_finished(void *ctx, const struct engine_result *r)
+{
+	struct recorder *rec = ctx;
+	if (rec->failed)
+		return;
+	if (store_begin(rec->db) == 0) {
+		if (record(rec->db, rec->run_id, rec->clk, r) == 0 && store_commit(rec->db) == 0 &&
+		    !store_write_failure(rec->db))
+			return;
+	}
+	rec->failed = true;
+	fprintf(stderr, "rig %s: results store: %s; slot %d %s not recorded, stopping the run\n", rec->command,
+		store_write_failure(rec->db) ? store_write_failure(rec->db) : store_error(rec->db), r->slot,
+		r->scenario->name);
+	store_rollback(rec->db);
+	clock_abort(rec->clk);
 }
 
 /* The run's results (RES, N), then the slots set aside (SKIPPED, N_SKIPPED). */
@@ -327,6 +361,10 @@ int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct r
 		rc = cli_fail(RIG_EXIT_INFRA, o->command, "clock: %s", err);
 	if (rc == 0 && store_open(cli_db_path(o->db), &db, err, sizeof err))
 		rc = cli_fail(RIG_EXIT_INFRA, o->command, "results store: %s", err);
+	if (rc == 0 && store_interrupted_at_open(db))
+		fprintf(stderr, "rig %s: %s: %d earlier run%s whose rig is gone marked interrupted (what they "
+			"finished stays)\n", o->command, store_path(db), store_interrupted_at_open(db),
+			store_interrupted_at_open(db) == 1 ? "" : "s");
 	int64_t run_id = -1;
 	if (rc == 0) {
 		char command[256];
@@ -442,14 +480,19 @@ int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct r
 			fprintf(stderr, "rig %s: slot %d: %s\n", o->command, rack.slots[i].id, gnss_last_error(gps[n_gps - 1]));
 		used++;
 	}
+	struct recorder rec = { .db = db, .run_id = run_id, .clk = clk, .command = o->command };
 	struct engine_opts eo = { .clock = clk, .db = db, .run_id = run_id, .operator_ = cli_operator(o->operator_),
 				  .gnss = gps, .n_gnss = n_gps, .images = images,
 				  .command_timeout_ms = o->timeout_ms, .progress = stderr,
-				  .progress_tty = isatty(STDERR_FILENO), .ingest = ing, .db_path = cli_db_path(o->db) };
+				  .progress_tty = isatty(STDERR_FILENO), .ingest = ing, .db_path = cli_db_path(o->db),
+				  .on_result = record_finished, .on_result_ctx = &rec };
 	if (!res || engine_run(&rack, sel, scs, n_sc, &eo, res) != 0)
 		rc = cli_fail(RIG_EXIT_INFRA, o->command, "the engine could not start");
 
-	ingest_stop(ing);
+	/* Telemetry the ingest could not store is a store failure as well. */
+	char ing_err[1100] = "";
+	if (ingest_stop_checked(ing, ing_err, sizeof ing_err) < 0)
+		fprintf(stderr, "rig %s: telemetry ingest: results store: %s\n", o->command, ing_err);
 	for (int i = 0; i < n_gps; i++)
 		gnss_stop(gps[i]);
 	fwserve_stop(images);
@@ -458,15 +501,25 @@ int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct r
 	pthread_join(stopper, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
-	if (rc == 0) {
+	bool ran = rc == 0;
+	if (ran) {
 		int n = n_sel * n_sc;
-		store_begin(db);
-		for (int i = 0; i < n; i++)
-			record(db, run_id, clk, &res[i]);
-		store_commit(db);
 		rc = exit_code(res, n);
-		store_run_end(db, run_id, stop.got ? "aborted" : rc == 0 ? "pass" : rc == RIG_EXIT_FAIL ? "fail" : "error");
+		/* The results are in already (record_finished). A write that failed
+		 * anywhere (a result, a step, the audit trail) makes the run an
+		 * infrastructure error, and nothing below claims it recorded. */
+		store_run_end(db, run_id, rec.failed || store_write_failure(db) || *ing_err ? "error" : stop.got ? "aborted"
+				  : rc == 0 ? "pass" : rc == RIG_EXIT_FAIL ? "fail" : "error");
 		summary(res, n, skipped, n_skipped);
+	} else {
+		store_run_end(db, run_id, "error");
+	}
+	if (store_write_failure(db) || *ing_err) {
+		rc = cli_fail(RIG_EXIT_INFRA, o->command, "results store: a write failed: %s; run %lld is "
+			      "incomplete in %s, no report written",
+			      store_write_failure(db) ? store_write_failure(db) : ing_err, (long long)run_id,
+			      store_path(db));
+	} else if (ran) {
 		if (o->junit && report_junit(db, run_id, o->junit, err, sizeof err))
 			rc = cli_fail(RIG_EXIT_INFRA, o->command, "%s", err);
 		if (o->json && report_json(db, run_id, o->json, err, sizeof err))

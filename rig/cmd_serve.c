@@ -194,7 +194,10 @@ int cmd_serve(int argc, char **argv)
 		print_stats(ing);
 	}
 	print_stats(ing);
-	ingest_stop(ing);
+	char serr[1100];
+	if (ingest_stop_checked(ing, serr, sizeof serr) < 0)
+		rc = cli_fail(RIG_EXIT_INFRA, "serve", "results store: a write failed: %s; packets that could not "
+			      "be stored were not acked (their devices send them again)", serr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 out:
 	if (have_rack)

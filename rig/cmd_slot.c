@@ -5,10 +5,12 @@
 #include "slothealth.h"
 #include "store.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char cmd_slot_usage[] =
 	"usage: rig slot list [--rack FILE] [--db FILE]\n"
@@ -65,7 +67,12 @@ int cmd_slot(int argc, char **argv)
 		return cli_fail(RIG_EXIT_USAGE, "slot", "which rack? give --rack FILE (or set TRACKRIG_RACK)");
 	}
 	store *db;
-	if (store_open(cli_db_path(db_path), &db, err, sizeof err))
+	if (list && access(cli_db_path(db_path), F_OK) != 0 && errno == ENOENT) {
+		printf("no slot in quarantine (no results store at %s yet)\n", cli_db_path(db_path));
+		return RIG_EXIT_OK;
+	}
+	/* Listing only reads: the store is opened read-only. */
+	if ((list ? store_open_readonly : store_open)(cli_db_path(db_path), &db, err, sizeof err))
 		return cli_fail(RIG_EXIT_INFRA, "slot", "results store: %s", err);
 	int rc = RIG_EXIT_OK;
 	if (list) {
@@ -84,6 +91,8 @@ int cmd_slot(int argc, char **argv)
 		else
 			printf("slot %ld: %s\n", id, n > 0 ? "out of quarantine" : "was not in quarantine");
 	}
-	store_close(db);
+	char serr[1200];
+	if (store_close_checked(db, serr, sizeof serr) < 0)
+		rc = cli_fail(RIG_EXIT_INFRA, "slot", "%s", serr);
 	return rc;
 }

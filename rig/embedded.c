@@ -2,12 +2,17 @@
 #include "embedded.h"
 #include "cli.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -31,6 +36,7 @@ int embedded_rack_start(struct embedded_rack *er, int slots, unsigned seed,
 			const char *const *extra, char *err, size_t errlen)
 {
 	memset(er, 0, sizeof *er);
+	er->dir_lock = -1;
 	char prog[PATH_MAX];
 	cli_sibling_program("simrack", prog, sizeof prog);
 	if (access(prog, X_OK) != 0) {
@@ -38,7 +44,8 @@ int embedded_rack_start(struct embedded_rack *er, int slots, unsigned seed,
 		return -1;
 	}
 	const char *tmp = getenv("TMPDIR");
-	int n_dir = snprintf(er->dir, sizeof er->dir, "%s/trackrig-rack-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	int n_dir = snprintf(er->dir, sizeof er->dir, "%s/trackrig-rack-%d-XXXXXX", tmp && *tmp ? tmp : "/tmp",
+			     (int)getpid());
 	if (n_dir < 0 || (size_t)n_dir >= sizeof er->dir) {
 		snprintf(err, errlen, "simulated rack: TMPDIR too long");
 		er->dir[0] = '\0';
@@ -46,8 +53,13 @@ int embedded_rack_start(struct embedded_rack *er, int slots, unsigned seed,
 	}
 	if (!mkdtemp(er->dir)) {
 		snprintf(err, errlen, "simulated rack: mkdtemp %s: %s", er->dir, strerror(errno));
+		er->dir[0] = '\0';
 		return -1;
 	}
+	/* Held while the rack runs; the kernel lets go when the rig dies. */
+	er->dir_lock = open(er->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (er->dir_lock >= 0)
+		flock(er->dir_lock, LOCK_EX | LOCK_NB);
 	snprintf(er->rack_file, sizeof er->rack_file, "%s/rack.yaml", er->dir);
 
 	char n[16], s[16];
@@ -115,4 +127,89 @@ void embedded_rack_stop(struct embedded_rack *er)
 		nftw(er->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		er->dir[0] = '\0';
 	}
+	if (er->dir_lock >= 0) {
+		close(er->dir_lock);
+		er->dir_lock = -1;
+	}
+}
+
+/* ---- leftovers of killed rigs ---- */
+
+/* The pid in NAME when it is trackrig-WHAT-PID-XXXXXX, else 0. */
+static pid_t leftover_pid(const char *name)
+{
+	if (strncmp(name, "trackrig-", 9) != 0)
+		return 0;
+	const char *p = name + 9;
+	while (*p >= 'a' && *p <= 'z')
+		p++;
+	if (p == name + 9 || *p++ != '-')
+		return 0;
+	char *end;
+	long pid = strtol(p, &end, 10);
+	if (end == p || *end != '-' || pid <= 0 || pid > INT32_MAX || strlen(end + 1) != 6)
+		return 0;
+	return (pid_t)pid;
+}
+
+/* True when PID names no running process (gone, or a zombie waiting for
+ * its parent). */
+static bool pid_gone(pid_t pid)
+{
+	char path[64], stat[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return kill(pid, 0) != 0 && errno == ESRCH;
+	size_t n = fread(stat, 1, sizeof stat - 1, f);
+	fclose(f);
+	stat[n] = '\0';
+	const char *p = strrchr(stat, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* Removes DIR/NAME when it is a leftover: ours (same owner), its rig gone,
+ * and its lock free. The lock is what protects a dir whose pid only looks
+ * gone (another pid namespace sharing /tmp); the pid protects one made a
+ * moment ago and not locked yet. */
+static bool sweep_one(const char *dir, const char *name)
+{
+	pid_t pid = leftover_pid(name);
+	char path[PATH_MAX];
+	struct stat sb;
+	if (pid <= 0 || pid == getpid() || !pid_gone(pid))
+		return false;
+	if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path ||
+	    lstat(path, &sb) != 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid())
+		return false;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	bool free_ = flock(fd, LOCK_EX | LOCK_NB) == 0;
+	if (free_)
+		nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	close(fd);
+	return free_;
+}
+
+static int sweep_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int removed = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		removed += sweep_one(dir, e->d_name);
+	closedir(d);
+	return removed;
+}
+
+int embedded_sweep_leftovers(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	int removed = sweep_dir("/tmp");
+	if (tmp && *tmp && strcmp(tmp, "/tmp") != 0)
+		removed += sweep_dir(tmp);
+	return removed;
 }

@@ -16,6 +16,7 @@ struct embedded_rack {
 	pid_t pid;
 	char dir[256];         /* TMPDIR is short: longer paths are refused */
 	char rack_file[PATH_MAX];
+	int dir_lock;          /* flock'ed fd on dir while the rack runs (see below) */
 };
 
 /* Starts simrack with SLOTS slots and SEED in a fresh temp dir, and waits for
@@ -26,5 +27,14 @@ int embedded_rack_start(struct embedded_rack *er, int slots, unsigned seed,
 
 /* Stops simrack (SIGTERM, then SIGKILL if it lingers) and removes the dir. */
 void embedded_rack_stop(struct embedded_rack *er);
+
+/* A rig's temp dirs are named trackrig-WHAT-PID-XXXXXX (the rack's here,
+ * gpsd's in drivers/gnss.c, charts' in reports/chart.c) and the long-lived
+ * ones are held flock'ed while in use. simrack and gpsd
+ * die with the rig (death signal), but a rig killed by SIGKILL cannot remove
+ * its dirs: this removes, from $TMPDIR and /tmp, every such dir of ours
+ * whose rig has ended (its pid gone and nobody holding the lock). Called as
+ * each rig starts. Returns how many it removed. */
+int embedded_sweep_leftovers(void);
 
 #endif

@@ -1364,9 +1364,19 @@ static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct 
 		diagnosis_has(sr, "", seen, sizeof seen);
 	leave_as_found(sr);
 	r->finished = now(sr);
+}
+
+/* R is final: handed to the caller to record, then said on the progress. */
+static void slot_finished(struct slot_run *sr, const struct engine_result *r)
+{
+	if (sr->o->on_result) {
+		pthread_mutex_lock(sr->db_lock);
+		sr->o->on_result(sr->o->on_result_ctx, r);
+		pthread_mutex_unlock(sr->db_lock);
+	}
 	if (sr->o->progress && !sr->o->progress_tty) /* plain lines for logs */
-		fprintf(sr->o->progress, "slot %s: %s %s%s\n", sr->label, sc->name, engine_outcome_name(r->outcome),
-			r->marginal ? " (marginal)" : "");
+		fprintf(sr->o->progress, "slot %s: %s %s%s\n", sr->label, r->scenario->name,
+			engine_outcome_name(r->outcome), r->marginal ? " (marginal)" : "");
 }
 
 /* ---- the slot thread ---- */
@@ -1426,6 +1436,7 @@ static void *slot_main(void *arg)
 						sr->console_err);
 			snprintf(sr->cur->vendor, sizeof sr->cur->vendor, "%s", sr->slot->vendor);
 			snprintf(sr->cur->model, sizeof sr->cur->model, "%s", sr->slot->model);
+			slot_finished(sr, sr->cur);
 		}
 	} else {
 		identify(sr, &sr->results[0]);
@@ -1435,6 +1446,7 @@ static void *slot_main(void *arg)
 				memcpy(r->imei, sr->results[0].imei, sizeof r->imei + sizeof r->vendor + sizeof r->model +
 				       sizeof r->firmware);
 			run_scenario(sr, &sr->scenarios[i], r);
+			slot_finished(sr, r);
 		}
 	}
 	if (clock_aborted(sr->o->clock))
@@ -1517,6 +1529,7 @@ int engine_run(const struct rack *rack, const bool *sel, const struct scenario *
 			runs[i].results[s].outcome = OUTCOME_ERROR;
 			snprintf(runs[i].results[s].message, sizeof runs[i].results[s].message,
 				 "slot %s: the rig could not start a thread for it", runs[i].label);
+			slot_finished(&runs[i], &runs[i].results[s]);
 		}
 	}
 	for (;;) {

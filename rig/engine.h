@@ -86,6 +86,11 @@ struct engine_opts {
 	struct fwserve *images;  /* the rig's firmware image server; NULL when no scenario updates */
 	FILE *progress;          /* live progress; NULL: none */
 	bool progress_tty;       /* redraw one line per slot instead of printing lines */
+	/* Called as each slot finishes each scenario (R final), before its
+	 * progress line, with the engine's store lock held: the caller commits
+	 * R there, so a rig killed later loses nothing that finished. NULL: none. */
+	void (*on_result)(void *ctx, const struct engine_result *r);
+	void *on_result_ctx;
 };
 
 /* Runs SCENARIOS (N_SC of them) on the slots of RACK selected in SEL.

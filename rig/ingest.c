@@ -669,6 +669,7 @@ static int handle_c12(ingest *ing, struct conn *c, size_t total)
  * connection that had a packet in it is dropped (its device sends again). */
 static void batch_fail(ingest *ing, const char *why)
 {
+	store_note_write_failure(ing->db, why); /* the run that started us ends in exit 3 */
 	for (int i = 0; i < ing->o.max_conns; i++) {
 		struct conn *c = &ing->conns[i];
 		if (c->dev)
@@ -1248,6 +1249,23 @@ void ingest_stop(ingest *ing)
 	if (ing->started)
 		pthread_join(ing->thread, NULL);
 	free_ingest(ing);
+}
+
+int ingest_stop_checked(ingest *ing, char *err, size_t errlen)
+{
+	if (!ing)
+		return 0;
+	pthread_mutex_lock(&ing->mu);
+	ing->stop = true;
+	pthread_mutex_unlock(&ing->mu);
+	wake(ing);
+	if (ing->started)
+		pthread_join(ing->thread, NULL);
+	const char *why = ing->db ? store_write_failure(ing->db) : NULL;
+	if (why)
+		snprintf(err, errlen, "%s", why);
+	free_ingest(ing);
+	return why ? -1 : 0;
 }
 
 size_t ingest_stats(ingest *ing, struct ingest_device_stats *out, size_t cap)

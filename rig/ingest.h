@@ -63,6 +63,9 @@ int ingest_port(const ingest *ing);
  * acked is committed; a packet being read is dropped unacked (the device
  * sends it again). NULL is a no-op. */
 void ingest_stop(ingest *ing);
+/* ingest_stop, then -1 when a write to the store had failed while serving
+ * (ERR: the first failure, naming the store), else 0. */
+int ingest_stop_checked(ingest *ing, char *err, size_t errlen);
 
 struct ingest_device_stats {
 	char imei[16];

@@ -2,6 +2,7 @@
  * main.c - the `rig` command: one table of subcommands.
  */
 #include "cli.h"
+#include "embedded.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -91,6 +92,9 @@ int main(int argc, char **argv)
 	 * link) is an error on that write, reported as the rig's, never a
 	 * signal that kills the rig before it records anything. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Temp dirs of rigs that were killed (their simrack and gpsd died
+	 * with them; the dirs could not). */
+	embedded_sweep_leftovers();
 	if (argc < 2) {
 		usage(stderr);
 		return RIG_EXIT_USAGE;

@@ -10,13 +10,17 @@
  */
 #include "store.h"
 
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -78,8 +82,9 @@ static const struct stmt_def stmt_defs[ST_COUNT] = {
 	[ST_ROLLBACK] = { "rollback", "ROLLBACK" },
 	[ST_USER_VERSION] = { "read schema version", "PRAGMA user_version" },
 	[ST_RUN_BEGIN] = { "insert run",
-		"INSERT INTO runs (started_at, command, station, rack, operator, seed, rig_version)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)" },
+		"INSERT INTO runs (started_at, command, station, rack, operator, seed, rig_version,"
+		"                  owner_host, owner_pid, owner_start)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)" },
 	[ST_RUN_END] = { "end run",
 		"UPDATE runs SET finished_at = ?1, outcome = ?2 WHERE id = ?3" },
 	/* NULL fields keep what is stored; RETURNING gives the id on both the
@@ -129,11 +134,23 @@ static const struct stmt_def stmt_defs[ST_COUNT] = {
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)" },
 };
 
+/* Statements a read-only handle prepares; every other one writes. */
+static bool stmt_reads(enum stmt id)
+{
+	return id == ST_USER_VERSION || id == ST_AUDIT_ALL || id == ST_AUDIT_IMEI ||
+	       id == ST_AUDIT_SINCE || id == ST_AUDIT_IMEI_SINCE;
+}
+
 struct store {
 	sqlite3 *db;
 	char *path;
+	bool readonly;
 	sqlite3_stmt *stmt[ST_COUNT];
 	char err[1024];
+	/* The first write that failed, kept whatever fails after it: a caller
+	 * that went on must still learn that the record is not whole. */
+	char write_err[1024];
+	int interrupted;          /* runs marked interrupted at open */
 };
 
 /* ---- errors: "<path>: <what failed>: <why>" ---- */
@@ -151,6 +168,11 @@ static int failf(store *s, const char *fmt, ...)
 	return -1;
 }
 
+/* failf for a write that did not happen: also kept as the first failed
+ * write (store_write_failure). */
+static int write_failed(store *s);
+#define wfailf(s, ...) (failf((s), __VA_ARGS__), write_failed(s))
+
 /* For a failed SQLite call: the message is read before anything else can
  * replace it. */
 static int fail_db(store *s, const char *what)
@@ -159,6 +181,8 @@ static int fail_db(store *s, const char *what)
 }
 
 /* ---- statement helpers ---- */
+
+static const char *column_text(sqlite3_stmt *st, int i);
 
 /* Leaves a kept statement ready for its next use and holding no pointer into
  * a caller's memory: text is bound SQLITE_STATIC (no copy), which is safe
@@ -187,11 +211,30 @@ static int bind_real(sqlite3_stmt *st, int i, double v)
 	return isnan(v) ? sqlite3_bind_null(st, i) : sqlite3_bind_double(st, i, v);
 }
 
+/* Keeps the first failed write's message (already in s->err). */
+static int write_failed(store *s)
+{
+	if (!s->write_err[0])
+		snprintf(s->write_err, sizeof s->write_err, "%s", s->err);
+	return -1;
+}
+
 static int bind_failed(store *s, enum stmt id)
 {
 	fail_db(s, stmt_defs[id].what);
 	stmt_done(s->stmt[id]);
-	return -1;
+	return stmt_reads(id) ? -1 : write_failed(s);
+}
+
+/* False (with the reason) when ID cannot be used on this handle: a store
+ * opened read-only prepared none of its writing statements. */
+static bool stmt_ready(store *s, enum stmt id)
+{
+	if (s->stmt[id])
+		return true;
+	failf(s, "%s: the store is open read-only", stmt_defs[id].what);
+	write_failed(s);
+	return false;
 }
 
 /* Steps the bound statement ID to its end. */
@@ -199,8 +242,13 @@ static int stmt_run(store *s, enum stmt id)
 {
 	sqlite3_stmt *st = s->stmt[id];
 	int ret = 0;
-	if (sqlite3_step(st) != SQLITE_DONE)
+	if (!stmt_ready(s, id))
+		return -1;
+	if (sqlite3_step(st) != SQLITE_DONE) {
 		ret = fail_db(s, stmt_defs[id].what);
+		if (!stmt_reads(id))
+			write_failed(s);
+	}
 	stmt_done(st);
 	return ret;
 }
@@ -218,9 +266,10 @@ static int stmt_update_one(store *s, enum stmt id, const char *noun, int64_t row
 {
 	if (stmt_run(s, id) < 0)
 		return -1;
-	if (sqlite3_changes(s->db) != 1)
-		return failf(s, "%s: no %s with id %lld", stmt_defs[id].what, noun,
-			     (long long)row);
+	if (sqlite3_changes(s->db) != 1) {
+		failf(s, "%s: no %s with id %lld", stmt_defs[id].what, noun, (long long)row);
+		return write_failed(s);
+	}
 	return 0;
 }
 
@@ -246,6 +295,118 @@ static int exec(store *s, const char *sql, const char *what)
 {
 	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return fail_db(s, what);
+	return 0;
+}
+
+/* ---- who owns an open run (migration 8) ---- */
+
+/* "<boot id>/<start time in clock ticks>" of process PID: with the pid it
+ * names one process of one boot, so a reused pid or a reboot is told from
+ * the rig that began a run. Returns 0, or -1 when there is no such process
+ * (or it is a zombie: killed, waiting for its parent to reap it). */
+static int process_identity(pid_t pid, char *buf, size_t len)
+{
+	char path[64], stat[1024], boot[64] = "";
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	n = fread(stat, 1, sizeof stat - 1, f);
+	fclose(f);
+	stat[n] = '\0';
+	/* The command name may hold spaces and ')': fields follow the last ')'. */
+	char *p = strrchr(stat, ')');
+	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+		return -1;
+	p += 2; /* field 3, the state */
+	for (int field = 3; field < 22 && p; field++)
+		if ((p = strchr(p, ' ')))
+			p++;
+	if (!p)
+		return -1;
+	if ((f = fopen("/proc/sys/kernel/random/boot_id", "r"))) {
+		if (!fgets(boot, sizeof boot, f))
+			boot[0] = '\0';
+		fclose(f);
+		boot[strcspn(boot, "\n")] = '\0';
+	}
+	snprintf(buf, len, "%s/%.*s", boot, (int)strcspn(p, " "), p);
+	return 0;
+}
+
+static const char *host_name(char *buf, size_t len)
+{
+	if (gethostname(buf, len) != 0)
+		snprintf(buf, len, "unknown");
+	buf[len - 1] = '\0';
+	return buf;
+}
+
+/* Binds owner_host, owner_pid, owner_start (this process) from index I on. */
+static int bind_owner(sqlite3_stmt *st, int i)
+{
+	char host[256], start[128];
+	if (process_identity(getpid(), start, sizeof start) < 0)
+		snprintf(start, sizeof start, "unknown");
+	host_name(host, sizeof host);
+	/* Copied (TRANSIENT): the buffers end with this call. */
+	return sqlite3_bind_text(st, i, host, -1, SQLITE_TRANSIENT) ||
+	       sqlite3_bind_int64(st, i + 1, getpid()) ||
+	       sqlite3_bind_text(st, i + 2, start, -1, SQLITE_TRANSIENT);
+}
+
+/* False when the rig that owns an open run is certainly gone: its process on
+ * this host has ended (or the pid now names another process), or there is
+ * no owner at all (a run begun before migration 8, which no rig now running
+ * can close). A run owned by another host cannot be checked from here and
+ * counts as alive. */
+static bool owner_alive(const char *host, int64_t pid, const char *start)
+{
+	char me[256], now[128];
+	if (!host || !start || pid <= 0 || pid > INT32_MAX)
+		return false;
+	if (strcmp(host, host_name(me, sizeof me)) != 0)
+		return true;
+	if (process_identity((pid_t)pid, now, sizeof now) == 0)
+		return strcmp(now, start) == 0 || strcmp(start, "unknown") == 0;
+	/* /proc may hide other users' processes: ask the kernel as well. */
+	return kill((pid_t)pid, 0) == 0 ? strcmp(start, "unknown") == 0 : errno == EPERM;
+}
+
+#define SWEEP_MAX 256 /* open runs looked at per open: more is a store in trouble anyway */
+
+/* Marks 'interrupted' every open run whose rig is gone; what those runs
+ * recorded (results, steps, events) stays as it is. */
+static int mark_interrupted(store *s)
+{
+	sqlite3_stmt *st;
+	int64_t dead[SWEEP_MAX];
+	int n = 0, rc = SQLITE_DONE;
+	char now[STORE_TIME_LEN], sql[160];
+
+	if (sqlite3_prepare_v2(s->db, "SELECT id, owner_host, owner_pid, owner_start FROM runs"
+			       " WHERE finished_at IS NULL ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+		return fail_db(s, "look for interrupted runs");
+	while (n < SWEEP_MAX && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (!owner_alive(column_text(st, 1), sqlite3_column_int64(st, 2), column_text(st, 3)))
+			dead[n++] = sqlite3_column_int64(st, 0);
+	if (rc != SQLITE_DONE)
+		fail_db(s, "look for interrupted runs");
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	store_now(now, sizeof now);
+	for (int i = 0; i < n; i++) {
+		/* finished_at IS NULL again: its rig may be this one's twin that
+		 * closed it meanwhile. */
+		snprintf(sql, sizeof sql, "UPDATE runs SET finished_at = '%s', outcome = 'interrupted'"
+			 " WHERE id = %lld AND finished_at IS NULL", now, (long long)dead[i]);
+		if (exec(s, sql, "mark a run interrupted") < 0)
+			return write_failed(s);
+		s->interrupted += sqlite3_changes(s->db);
+	}
 	return 0;
 }
 
@@ -387,15 +548,36 @@ static int enable_foreign_keys(store *s)
 static int prepare_all(store *s)
 {
 	for (int i = 0; i < ST_COUNT; i++)
-		if (sqlite3_prepare_v3(s->db, stmt_defs[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
+		if ((!s->readonly || stmt_reads(i)) && sqlite3_prepare_v3(s->db, stmt_defs[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
 				       &s->stmt[i], NULL) != SQLITE_OK)
 			return failf(s, "prepare %s: %s", stmt_defs[i].what, sqlite3_errmsg(s->db));
 	return 0;
 }
 
+/* Read-only: the file must exist and already be a store; nothing in it is
+ * changed (no journal mode, no migration, no sweep of interrupted runs). */
+static int open_readonly(store *s)
+{
+	struct stat sb;
+	int version;
+	if (stat(s->path, &sb) != 0)
+		return failf(s, "open read-only: %s (nothing recorded here yet?)", strerror(errno));
+	if (sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		return s->db ? fail_db(s, "open read-only") : failf(s, "open: out of memory");
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
+	if (check_identity(s, &version) < 0)
+		return -1;
+	if (version == 0)
+		return failf(s, "empty file: not a results store yet (nothing recorded)");
+	return prepare_all(s);
+}
+
 static int open_db(store *s)
 {
 	int version;
+	if (s->readonly)
+		return open_readonly(s);
 	/* sqlite3_open_v2 hands back a handle even on failure: it is kept so
 	 * the message can be read, and store_close frees it. */
 	if (sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
@@ -404,12 +586,12 @@ static int open_db(store *s)
 	sqlite3_extended_result_codes(s->db, 1);
 	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
 	if (check_identity(s, &version) < 0 || configure(s) < 0 || migrate(s, version) < 0 ||
-	    enable_foreign_keys(s) < 0 || prepare_all(s) < 0)
+	    enable_foreign_keys(s) < 0 || prepare_all(s) < 0 || mark_interrupted(s) < 0)
 		return -1;
 	return 0;
 }
 
-int store_open(const char *path, store **out, char *err, size_t errlen)
+static int open_store(const char *path, bool readonly, store **out, char *err, size_t errlen)
 {
 	store *s;
 
@@ -429,6 +611,7 @@ int store_open(const char *path, store **out, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: open: out of memory", path);
 		return -1;
 	}
+	s->readonly = readonly;
 	if (open_db(s) < 0) {
 		if (err && errlen)
 			snprintf(err, errlen, "%s", s->err);
@@ -437,6 +620,51 @@ int store_open(const char *path, store **out, char *err, size_t errlen)
 	}
 	*out = s;
 	return 0;
+}
+
+int store_open(const char *path, store **out, char *err, size_t errlen)
+{
+	return open_store(path, false, out, err, errlen);
+}
+
+int store_open_readonly(const char *path, store **out, char *err, size_t errlen)
+{
+	return open_store(path, true, out, err, errlen);
+}
+
+const char *store_path(const store *s)
+{
+	return s ? s->path : "results store";
+}
+
+const char *store_write_failure(const store *s)
+{
+	return s && s->write_err[0] ? s->write_err : NULL;
+}
+
+void store_note_write_failure(store *s, const char *what)
+{
+	if (!s)
+		return;
+	failf(s, "%s", what);
+	write_failed(s);
+}
+
+int store_interrupted_at_open(const store *s)
+{
+	return s ? s->interrupted : 0;
+}
+
+int store_close_checked(store *s, char *err, size_t errlen)
+{
+	int rc = 0;
+	if (store_write_failure(s)) {
+		snprintf(err, errlen, "results store: a write failed: %s; not everything was recorded",
+			 store_write_failure(s));
+		rc = -1;
+	}
+	store_close(s);
+	return rc;
 }
 
 void store_close(store *s)
@@ -495,14 +723,17 @@ int64_t store_run_begin(store *s, const struct store_run *r)
 	sqlite3_stmt *st = s->stmt[ST_RUN_BEGIN];
 	char now[STORE_TIME_LEN];
 
+	if (!stmt_ready(s, ST_RUN_BEGIN))
+		return -1;
+
 	if (!r)
-		return failf(s, "insert run: no run given");
+		return wfailf(s, "insert run: no run given");
 	/* SQLite integers are signed: a seed above INT64_MAX is kept as its bit
 	 * pattern (gcc converts modulo 2^64) and read back with a cast. */
 	if (bind_text(st, 1, store_now(now, sizeof now)) || bind_text(st, 2, r->command) ||
 	    bind_text(st, 3, r->station) || bind_text(st, 4, r->rack) ||
 	    bind_text(st, 5, r->operator_) || sqlite3_bind_int64(st, 6, (sqlite3_int64)r->seed) ||
-	    bind_text(st, 7, TRACKRIG_VERSION))
+	    bind_text(st, 7, TRACKRIG_VERSION) || bind_owner(st, 8))
 		return bind_failed(s, ST_RUN_BEGIN);
 	return stmt_insert(s, ST_RUN_BEGIN);
 }
@@ -512,8 +743,11 @@ int store_run_end(store *s, int64_t run_id, const char *outcome)
 	sqlite3_stmt *st = s->stmt[ST_RUN_END];
 	char now[STORE_TIME_LEN];
 
+	if (!stmt_ready(s, ST_RUN_END))
+		return -1;
+
 	if (!outcome)
-		return failf(s, "end run: run %lld: no outcome given", (long long)run_id);
+		return wfailf(s, "end run: run %lld: no outcome given", (long long)run_id);
 	if (bind_text(st, 1, store_now(now, sizeof now)) || bind_text(st, 2, outcome) ||
 	    sqlite3_bind_int64(st, 3, run_id))
 		return bind_failed(s, ST_RUN_END);
@@ -528,8 +762,11 @@ int64_t store_device_seen(store *s, const struct store_device *d)
 	char now[STORE_TIME_LEN];
 	int64_t id = -1;
 
+	if (!stmt_ready(s, ST_DEVICE_SEEN))
+		return -1;
+
 	if (!d || !d->imei || !*d->imei)
-		return failf(s, "upsert device: no IMEI given");
+		return wfailf(s, "upsert device: no IMEI given");
 	if (bind_text(st, 1, d->imei) || bind_text(st, 2, d->iccid) ||
 	    bind_text(st, 3, d->serial) || bind_text(st, 4, d->vendor) ||
 	    bind_text(st, 5, d->model) || bind_text(st, 6, d->hw_rev) ||
@@ -539,7 +776,7 @@ int64_t store_device_seen(store *s, const struct store_device *d)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		id = sqlite3_column_int64(st, 0);
 	else
-		fail_db(s, stmt_defs[ST_DEVICE_SEEN].what);
+		fail_db(s, stmt_defs[ST_DEVICE_SEEN].what), write_failed(s);
 	stmt_done(st);
 	return id;
 }
@@ -551,6 +788,9 @@ int64_t store_step_begin(store *s, int64_t run_id, const char *slot, const char 
 {
 	sqlite3_stmt *st = s->stmt[ST_STEP_BEGIN];
 	char now[STORE_TIME_LEN];
+
+	if (!stmt_ready(s, ST_STEP_BEGIN))
+		return -1;
 
 	if (sqlite3_bind_int64(st, 1, run_id) || bind_text(st, 2, slot) ||
 	    bind_text(st, 3, scenario) || sqlite3_bind_int(st, 4, index) ||
@@ -565,8 +805,11 @@ int store_step_end(store *s, int64_t step_id, const char *outcome, const char *m
 	sqlite3_stmt *st = s->stmt[ST_STEP_END];
 	char now[STORE_TIME_LEN];
 
+	if (!stmt_ready(s, ST_STEP_END))
+		return -1;
+
 	if (!outcome)
-		return failf(s, "end step: step %lld: no outcome given", (long long)step_id);
+		return wfailf(s, "end step: step %lld: no outcome given", (long long)step_id);
 	if (bind_text(st, 1, store_now(now, sizeof now)) || bind_text(st, 2, outcome) ||
 	    bind_text(st, 3, message) || sqlite3_bind_int64(st, 4, step_id))
 		return bind_failed(s, ST_STEP_END);
@@ -578,8 +821,11 @@ int64_t store_measurement_add(store *s, const struct store_measurement *m)
 	sqlite3_stmt *st = s->stmt[ST_MEASUREMENT_ADD];
 	char now[STORE_TIME_LEN];
 
+	if (!stmt_ready(s, ST_MEASUREMENT_ADD))
+		return -1;
+
 	if (!m)
-		return failf(s, "insert measurement: no measurement given");
+		return wfailf(s, "insert measurement: no measurement given");
 	if (sqlite3_bind_int64(st, 1, m->run_id) || bind_id(st, 2, m->step_id) ||
 	    bind_text(st, 3, m->slot) || bind_text(st, 4, m->name) ||
 	    bind_real(st, 5, m->value) || bind_text(st, 6, m->unit) ||
@@ -595,8 +841,11 @@ int64_t store_event_add(store *s, const struct store_event *e)
 	sqlite3_stmt *st = s->stmt[ST_EVENT_ADD];
 	char now[STORE_TIME_LEN];
 
+	if (!stmt_ready(s, ST_EVENT_ADD))
+		return -1;
+
 	if (!e)
-		return failf(s, "insert event: no event given");
+		return wfailf(s, "insert event: no event given");
 	if (bind_id(st, 1, e->run_id) || bind_text(st, 2, e->slot) ||
 	    bind_text(st, 3, e->imei) ||
 	    bind_text(st, 4, e->at ? e->at : store_now(now, sizeof now)) ||
@@ -610,8 +859,11 @@ int64_t store_result_add(store *s, const struct store_result *r)
 {
 	sqlite3_stmt *st = s->stmt[ST_RESULT_ADD];
 
+	if (!stmt_ready(s, ST_RESULT_ADD))
+		return -1;
+
 	if (!r)
-		return failf(s, "insert result: no result given");
+		return wfailf(s, "insert result: no result given");
 	if (sqlite3_bind_int64(st, 1, r->run_id) || bind_text(st, 2, r->slot) ||
 	    bind_text(st, 3, r->scenario) || bind_text(st, 4, r->imei) ||
 	    bind_text(st, 5, r->vendor) || bind_text(st, 6, r->model) ||
@@ -626,9 +878,12 @@ int store_supply_samples_add(store *s, int64_t run_id, int64_t result_id, const 
 			     const struct store_supply_sample *v, size_t n)
 {
 	sqlite3_stmt *st = s->stmt[ST_SAMPLE_ADD];
+
+	if (!stmt_ready(s, ST_SAMPLE_ADD))
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (v[i].t_ms < 0)
-			return failf(s, "insert supply sample: time %lld ms before its trace began", (long long)v[i].t_ms);
+			return wfailf(s, "insert supply sample: time %lld ms before its trace began", (long long)v[i].t_ms);
 		if (sqlite3_bind_int64(st, 1, run_id) || bind_id(st, 2, result_id) || bind_text(st, 3, slot) ||
 		    sqlite3_bind_int64(st, 4, v[i].t_ms) || bind_real(st, 5, v[i].volts) || bind_real(st, 6, v[i].amps))
 			return bind_failed(s, ST_SAMPLE_ADD);
@@ -645,8 +900,11 @@ int64_t store_audit_add(store *s, const struct store_audit *a)
 	sqlite3_stmt *st = s->stmt[ST_AUDIT_ADD];
 	char now[STORE_TIME_LEN];
 
+	if (!stmt_ready(s, ST_AUDIT_ADD))
+		return -1;
+
 	if (!a)
-		return failf(s, "insert audit: no entry given");
+		return wfailf(s, "insert audit: no entry given");
 	if (bind_text(st, 1, store_now(now, sizeof now)) || bind_id(st, 2, a->run_id) ||
 	    bind_text(st, 3, a->operator_) || bind_text(st, 4, a->station) ||
 	    bind_text(st, 5, a->slot) || bind_text(st, 6, a->port) ||

@@ -21,10 +21,34 @@
 typedef struct store store;
 
 /* Opens (creating if needed) and migrates the store at PATH. On failure
- * returns -1, *OUT is NULL and ERR holds the reason. */
+ * returns -1, *OUT is NULL and ERR holds the reason.
+ * Every open run whose rig is gone (its process on this host has ended: the
+ * rig was killed, or the machine went down) is marked 'interrupted' here;
+ * what it recorded stays. */
 int store_open(const char *path, store **out, char *err, size_t errlen);
+/* For commands that only read: PATH must exist and be a store; it is opened
+ * SQLITE_OPEN_READONLY and nothing in it changes (no migration, no sweep).
+ * Writing calls on such a handle fail, naming the store. */
+int store_open_readonly(const char *path, store **out, char *err, size_t errlen);
 void store_close(store *s);
+/* store_close for a command's end: returns -1 when a write on S had failed
+ * (ERR: "results store: a write failed: <first failure>; not everything was
+ * recorded"), else 0. The command then exits 3 (infrastructure). */
+int store_close_checked(store *s, char *err, size_t errlen);
 const char *store_error(const store *s);
+const char *store_path(const store *s);
+
+/* The first write on S that failed ("<path>: insert measurement: database
+ * disk image is malformed"), or NULL when every write went in. Kept however
+ * many calls follow, so a command that carried on can still tell, at its
+ * end, that its record is not whole (exit 3). */
+const char *store_write_failure(const store *s);
+/* For a module writing through store_db() with statements of its own: keeps
+ * WHAT ("<what failed>: <why>") as a failed write, unless one came first. */
+void store_note_write_failure(store *s, const char *what);
+
+/* How many open runs store_open marked 'interrupted'. */
+int store_interrupted_at_open(const store *s);
 
 /* Schema version this rig writes, and the version found in the file. */
 int store_schema_latest(void);
@@ -41,8 +65,11 @@ struct store_run {
 	const char *operator_; /* who ran it */
 	uint64_t seed;
 };
+/* Records this process (host, pid, start) as the run's owner, so a later
+ * open can tell when it is gone. */
 int64_t store_run_begin(store *s, const struct store_run *r);
-/* OUTCOME: "pass", "fail", "error", "aborted". */
+/* OUTCOME: "pass", "fail", "error", "aborted" ("interrupted" is the store's
+ * own: a run whose rig died before ending it). */
 int store_run_end(store *s, int64_t run_id, const char *outcome);
 
 /* ---- devices: identity as seen on the wire ---- */

@@ -297,6 +297,38 @@ const char *const store_migrations[] = {
 	"ALTER TABLE results_v7 RENAME TO results;"
 	"CREATE INDEX results_run ON results(run_id);"
 	"CREATE INDEX results_scenario ON results(scenario, model);",
+
+	/* 8: who owns an open run, so the next rig can tell a run whose rig was
+	 * killed (pid dead, or the machine rebooted) from one still going, and
+	 * mark it 'interrupted'. owner_start is "<boot id>/<start time in clock
+	 * ticks>" of the owning process: a pid reused by another process does
+	 * not keep a dead run open. The CHECK on outcome gains 'interrupted',
+	 * hence the rebuild (foreign keys are off while migrating; the other
+	 * tables' REFERENCES runs(id) name the new table once it is renamed). */
+	"CREATE TABLE runs_8 ("
+	"  id          INTEGER PRIMARY KEY,"
+	"  started_at  TEXT NOT NULL,"
+	"  finished_at TEXT,"
+	"  command     TEXT NOT NULL,"
+	"  station     TEXT,"
+	"  rack        TEXT,"
+	"  operator    TEXT NOT NULL,"
+	"  seed        INTEGER NOT NULL,"
+	"  outcome     TEXT CHECK (outcome IN ('pass','fail','error','aborted','interrupted')),"
+	"  rig_version TEXT NOT NULL,"
+	"  owner_host  TEXT,"
+	"  owner_pid   INTEGER,"
+	"  owner_start TEXT,"
+	"  CHECK ((finished_at IS NULL) = (outcome IS NULL))"
+	");"
+	"INSERT INTO runs_8 (id, started_at, finished_at, command, station, rack, operator, seed, outcome,"
+	"                    rig_version)"
+	"  SELECT id, started_at, finished_at, command, station, rack, operator, seed, outcome, rig_version"
+	"  FROM runs;"
+	"DROP TABLE runs;"
+	"ALTER TABLE runs_8 RENAME TO runs;"
+	/* The sweep at open looks only at runs nobody has closed. */
+	"CREATE INDEX runs_open ON runs(id) WHERE finished_at IS NULL;",
 };
 
 int store_schema_latest(void)

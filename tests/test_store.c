@@ -11,10 +11,13 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -870,4 +873,140 @@ Test(store, now_is_iso8601_utc_with_milliseconds)
 	cr_assert(is_store_time(buf), "%s", buf);
 	cr_assert_null(store_now(small, sizeof small));
 	cr_assert_str_empty(small);
+}
+
+/* ---- runs whose rig is gone (crash safety) ---- */
+
+/* In a child process: opens PATH, begins a run, records one result, and dies
+ * by SIGKILL without ending the run, as a killed rig would. */
+static void run_and_die(const char *path)
+{
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		store *s = NULL;
+		char err[512];
+		if (store_open(path, &s, err, sizeof err))
+			_exit(2);
+		int64_t id = begin_run(s);
+		struct store_result r = { .run_id = id, .slot = "1", .scenario = "power-loss", .outcome = "pass",
+					  .started_at = "2026-01-01T00:00:00.000Z",
+					  .finished_at = "2026-01-01T00:01:00.000Z" };
+		if (store_result_add(s, &r) < 0)
+			_exit(3);
+		raise(SIGKILL);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the child failed before dying: status %#x", st);
+}
+
+Test(store, runs_of_dead_rigs_are_marked_interrupted_at_open_and_keep_their_results)
+{
+	run_and_die(db_path);
+	cr_assert_eq(raw_int(db_path, "SELECT count(*) FROM runs WHERE finished_at IS NULL"), 1);
+	store *s = open_ok(db_path);
+	/* A run of this (living) process and one on another host stay open. */
+	int64_t mine = begin_run(s);
+	raw_exec(db_path, "INSERT INTO runs (started_at, command, operator, seed, rig_version, owner_host,"
+			  " owner_pid, owner_start) VALUES ('2026-01-01T00:00:00.000Z', 'run', 'qa', 1, '0',"
+			  " 'some-other-host', 1, 'x/1')");
+	cr_assert_eq(store_interrupted_at_open(s), 1);
+	store_close(s);
+	assert_text(raw_text(db_path, "SELECT outcome FROM runs WHERE id = 1"), "interrupted", "killed run");
+	char *at = raw_text(db_path, "SELECT finished_at FROM runs WHERE id = 1");
+	cr_assert(is_store_time(at), "finished_at %s", at ? at : "NULL");
+	free(at);
+	cr_assert_eq(raw_int(db_path, "SELECT count(*) FROM results WHERE run_id = 1"), 1, "what finished stays");
+
+	s = open_ok(db_path);
+	cr_assert_eq(store_interrupted_at_open(s), 0, "only the dead rig's run is marked");
+	store_close(s);
+	cr_assert_eq(raw_int(db_path, "SELECT count(*) FROM runs WHERE finished_at IS NULL"), 2);
+	char q[128];
+	snprintf(q, sizeof q, "SELECT owner_pid FROM runs WHERE id = %lld", (long long)mine);
+	cr_assert_eq(raw_int(db_path, q), getpid());
+}
+
+/* ---- failed writes ---- */
+
+Test(store, a_store_out_of_room_keeps_the_first_failed_write)
+{
+	store *s = open_ok(db_path);
+	int64_t run = begin_run(s);
+	cr_assert_null(store_write_failure(s));
+	/* The file may not grow any more: the next new page fails. */
+	int64_t pages = db_int(store_db(s), "PRAGMA page_count");
+	char sql[64];
+	snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages);
+	cr_assert_eq(sqlite3_exec(store_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+	char detail[2000];
+	memset(detail, 'x', sizeof detail - 1);
+	detail[sizeof detail - 1] = '\0';
+	int failed_at = -1;
+	for (int i = 0; i < 500 && failed_at < 0; i++) {
+		struct store_event e = { .run_id = run, .source = "test", .kind = "fill", .detail = detail };
+		if (store_event_add(s, &e) < 0)
+			failed_at = i;
+	}
+	cr_assert_geq(failed_at, 0, "the store never ran out of room");
+	const char *why = store_write_failure(s);
+	cr_assert_not_null(why);
+	cr_assert(strstr(why, db_path) && strstr(why, "insert event") && strstr(why, "full"), "%s", why);
+	/* A later failure of another kind does not replace the first. */
+	cr_assert_eq(store_run_end(s, run + 100, "pass"), -1);
+	cr_assert(strstr(store_write_failure(s), "insert event"), "%s", store_write_failure(s));
+	char err[1200];
+	cr_assert_eq(store_close_checked(s, err, sizeof err), -1);
+	cr_assert(strstr(err, "a write failed") && strstr(err, db_path), "%s", err);
+}
+
+/* ---- read-only opens ---- */
+
+Test(store, read_only_open_reads_and_changes_nothing)
+{
+	run_and_die(db_path);
+	store *s = open_ok(db_path);
+	/* Made open again by hand: a read-only open must not sweep it. */
+	raw_exec(db_path, "UPDATE runs SET finished_at = NULL, outcome = NULL WHERE id = 1");
+	audit(s, "356307042441013", "getver");
+	store_close(s);
+	raw_exec(db_path, "PRAGMA wal_checkpoint(TRUNCATE)");
+	cr_assert_eq(chmod(db_path, 0444), 0);
+	size_t before_len, after_len;
+	char *before = read_file(db_path, &before_len);
+
+	char err[512];
+	cr_assert_eq(store_open_readonly(db_path, &s, err, sizeof err), 0, "%s", err);
+	struct collected c = { 0 };
+	cr_assert_eq(store_audit_each(s, NULL, NULL, collect, &c), 1, "%s", store_error(s));
+	cr_assert_str_eq(c.command[0], "getver");
+	cr_assert_eq(store_interrupted_at_open(s), 0);
+	struct store_audit a = { .operator_ = "qa", .command = "x", .result = "ok" };
+	cr_assert_eq(store_audit_add(s, &a), -1, "a write passed on a read-only handle");
+	cr_assert(strstr(store_error(s), db_path) && strstr(store_error(s), "read-only"), "%s", store_error(s));
+	store_close(s);
+
+	char *after = read_file(db_path, &after_len);
+	cr_assert(before_len == after_len && memcmp(before, after, before_len) == 0, "the file changed");
+	free(before);
+	free(after);
+	cr_assert_eq(raw_int(db_path, "SELECT count(*) FROM runs WHERE finished_at IS NULL"), 1, "nothing swept");
+	chmod(db_path, 0644);
+}
+
+Test(store, read_only_open_of_a_missing_or_empty_file_says_so_and_creates_nothing)
+{
+	store *s = (store *)1;
+	char err[512];
+	cr_assert_eq(store_open_readonly(db_path, &s, err, sizeof err), -1);
+	cr_assert_null(s);
+	cr_assert(strstr(err, db_path) && strstr(err, "No such file"), "%s", err);
+	cr_assert(!exists(db_path), "a read-only open created the file");
+	write_file(db_path, "", 0);
+	cr_assert_eq(store_open_readonly(db_path, &s, err, sizeof err), -1);
+	cr_assert(strstr(err, db_path) && strstr(err, "not a results store yet"), "%s", err);
+	size_t len;
+	free(read_file(db_path, &len));
+	cr_assert_eq(len, 0, "a read-only open wrote into an empty file");
 }
