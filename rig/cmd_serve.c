@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "cli.h"
@@ -156,6 +157,14 @@ int cmd_serve(int argc, char **argv)
 	if (n_allow == 0) {
 		rc = cli_fail(RIG_EXIT_USAGE, "serve", "no IMEI allowed: give --rack with expected IMEIs or --allow-imei");
 		goto out;
+	}
+
+	/* The connection budget keeps the server's own sockets few, but a
+	 * burst waits in the listen backlog: the soft fd limit goes to the hard. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 
 	/* Signals are taken with sigtimedwait below; the server thread inherits
