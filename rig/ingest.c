@@ -957,8 +957,9 @@ static void conn_readable(ingest *ing, struct conn *c)
 				conn_drop(ing, c, "peer closed mid-%s (%zu bytes of it received)",
 					  c->state == C_LOGIN ? "login" : "packet", c->rx_len);
 			else {
-				logf_(ing, "%s%s%s%s disconnected", c->dev ? "IMEI " : "", c->dev ? c->dev->imei : "",
-				      c->dev ? " from " : "", c->peer);
+				/* A stranger's quiet goodbye is not worth a line each. */
+				if (c->dev)
+					logf_(ing, "IMEI %s from %s disconnected", c->dev->imei, c->peer);
 				conn_close(ing, c);
 			}
 			return;
