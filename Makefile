@@ -146,6 +146,43 @@ check-walls:
 	       grep -lE '#include +"(\.\./)*fixtures/' rig/*.[ch] drivers/*.[ch] 2>/dev/null); \
 	 if [ -n "$$bad" ]; then echo "wall breached (see README.md, 'The house'): $$bad"; exit 1; fi
 
+# ---- fuzzing (libFuzzer; tests/fuzz/README.md) ----------------------------
+# make fuzz       build every target in tests/fuzz/ with clang (ASan+UBSan+libFuzzer)
+# make fuzz-run   run each on its seed corpus (tests/fuzz/corpus/NAME) for
+#                 FUZZ_SECONDS; new inputs go to build/fuzz/work, not the tree
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 20
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
+# What the targets reach: the drivers (codec, firmware images, tracker
+# command sets) and the rig's loaders and framing.
+FUZZ_LIBSRC  := $(DRV_SRC) rig/rack.c rig/scenario.c rig/yamldoc.c rig/duration.c rig/ingest_frame.c
+fuzzobj       = $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(1))
+
+.PHONY: fuzz fuzz-run
+fuzz: $(FUZZ_BINS)
+
+$(BUILD)/fuzz/obj/drivers/%.o: FUZZ_INC = -Idrivers
+$(BUILD)/fuzz/obj/%.o: FUZZ_INC ?= -Idrivers -Irig
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(STD) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(CPPFLAGS) $(FUZZ_INC) $(PKG_CFLAGS) -c $< -o $@
+
+$(FUZZ_BINS): $(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/%.o $(call fuzzobj,$(FUZZ_LIBSRC))
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(PKG_LIBS)
+
+fuzz-run: fuzz
+	@for n in $(FUZZ_NAMES); do \
+	   mkdir -p $(BUILD)/fuzz/work/$$n $(BUILD)/fuzz/artifacts/$$n; \
+	   echo "== fuzz $$n ($(FUZZ_SECONDS) s)"; \
+	   $(BUILD)/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+	     -artifact_prefix=$(BUILD)/fuzz/artifacts/$$n/ $(BUILD)/fuzz/work/$$n tests/fuzz/corpus/$$n \
+	     2>$(BUILD)/fuzz/$$n.log || { tail -40 $(BUILD)/fuzz/$$n.log; exit 1; }; \
+	   grep -E "stat::number_of_executed_units|Done " $(BUILD)/fuzz/$$n.log | tail -2; \
+	 done
+
 # ---- install, clean --------------------------------------------------------
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/trackrig/scenarios
@@ -163,7 +200,8 @@ DEPS := pc:libserialport:libserialport-dev pc:sqlite3:libsqlite3-dev \
 	pc:libusb-1.0:libusb-1.0-0-dev pc:umockdev-1.0:libumockdev-dev cmd:umockdev-run:umockdev \
 	pc:libgps:libgps-dev cmd:gpsd:gpsd cmd:gpsfake:gpsd-clients pc:libmicrohttpd:libmicrohttpd-dev \
 	pc:libcrypto:libssl-dev cmd:gnuplot:gnuplot-nox cmd:chromium:chromium \
-	cmd:socat:socat cmd:mbpoll:mbpoll cmd:gcc:gcc cmd:make:make
+	cmd:socat:socat cmd:mbpoll:mbpoll cmd:gcc:gcc cmd:make:make \
+	cmd:clang:clang fuzz:libfuzzer:libclang-rt-14-dev
 
 deps:
 	@command -v pkg-config >/dev/null || { apt-get update -qq && apt-get install -y -qq pkg-config; }
@@ -172,6 +210,8 @@ deps:
 	   case $$kind in \
 	     pc)  pkg-config --exists $$what || missing="$$missing $$pkg";; \
 	     cmd) command -v $$what >/dev/null || [ -x /usr/sbin/$$what ] || missing="$$missing $$pkg";; \
+	     fuzz) echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return d && n; }' | \
+	           $(FUZZ_CC) -x c -fsanitize=fuzzer - -o /dev/null 2>/dev/null || missing="$$missing $$pkg";; \
 	   esac; \
 	 done; \
 	 if [ -n "$$missing" ]; then \

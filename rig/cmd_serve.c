@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "cli.h"
@@ -22,8 +23,9 @@ const char cmd_serve_usage[] =
 	"\n"
 	"Receives trackers' telemetry (Teltonika TCP: codec 8 / 8E records, codec 12)\n"
 	"and stores every record in the results store, acking each packet only once it\n"
-	"is stored. Prints a line per connection, login and drop, and a stats line per\n"
-	"device every minute and when stopped (SIGINT or SIGTERM).\n"
+	"is stored. Prints a line per login and drop of an allowed device (strangers'\n"
+	"refusals and drops: the first per IMEI or address and minute), and a stats\n"
+	"line per device every minute and when stopped (SIGINT or SIGTERM).\n"
 	"\n"
 	"  --listen HOST:PORT  address to listen on (PORT 0: a free port, printed)\n"
 	"  --db PATH           results store (default: $TRACKRIG_DB, else ./trackrig.db)\n"
@@ -34,7 +36,9 @@ const char cmd_serve_usage[] =
 	"  -h, --help          this text\n"
 	"\n"
 	"At least one IMEI must be allowed (from --rack or --allow-imei); every other\n"
-	"login is refused.\n"
+	"login is refused. Connections not logged in share a budget of 64 (8 per\n"
+	"address); the oldest is evicted for a newcomer, never a logged-in tracker\n"
+	"(docs/uplink.md).\n"
 	"\n"
 	"Exit status: 0 stopped by a signal, 2 usage error, 3 cannot listen or open\n"
 	"the store.\n";
@@ -156,6 +160,14 @@ int cmd_serve(int argc, char **argv)
 	if (n_allow == 0) {
 		rc = cli_fail(RIG_EXIT_USAGE, "serve", "no IMEI allowed: give --rack with expected IMEIs or --allow-imei");
 		goto out;
+	}
+
+	/* The connection budget keeps the server's own sockets few, but a
+	 * burst waits in the listen backlog: the soft fd limit goes to the hard. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 
 	/* Signals are taken with sigtimedwait below; the server thread inherits

@@ -38,6 +38,7 @@
 #include <arpa/inet.h>
 #include <sqlite3.h>
 
+#include "ingest_frame.h"
 #include "store.h"
 #include "teltonika_codec.h"
 
@@ -50,6 +51,13 @@
 /* Refused IMEIs get a stats entry so an operator sees who knocks; a flood
  * of made-up ones must not grow memory without bound. */
 #define MAX_REFUSED 256
+/* Events caused by strangers (refused logins, links dropped before a
+ * login) are aggregated: one row per kind, IMEI or address, and minute,
+ * its count kept current; at most STRANGER_KEYS rows a minute (the rest
+ * share one "(others)" row per kind) and STRANGER_ROWS_MAX in a server's
+ * life, so nobody off the allow list can grow the store without bound. */
+#define STRANGER_KEYS 32
+#define STRANGER_ROWS_MAX 2000
 #define EV_LISTEN 0
 #define EV_WAKE 1
 #define EV_CONN_BASE 2
@@ -94,6 +102,8 @@ struct conn {
 	enum conn_state state;
 	int fd;
 	char peer[64];
+	char host[48];                      /* peer address without the port */
+	uint64_t accepted;                  /* accept order: the oldest is evicted first */
 	struct device *dev;
 	uint8_t rx[RX_CAP];
 	size_t rx_len;
@@ -113,7 +123,17 @@ struct conn {
 	unsigned n_carried;
 };
 
-enum { S_INSERT, S_NEWEST, S_USAGE_UPD, S_USAGE_INS, S_COUNT };
+enum { S_INSERT, S_NEWEST, S_USAGE_UPD, S_USAGE_INS, S_EVENT_UPD, S_COUNT };
+
+/* One aggregated stranger event row (thread only). */
+struct stranger_row {
+	char kind[24];
+	char key[48];                       /* IMEI or address; "(others)" */
+	int64_t row_id;
+	uint64_t count;
+	bool dirty;                         /* count not yet written */
+	char latest[400];                   /* the latest detail */
+};
 
 struct ingest {
 	struct ingest_opts o;
@@ -134,6 +154,14 @@ struct ingest {
 	size_t n_allowed, n_devs, cap_devs;
 	struct conn *conns;
 	int n_conns;
+	int n_slots;                        /* conns[]: allowed IMEIs + unauth budget + 1 */
+	int n_unauth, unauth_budget;        /* connections not logged in, and their cap */
+	uint64_t accept_seq;
+	/* stranger events (thread only) */
+	struct stranger_row agg[STRANGER_KEYS + 2];
+	int n_agg;
+	int64_t agg_minute;
+	uint64_t stranger_rows, stranger_unrecorded;
 	struct tlt_record *recs;            /* TLT_MAX_RECORDS, decode scratch */
 	char *io_json;
 };
@@ -220,6 +248,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_USAGE_INS] =
 		"INSERT INTO uplink_usage (run_id, imei, bytes_up, bytes_down, packets, records,"
 		" duplicates, refused_logins, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[S_EVENT_UPD] = "UPDATE events SET detail = ?2 WHERE id = ?1",
 };
 
 static int prepare(ingest *ing, char *err, size_t errlen)
@@ -443,6 +472,109 @@ static void store_ingest_event(ingest *ing, const char *imei, const char *kind, 
 		logf_(ing, "cannot store event %s: %s", kind, store_error(ing->db));
 }
 
+static int batch_begin(ingest *ing, char *why, size_t whylen);
+
+static struct stranger_row *stranger_find(ingest *ing, const char *kind, const char *key)
+{
+	for (int i = 0; i < ing->n_agg; i++)
+		if (!strcmp(ing->agg[i].kind, kind) && !strcmp(ing->agg[i].key, key))
+			return &ing->agg[i];
+	return NULL;
+}
+
+/* A new aggregate row for KIND/KEY this minute, or NULL when the minute's
+ * or the server's share of rows is used up. */
+static struct stranger_row *stranger_new(ingest *ing, const char *kind, const char *key, const char *imei,
+					 const char *detail)
+{
+	if (ing->n_agg >= (int)(sizeof ing->agg / sizeof ing->agg[0]) || ing->stranger_rows >= STRANGER_ROWS_MAX)
+		return NULL;
+	char at[40], from[40], text[700];
+	clock_iso(ing->clock, now_ms(ing), at, sizeof at);
+	clock_iso(ing->clock, ing->agg_minute * 60000, from, sizeof from);
+	snprintf(text, sizeof text, "count 1 in the minute from %s: %s", from, detail);
+	struct store_event e = {
+		.run_id = ing->o.run_id, .imei = imei, .at = at, .source = "ingest", .kind = kind, .detail = text,
+	};
+	int64_t id = store_event_add(ing->db, &e);
+	if (id < 0) {
+		logf_(ing, "cannot store event %s: %s", kind, store_error(ing->db));
+		return NULL;
+	}
+	ing->stranger_rows++;
+	struct stranger_row *r = &ing->agg[ing->n_agg++];
+	snprintf(r->kind, sizeof r->kind, "%s", kind);
+	snprintf(r->key, sizeof r->key, "%s", key);
+	r->row_id = id;
+	r->count = 1;
+	logf_(ing, "%s (more of the same this minute are counted, not logged)", detail);
+	return r;
+}
+
+/* Counted in memory; strangers_flush() writes the counts, once per turn
+ * of the server loop, so a flood costs one transaction per turn, not one
+ * per connection. */
+static void stranger_count(struct stranger_row *r, const char *detail)
+{
+	r->count++;
+	r->dirty = true;
+	snprintf(r->latest, sizeof r->latest, "%s", detail);
+}
+
+static void strangers_flush(ingest *ing)
+{
+	bool any = false;
+	for (int i = 0; i < ing->n_agg; i++)
+		any |= ing->agg[i].dirty;
+	char why[300], from[40], text[700];
+	if (!any)
+		return;
+	if (batch_begin(ing, why, sizeof why) < 0) {
+		logf_(ing, "cannot count strangers' events: %s", why);
+		return;
+	}
+	clock_iso(ing->clock, ing->agg_minute * 60000, from, sizeof from);
+	sqlite3_stmt *st = ing->st[S_EVENT_UPD];
+	for (int i = 0; i < ing->n_agg; i++) {
+		struct stranger_row *r = &ing->agg[i];
+		if (!r->dirty)
+			continue;
+		r->dirty = false;
+		snprintf(text, sizeof text, "count %" PRIu64 " in the minute from %s, the latest: %s", r->count, from,
+			 r->latest);
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, r->row_id);
+		sqlite3_bind_text(st, 2, text, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			logf_(ing, "cannot count event %s: %s", r->kind, sqlite3_errmsg(store_db(ing->db)));
+		sqlite3_reset(st);
+	}
+}
+
+/* Records an event caused by a stranger (KEY: the IMEI it gave or its
+ * address): one row per KEY and minute with a count, bounded. */
+static void stranger_event(ingest *ing, const char *kind, const char *key, const char *imei, const char *detail)
+{
+	int64_t minute = now_ms(ing) / 60000;
+	if (minute != ing->agg_minute) {
+		strangers_flush(ing);
+		ing->n_agg = 0;
+		ing->agg_minute = minute;
+	}
+	struct stranger_row *r = stranger_find(ing, kind, key);
+	if (!r && ing->n_agg < STRANGER_KEYS && stranger_new(ing, kind, key, imei, detail))
+		return;
+	if (!r)
+		r = stranger_find(ing, kind, "(others)");
+	if (!r && stranger_new(ing, kind, "(others)", NULL, detail))
+		return;
+	if (!r) {
+		ing->stranger_unrecorded++;
+		return;
+	}
+	stranger_count(r, detail);
+}
+
 /* ---- connections ---- */
 
 static void add_pending(struct ingest_device_stats *st, const struct pending *p)
@@ -489,6 +621,8 @@ static void conn_close(ingest *ing, struct conn *c)
 		clock_iso(ing->clock, now_ms(ing), at, sizeof at);
 		write_usage(ing, d, at);
 	}
+	if (c->state == C_LOGIN)
+		ing->n_unauth--;
 	c->state = C_FREE;
 	c->fd = -1;
 	c->dev = NULL;
@@ -506,6 +640,12 @@ static void conn_drop(ingest *ing, struct conn *c, const char *fmt, ...)
 	va_end(ap);
 	const char *imei = c->dev ? c->dev->imei : NULL;
 	snprintf(detail, sizeof detail, "peer %s IMEI %s: %s", c->peer, imei ? imei : "(none)", why);
+	if (!c->dev) {
+		/* Never logged in: a stranger, aggregated by address. */
+		stranger_event(ing, "connection_dropped", c->host, NULL, detail);
+		conn_close(ing, c);
+		return;
+	}
 	logf_(ing, "dropped %s IMEI %s: %s", c->peer, imei ? imei : "(none)", why);
 	pthread_mutex_lock(&ing->mu);
 	if (c->dev)
@@ -577,18 +717,9 @@ static const char *tlt_err_name(int rc)
 	}
 }
 
-/* Login frame. Returns bytes consumed, 0 for more, -1 when C is gone. */
-static int handle_login(ingest *ing, struct conn *c)
+/* A login frame for IMEI. Returns 0, or -1 when C is gone. */
+static int handle_login(ingest *ing, struct conn *c, const char *imei)
 {
-	char imei[16], err[200];
-	size_t used = 0;
-	int rc = tlt_login_parse(c->rx, c->rx_len, imei, &used, err, sizeof err);
-	if (rc == TLT_NEED_MORE)
-		return 0;
-	if (rc != TLT_OK) {
-		conn_drop(ing, c, "bad login: %s", err);
-		return -1;
-	}
 	struct device *d = find_allowed(ing, imei);
 	if (!d) {
 		pthread_mutex_lock(&ing->mu);
@@ -599,10 +730,9 @@ static int handle_login(ingest *ing, struct conn *c)
 			r->st.bytes_down += 1;
 		}
 		pthread_mutex_unlock(&ing->mu);
-		logf_(ing, "refused IMEI %s from %s: not on the rack or allow list", imei, c->peer);
 		char detail[200];
-		snprintf(detail, sizeof detail, "peer %s IMEI %s: not on the rack or allow list", c->peer, imei);
-		store_ingest_event(ing, imei, "login_refused", detail);
+		snprintf(detail, sizeof detail, "refused IMEI %s from %s: not on the rack or allow list", imei, c->peer);
+		stranger_event(ing, "login_refused", imei, imei, detail);
 		if (r) {
 			char at[40];
 			clock_iso(ing->clock, now_ms(ing), at, sizeof at);
@@ -623,6 +753,7 @@ static int handle_login(ingest *ing, struct conn *c)
 	c->dev = d;
 	d->conn = c;
 	c->state = C_DATA;
+	ing->n_unauth--;
 	c->last_rx = now_ms(ing);
 	pthread_mutex_lock(&ing->mu);
 	d->st.connected = 1;
@@ -631,9 +762,7 @@ static int handle_login(ingest *ing, struct conn *c)
 	pthread_mutex_unlock(&ing->mu);
 	logf_(ing, "IMEI %s logged in from %s", imei, c->peer);
 	uint8_t yes = 0x01;
-	if (conn_send(ing, c, &yes, 1, true) < 0)
-		return -1;
-	return (int)used;
+	return conn_send(ing, c, &yes, 1, true);
 }
 
 /* A codec 12 message from the device: the answer to our command. */
@@ -670,7 +799,7 @@ static int handle_c12(ingest *ing, struct conn *c, size_t total)
 static void batch_fail(ingest *ing, const char *why)
 {
 	store_note_write_failure(ing->db, why); /* the run that started us ends in exit 3 */
-	for (int i = 0; i < ing->o.max_conns; i++) {
+	for (int i = 0; i < ing->n_slots; i++) {
 		struct conn *c = &ing->conns[i];
 		if (c->dev)
 			c->dev->loaded = false; /* newest and seq re-read from the store */
@@ -704,7 +833,7 @@ static void batch_end(ingest *ing)
 	char at[40];
 	clock_iso(ing->clock, now_ms(ing), at, sizeof at);
 	bool ok = true;
-	for (int i = 0; i < ing->o.max_conns && ok; i++) {
+	for (int i = 0; i < ing->n_slots && ok; i++) {
 		struct conn *c = &ing->conns[i];
 		if (c->state == C_FREE || c->pend.n == 0 || !c->dev)
 			continue;
@@ -722,7 +851,7 @@ static void batch_end(ingest *ing)
 		batch_fail(ing, why);
 		return;
 	}
-	for (int i = 0; i < ing->o.max_conns; i++) {
+	for (int i = 0; i < ing->n_slots; i++) {
 		struct conn *c = &ing->conns[i];
 		if (c->state == C_FREE || c->pend.n == 0 || !c->dev)
 			continue;
@@ -775,36 +904,33 @@ static int handle_avl(ingest *ing, struct conn *c, size_t total)
 	return 0;
 }
 
-/* Handles every complete frame in C's buffer. Returns 0, or -1 when C is gone. */
+/* Handles every complete frame in C's buffer, as ingest_frame_next()
+ * splits them. Returns 0, or -1 when C is gone. */
 static int process(ingest *ing, struct conn *c)
 {
 	while (c->rx_len > 0) {
-		size_t used;
-		if (c->state == C_LOGIN) {
-			int u = handle_login(ing, c);
-			if (u <= 0)
-				return u;
-			used = (size_t)u;
-		} else {
-			char err[200];
-			size_t total = 0;
-			int rc = tlt_packet_size(c->rx, c->rx_len, &total, err, sizeof err);
-			if (rc == TLT_NEED_MORE || (rc == TLT_OK && total > c->rx_len)) {
-				if (c->pkt_start < 0)
-					c->pkt_start = now_ms(ing);
-				return 0;
-			}
-			if (rc != TLT_OK) {
-				conn_drop(ing, c, "%s: %s", tlt_err_name(rc), err);
-				return -1;
-			}
-			int h = c->rx[8] == TLT_CODEC12 ? handle_c12(ing, c, total) : handle_avl(ing, c, total);
-			if (h < 0)
-				return -1;
-			used = total;
+		struct ingest_frame f;
+		ingest_frame_next(c->rx, c->rx_len, c->state == C_DATA, &f);
+		int h = 0;
+		switch (f.kind) {
+		case INGEST_FRAME_MORE:
+			if (c->state == C_DATA && c->pkt_start < 0)
+				c->pkt_start = now_ms(ing);
+			return 0;
+		case INGEST_FRAME_BAD:
+			if (c->state == C_LOGIN)
+				conn_drop(ing, c, "bad login: %s", f.why);
+			else
+				conn_drop(ing, c, "%s: %s", tlt_err_name(f.tlt_err), f.why);
+			return -1;
+		case INGEST_FRAME_LOGIN: h = handle_login(ing, c, f.imei); break;
+		case INGEST_FRAME_C12: h = handle_c12(ing, c, f.len); break;
+		case INGEST_FRAME_AVL: h = handle_avl(ing, c, f.len); break;
 		}
-		memmove(c->rx, c->rx + used, c->rx_len - used);
-		c->rx_len -= used;
+		if (h < 0)
+			return -1;
+		memmove(c->rx, c->rx + f.len, c->rx_len - f.len);
+		c->rx_len -= f.len;
 		c->pkt_start = c->rx_len ? now_ms(ing) : -1;
 	}
 	return 0;
@@ -833,8 +959,9 @@ static void conn_readable(ingest *ing, struct conn *c)
 				conn_drop(ing, c, "peer closed mid-%s (%zu bytes of it received)",
 					  c->state == C_LOGIN ? "login" : "packet", c->rx_len);
 			else {
-				logf_(ing, "%s%s%s%s disconnected", c->dev ? "IMEI " : "", c->dev ? c->dev->imei : "",
-				      c->dev ? " from " : "", c->peer);
+				/* A stranger's quiet goodbye is not worth a line each. */
+				if (c->dev)
+					logf_(ing, "IMEI %s from %s disconnected", c->dev->imei, c->peer);
 				conn_close(ing, c);
 			}
 			return;
@@ -865,6 +992,58 @@ static int fd_high(int fd)
 	return h;
 }
 
+/* The oldest connection not logged in, from HOST (NULL: from anyone); its
+ * count from HOST in *N. */
+static struct conn *oldest_unauth(ingest *ing, const char *host, int *n)
+{
+	struct conn *old = NULL;
+	*n = 0;
+	for (int i = 0; i < ing->n_slots; i++) {
+		struct conn *c = &ing->conns[i];
+		if (c->state != C_LOGIN || (host && strcmp(c->host, host)))
+			continue;
+		++*n;
+		if (!old || c->accepted < old->accepted)
+			old = c;
+	}
+	return old;
+}
+
+/* Makes room in the budget of connections not logged in for one more from
+ * HOST: the oldest of HOST's goes when HOST has its share, else the oldest
+ * of all when the budget is full. Logged-in links are never touched. */
+static void make_unauth_room(ingest *ing, const char *host)
+{
+	int n;
+	struct conn *old = oldest_unauth(ing, host, &n);
+	if (old && n >= ing->o.max_unauth_per_peer) {
+		conn_drop(ing, old, "evicted: the oldest of %d connections from %s not logged in (%d per address)", n,
+			  host, ing->o.max_unauth_per_peer);
+		return;
+	}
+	if (ing->n_unauth < ing->unauth_budget)
+		return;
+	old = oldest_unauth(ing, NULL, &n);
+	if (old)
+		conn_drop(ing, old, "evicted: the oldest of %d connections not logged in (the budget)", n);
+}
+
+static void peer_name(const struct sockaddr_storage *sa, char *host, size_t hlen, char *peer, size_t plen)
+{
+	int pport = 0;
+	snprintf(host, hlen, "?");
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, (socklen_t)hlen);
+		pport = ntohs(in->sin_port);
+	} else if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, (socklen_t)hlen);
+		pport = ntohs(in6->sin6_port);
+	}
+	snprintf(peer, plen, "%s:%d", host, pport);
+}
+
 static void accept_all(ingest *ing)
 {
 	for (;;) {
@@ -873,35 +1052,26 @@ static void accept_all(ingest *ing)
 		int fd = fd_high(accept4(ing->listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC));
 		if (fd < 0)
 			return; /* EAGAIN, or EMFILE: the backlog keeps them for later */
-		char host[48] = "?", peer[64];
-		int pport = 0;
-		if (sa.ss_family == AF_INET) {
-			struct sockaddr_in *in = (struct sockaddr_in *)&sa;
-			inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-			pport = ntohs(in->sin_port);
-		} else if (sa.ss_family == AF_INET6) {
-			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&sa;
-			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-			pport = ntohs(in6->sin6_port);
-		}
-		snprintf(peer, sizeof peer, "%s:%d", host, pport);
-		if (ing->n_conns >= ing->o.max_conns) {
-			logf_(ing, "refused connection from %s: %d connections open (the limit)", peer,
-			      ing->n_conns);
+		char host[48], peer[64];
+		peer_name(&sa, host, sizeof host, peer, sizeof peer);
+		make_unauth_room(ing, host);
+		struct conn *c = NULL;
+		for (int i = 0; i < ing->n_slots && !c; i++)
+			if (ing->conns[i].state == C_FREE)
+				c = &ing->conns[i];
+		if (!c) {
+			/* Cannot happen: logged-in links are at most one per
+			 * allowed IMEI and the rest is the budget. */
 			close(fd);
 			continue;
 		}
-		struct conn *c = NULL;
-		for (int i = 0; i < ing->o.max_conns; i++)
-			if (ing->conns[i].state == C_FREE) {
-				c = &ing->conns[i];
-				break;
-			}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		c->state = C_LOGIN;
 		c->fd = fd;
 		snprintf(c->peer, sizeof c->peer, "%s", peer);
+		snprintf(c->host, sizeof c->host, "%s", host);
+		c->accepted = ++ing->accept_seq;
 		c->dev = NULL;
 		c->rx_len = c->tx_len = 0;
 		c->want_out = false;
@@ -916,7 +1086,7 @@ static void accept_all(ingest *ing)
 			continue;
 		}
 		ing->n_conns++;
-		logf_(ing, "connection from %s", peer);
+		ing->n_unauth++;
 	}
 }
 
@@ -935,7 +1105,7 @@ static int64_t conn_deadline(ingest *ing, const struct conn *c)
 static void expire(ingest *ing)
 {
 	int64_t now = now_ms(ing);
-	for (int i = 0; i < ing->o.max_conns; i++) {
+	for (int i = 0; i < ing->n_slots; i++) {
 		struct conn *c = &ing->conns[i];
 		if (c->state == C_FREE)
 			continue;
@@ -996,7 +1166,7 @@ static void *serve(void *arg)
 	struct epoll_event evs[64];
 	while (!stopping(ing)) {
 		int64_t deadline = INT64_MAX;
-		for (int i = 0; i < ing->o.max_conns; i++)
+		for (int i = 0; i < ing->n_slots; i++)
 			if (ing->conns[i].state != C_FREE) {
 				int64_t d = conn_deadline(ing, &ing->conns[i]);
 				if (d < deadline)
@@ -1028,21 +1198,30 @@ static void *serve(void *arg)
 					conn_readable(ing, c);
 			}
 		}
+		strangers_flush(ing);
 		batch_end(ing);
 		expire(ing);
 		pump_commands(ing);
 	}
-	for (int i = 0; i < ing->o.max_conns; i++)
+	for (int i = 0; i < ing->n_slots; i++)
 		if (ing->conns[i].state != C_FREE) {
 			struct conn *c = &ing->conns[i];
 			logf_(ing, "closing %s%s%s%s: server stopping", c->dev ? "IMEI " : "",
 			      c->dev ? c->dev->imei : "", c->dev ? " from " : "", c->peer);
 			conn_close(ing, c);
 		}
+	strangers_flush(ing);
+	batch_end(ing);
 	char at[40];
 	clock_iso(ing->clock, now_ms(ing), at, sizeof at);
 	for (size_t i = 0; i < ing->n_devs; i++)
 		write_usage(ing, &ing->devs[i], at);
+	if (ing->stranger_unrecorded) {
+		char detail[200];
+		snprintf(detail, sizeof detail, "%" PRIu64 " more refusals and drops of strangers not recorded one by one: "
+			 "the server's %d rows for them were used", ing->stranger_unrecorded, STRANGER_ROWS_MAX);
+		store_ingest_event(ing, NULL, "strangers_unrecorded", detail);
+	}
 	clock_leave(ing->clock);
 	return NULL;
 }
@@ -1070,7 +1249,7 @@ static int listen_on(ingest *ing, char *err, size_t errlen)
 		}
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 128) == 0)
+		if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 1024) == 0)
 			break;
 		saved = errno;
 		close(fd);
@@ -1164,7 +1343,13 @@ int ingest_start(const struct ingest_opts *o, ingest **out, char *err, size_t er
 		ing->o.packet_timeout_ms = INGEST_PACKET_MS_DEFAULT;
 	ing->cap_devs = o->n_allow + MAX_REFUSED;
 	ing->devs = calloc(ing->cap_devs, sizeof *ing->devs);
-	ing->conns = calloc((size_t)ing->o.max_conns, sizeof *ing->conns);
+	if (ing->o.max_unauth <= 0)
+		ing->o.max_unauth = INGEST_MAX_UNAUTH_DEFAULT;
+	if (ing->o.max_unauth_per_peer <= 0)
+		ing->o.max_unauth_per_peer = INGEST_MAX_UNAUTH_PEER_DEFAULT;
+	ing->unauth_budget = ing->o.max_unauth < ing->o.max_conns ? ing->o.max_unauth : ing->o.max_conns;
+	ing->n_slots = (int)o->n_allow + ing->unauth_budget + 1;
+	ing->conns = calloc((size_t)ing->n_slots, sizeof *ing->conns);
 	ing->recs = calloc(TLT_MAX_RECORDS, sizeof *ing->recs);
 	ing->io_json = malloc(4096);
 	if (!ing->devs || !ing->conns || !ing->recs || !ing->io_json) {

@@ -25,6 +25,8 @@
 
 #define INGEST_LATE_MS_DEFAULT 120000    /* docs/uplink.md: late after 2 minutes */
 #define INGEST_MAX_CONNS_DEFAULT 256
+#define INGEST_MAX_UNAUTH_DEFAULT 64     /* connections not logged in, at once */
+#define INGEST_MAX_UNAUTH_PEER_DEFAULT 8 /* of those, from one address */
 #define INGEST_LOGIN_MS_DEFAULT 10000    /* connect to login frame */
 #define INGEST_IDLE_MS_DEFAULT 300000    /* silence on a logged-in link */
 #define INGEST_PACKET_MS_DEFAULT 15000   /* first to last byte of one packet */
@@ -42,11 +44,21 @@ struct ingest_opts {
 	const char *const *allow;
 	size_t n_allow;
 	int64_t late_ms;           /* 0: INGEST_LATE_MS_DEFAULT */
+	/* Connections that have not logged in yet share a small budget of
+	 * their own: at most min(max_unauth, max_conns) at once and
+	 * max_unauth_per_peer from one address. A newcomer beyond either
+	 * evicts the oldest such connection (of that address first), never a
+	 * logged-in one, so a tracker can always log in however many idle
+	 * sockets strangers hold. Every allowed IMEI has room for its one
+	 * logged-in link on top. */
 	int max_conns;             /* 0: INGEST_MAX_CONNS_DEFAULT */
+	int max_unauth;            /* 0: INGEST_MAX_UNAUTH_DEFAULT */
+	int max_unauth_per_peer;   /* 0: INGEST_MAX_UNAUTH_PEER_DEFAULT */
 	int login_timeout_ms;      /* 0: default; all in clock time */
 	int idle_timeout_ms;
 	int packet_timeout_ms;
-	/* One line per connection, login, refusal and drop (no newline).
+	/* One line per login and drop of a known device (no newline);
+	 * strangers' refusals and drops once per address or IMEI and minute.
 	 * NULL: stderr as "rig ingest: ...". Called on the server thread. */
 	void (*log)(void *ctx, const char *line);
 	void *log_ctx;

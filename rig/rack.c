@@ -45,11 +45,28 @@ static int opt_long(struct ydoc *d, yaml_node_t *n, const char *key, const char 
 	return 0;
 }
 
+/* What each number of a rack file may be (docs/rack-file.md, "Limits"):
+ * an RD60xx sets at most 60 V and 18 A (RD6018). */
+static const struct {
+	const char *key;
+	double min, max;
+} double_limits[] = {
+	{ "volts", 0, 60 }, { "amps", 0, 18 }, { "alt", -500, 9000 },
+};
+
 static int opt_double(struct ydoc *d, yaml_node_t *n, const char *key, const char *base, double *out)
 {
 	yaml_node_t *v = ydoc_get(d, n, key);
 	char path[160];
-	return v ? ydoc_double(d, v, P("%s.%s", base, key), out) : 0;
+	if (!v)
+		return 0;
+	if (ydoc_double(d, v, P("%s.%s", base, key), out))
+		return -1;
+	for (size_t i = 0; i < sizeof double_limits / sizeof double_limits[0]; i++)
+		if (!strcmp(double_limits[i].key, key) && (*out < double_limits[i].min || *out > double_limits[i].max))
+			return ydoc_fail(d, v, path, "%g is outside %g..%g", *out, double_limits[i].min,
+					 double_limits[i].max);
+	return 0;
 }
 
 /* "tcp://HOST:PORT" or "rtu:DEVICE@BAUD": checked here so a typo is caught
@@ -362,6 +379,8 @@ static int read_rack(struct ydoc *d, struct rack *rack)
 		return -1;
 	if (n == 0)
 		return ydoc_fail(d, v, "slots", "the rack has no slots");
+	if (n > RACK_MAX_SLOTS)
+		return ydoc_fail(d, v, "slots", "%d slots: at most %d", n, RACK_MAX_SLOTS);
 	rack->slots = calloc((size_t)n, sizeof *rack->slots);
 	if (!rack->slots)
 		return ydoc_fail(d, v, "slots", "out of memory");
@@ -388,6 +407,8 @@ int rack_load(const char *path, struct rack *rack, char *err, size_t errlen)
 	if (rc == 0)
 		rc = read_rack(&d, rack);
 	ydoc_free(&d);
+	if (rc)
+		rack_free(rack); /* what a half-read rack allocated */
 	return rc;
 }
 

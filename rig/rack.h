@@ -17,6 +17,7 @@
 #define RACK_MAX_TAGS 8
 #define RACK_MAX_LINES 8
 #define RACK_MAX_BOARDS 16
+#define RACK_MAX_SLOTS 1024
 
 /* A serial port and its speed. */
 struct rack_port {

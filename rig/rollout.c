@@ -1,5 +1,6 @@
 /* rollout.c - staged firmware rollouts, state in the store (see rollout.h, docs/rollout.md). */
 #include "rollout.h"
+#include "duration.h"
 #include "json.h"
 
 #include <errno.h>
@@ -83,25 +84,14 @@ int rollout_threshold_parse(const char *s, struct rollout_threshold *t, char *er
 
 int rollout_duration_parse(const char *s, int64_t *ms)
 {
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (end == s || errno || v <= 0 || *s < '0' || *s > '9')
+	int64_t v;
+	char secs[32];
+	/* A bare number on the command line is seconds (--device-timeout 90). */
+	if (*s && strspn(s, "0123456789") == strlen(s) && snprintf(secs, sizeof secs, "%ss", s) < (int)sizeof secs)
+		s = secs;
+	if (duration_parse(s, DURATION_MAX_MS, &v) != DURATION_OK || v <= 0)
 		return -1;
-	long long mul;
-	if (strcmp(end, "ms") == 0)
-		mul = 1;
-	else if (!*end || strcmp(end, "s") == 0)
-		mul = 1000;
-	else if (strcmp(end, "m") == 0)
-		mul = 60000;
-	else if (strcmp(end, "h") == 0)
-		mul = 3600000;
-	else
-		return -1;
-	if (v > (long long)7 * 24 * 3600 * 1000 / mul)
-		return -1;
-	*ms = v * mul;
+	*ms = v;
 	return 0;
 }
 

@@ -92,7 +92,8 @@ struct rollout_threshold {
 };
 int rollout_threshold_parse(const char *s, struct rollout_threshold *t, char *err, size_t errlen);
 
-/* "30m", "90s", "1500ms", "2h" (a bare number is seconds) into ms. */
+/* "30m", "90s", "1500ms", "2h", "1h30m" into ms: the rig's one duration
+ * grammar (duration.h; a bare number is seconds), above zero, at most 7 days. */
 int rollout_duration_parse(const char *s, int64_t *ms);
 
 struct rollout_spec {

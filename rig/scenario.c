@@ -1,5 +1,6 @@
 /* scenario.c - reading and checking scenario files (see scenario.h). */
 #include "scenario.h"
+#include "duration.h"
 #include "yamldoc.h"
 
 #include <ctype.h>
@@ -44,36 +45,20 @@ static const struct {
 
 int scenario_duration(const char *text, int64_t *ms)
 {
-	const char *p = text;
-	int64_t total = 0;
-	if (!*p)
-		return -1;
-	while (*p) {
-		if (!isdigit((unsigned char)*p))
-			return -1;
-		char *end;
-		long long n = strtoll(p, &end, 10);
-		int64_t unit;
-		if (strncmp(end, "ms", 2) == 0) unit = 1, end += 2;
-		else if (*end == 's') unit = 1000, end++;
-		else if (*end == 'm') unit = 60000, end++;
-		else if (*end == 'h') unit = 3600000, end++;
-		else return -1;
-		if (n > INT64_MAX / unit / 2)
-			return -1;
-		total += n * unit;
-		p = end;
-	}
-	*ms = total;
-	return 0;
+	return duration_parse(text, SCENARIO_DURATION_MAX_MS, ms) == DURATION_OK ? 0 : -1;
 }
 
 static int read_duration(struct ydoc *d, yaml_node_t *n, const char *path, int64_t *ms)
 {
 	const char *s = ydoc_scalar(n);
-	if (!s || scenario_duration(s, ms))
-		return ydoc_fail(d, n, path, "expected a duration such as 500ms, 30s, 10m, 2h or 1h30m, got '%s'",
-				 s ? s : "a non-value");
+	if (!s)
+		return ydoc_fail(d, n, path, "expected a duration such as 500ms, 30s, 10m, 2h or 1h30m, got a non-value");
+	enum duration_status st = duration_parse(s, SCENARIO_DURATION_MAX_MS, ms);
+	if (st == DURATION_RANGE)
+		return ydoc_fail(d, n, path, "'%s' is longer than the %lld h a duration may be", s,
+				 (long long)(SCENARIO_DURATION_MAX_MS / 3600000));
+	if (st != DURATION_OK)
+		return ydoc_fail(d, n, path, "%s, got '%s'", duration_why(st), s);
 	return 0;
 }
 
@@ -339,6 +324,24 @@ static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_st
 	return 0;
 }
 
+/* Each duration is capped, and so is their sum (steps at most
+ * SCENARIO_MAX_STEPS, so the sum cannot overflow): a scenario that could
+ * never finish is refused at the step that tips it over. */
+static int check_total(struct ydoc *d, yaml_node_t *steps, const struct scenario *sc)
+{
+	int64_t total = 0;
+	for (int i = 0; i < sc->n_steps; i++) {
+		total += sc->steps[i].duration_ms;
+		if (total <= SCENARIO_TOTAL_MAX_MS)
+			continue;
+		char path[32];
+		return ydoc_fail(d, ydoc_item(d, steps, i), ydoc_keypath(path, sizeof path, "steps[%d]", i),
+				 "the scenario's waits and time limits add up to more than %lld h",
+				 (long long)(SCENARIO_TOTAL_MAX_MS / 3600000));
+	}
+	return 0;
+}
+
 static int read_scenario(struct ydoc *d, struct scenario *sc)
 {
 	yaml_node_t *root = ydoc_root(d), *v;
@@ -371,6 +374,8 @@ static int read_scenario(struct ydoc *d, struct scenario *sc)
 		return -1;
 	if (n == 0)
 		return ydoc_fail(d, v, "steps", "a scenario needs at least one step");
+	if (n > SCENARIO_MAX_STEPS)
+		return ydoc_fail(d, v, "steps", "%d steps: at most %d", n, SCENARIO_MAX_STEPS);
 	sc->steps = calloc((size_t)n, sizeof *sc->steps);
 	if (!sc->steps)
 		return ydoc_fail(d, v, "steps", "out of memory");
@@ -379,7 +384,7 @@ static int read_scenario(struct ydoc *d, struct scenario *sc)
 			return -1;
 		sc->n_steps++;
 	}
-	return 0;
+	return check_total(d, v, sc);
 }
 
 int scenario_load(const char *path, struct scenario *sc, char *err, size_t errlen)
@@ -391,6 +396,8 @@ int scenario_load(const char *path, struct scenario *sc, char *err, size_t errle
 	if (rc == 0)
 		rc = read_scenario(&d, sc);
 	ydoc_free(&d);
+	if (rc)
+		scenario_free(sc); /* what a half-read scenario allocated */
 	return rc;
 }
 

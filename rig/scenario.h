@@ -18,6 +18,12 @@
 #define SCENARIO_TEXT_MAX 256
 #define SCENARIO_NAME_MAX 64
 #define SCENARIO_MAX_REQUIRES 8
+/* Limits a scenario file is held to (docs/scenario-file.md, "Limits"):
+ * steps per scenario, the longest single duration, and the most all of a
+ * scenario's waits and time limits may add up to. */
+#define SCENARIO_MAX_STEPS 1000
+#define SCENARIO_DURATION_MAX_MS ((int64_t)7 * 24 * 3600 * 1000)
+#define SCENARIO_TOTAL_MAX_MS ((int64_t)7 * 24 * 3600 * 1000)
 
 enum scenario_step_kind {
 	STEP_POWER,    /* power on|off|cycle */
@@ -87,7 +93,9 @@ extern const char *const scenario_sources[];
 int scenario_load(const char *path, struct scenario *sc, char *err, size_t errlen);
 void scenario_free(struct scenario *sc);
 
-/* Parses "500ms", "5s", "10m", "2h", "1h30m" into milliseconds. Returns 0 or -1. */
+/* Parses "500ms", "5s", "10m", "2h", "1h30m" into milliseconds, at most
+ * SCENARIO_DURATION_MAX_MS, through the rig's one grammar (duration.h).
+ * Returns 0 or -1. */
 int scenario_duration(const char *text, int64_t *ms);
 
 #endif

@@ -206,3 +206,40 @@ Test(json, escapes_hostile_strings)
 	cr_assert_str_eq(buf, "{\"model\":\"FM\\\"B\\\\9\\n20\\u003c/script>\\u003cb>\",\"nan\":null,\"e\":[-3,true]}");
 	free(buf);
 }
+
+/* Limits on numbers (docs/rack-file.md, "Limits"): a supply set point an
+ * RD60xx cannot take is a typo that would reach a tracker's input. */
+Test(rack, numbers_outside_their_limits_name_file_line_column)
+{
+	expect_error("slots:\n  - {id: 1, console: {port: /a}, power: {driver: rd60xx, transport: 'tcp://h:1', "
+		     "volts: 120, amps: 1}}\n",
+		     "bad.yaml:2:89: slots[0].power.volts", "120 is outside 0..60");
+	expect_error("slots:\n  - {id: 1, console: {port: /a}, power: {driver: rd60xx, transport: 'tcp://h:1', "
+		     "volts: 12, amps: -1}}\n",
+		     "slots[0].power.amps", "-1 is outside 0..18");
+	expect_error("reference: {lat: 1, lon: 2, alt: 1e9}\nslots:\n  - {id: 1, console: {port: /a}}\n",
+		     "bad.yaml:1:34: reference.alt", "outside -500..9000");
+}
+
+Test(rack, slot_count_is_limited)
+{
+	char *text = malloc(40 * 1030 + 16);
+	cr_assert_not_null(text);
+	strcpy(text, "slots:\n");
+	for (int i = 1; i <= 1025; i++)
+		sprintf(text + strlen(text), "  - {id: %d, console: {port: /a}}\n", i);
+	expect_error(text, "bad.yaml:2:3: slots", "at most 1024");
+	free(text);
+}
+
+/* A rack refused at its second slot had allocated the slots: the loader
+ * frees them itself (it leaked them, found by fuzzing rack_load). */
+Test(rack, refused_rack_frees_what_it_allocated)
+{
+	struct rack rack;
+	char err[512];
+	const char *p = write_file("bad.yaml", "slots:\n  - {id: 1, console: {port: /a}}\n  - {id: x, console: {port: /b}}\n");
+	cr_assert_eq(rack_load(p, &rack, err, sizeof err), -1);
+	cr_assert_null(rack.slots, "a refused rack keeps no slots: %s", err);
+	cr_assert_eq(rack.n_slots, 0);
+}

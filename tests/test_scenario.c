@@ -157,3 +157,62 @@ Test(scenario, trace_step_reads)
 	cr_assert_eq(sc.steps[0].duration_ms, 60000);
 	scenario_free(&sc);
 }
+
+/* Issue 12: terms whose sum overflowed int64 aborted the sanitizer build,
+ * a wait of 2^62 ms passed at once, and "1h1h1h" was accepted. */
+Test(scenario, durations_are_checked_as_sums)
+{
+	int64_t ms = -7;
+	cr_assert_eq(scenario_duration("1281023894007h1281023894007h1281023894007h", &ms), -1,
+		     "terms whose sum overflows int64");
+	cr_assert_eq(scenario_duration("1281023894007h", &ms), -1, "about 2^62 ms");
+	cr_assert_eq(scenario_duration("1h1h1h", &ms), -1, "a unit repeated");
+	cr_assert_eq(scenario_duration("30m1h", &ms), -1, "units out of order");
+	cr_assert_eq(scenario_duration("5s5ms5s", &ms), -1, "a unit after a smaller one");
+	cr_assert_eq(scenario_duration("99999999999999999999999999999999ms", &ms), -1, "digits past int64");
+	cr_assert_eq(ms, -7, "a refused duration leaves the output alone");
+	cr_assert_eq(scenario_duration("168h", &ms), 0, "7 days is the ceiling, included");
+	cr_assert_eq(ms, (int64_t)7 * 24 * 3600 * 1000);
+	cr_assert_eq(scenario_duration("167h59m59s1000ms", &ms), 0);
+	cr_assert_eq(ms, (int64_t)7 * 24 * 3600 * 1000);
+	cr_assert_eq(scenario_duration("168h1ms", &ms), -1, "one ms past the ceiling");
+	cr_assert_eq(scenario_duration("1h30m15s250ms", &ms), 0);
+	cr_assert_eq(ms, 5415250);
+}
+
+Test(scenario, duration_limits_name_file_line_column)
+{
+	expect_error("name: t\nsteps:\n  - wait: 1281023894007h1281023894007h1281023894007h\n",
+		     "s.yaml:3:11: steps[0].wait", "longer than the 168 h");
+	expect_error("name: t\nsteps:\n  - wait: 1h1h1h\n", "s.yaml:3:11: steps[0].wait", "each unit at most once");
+	expect_error("name: t\nsteps:\n  - expect: {event: boot, within: 10m1h}\n", "s.yaml:3:35: steps[0].expect.within",
+		     "largest first");
+	expect_error("name: t\nsteps:\n  - update: {image: a.fw, expect: committed, power_cut: 1h1h..2h}\n",
+		     "s.yaml:3:57: steps[0].update", "power_cut");
+	/* Each step within its ceiling, the sum above it. */
+	expect_error("name: t\nsteps:\n  - wait: 100h\n  - wait: 60h\n  - wait: 9h\n", "s.yaml:5:5: steps[2]",
+		     "add up to more than 168 h");
+}
+
+Test(scenario, step_count_is_limited)
+{
+	char *text = malloc(16 * 1100 + 64);
+	cr_assert_not_null(text);
+	strcpy(text, "name: t\nsteps:\n");
+	for (int i = 0; i < 1001; i++)
+		strcat(text, "  - wait: 1s\n");
+	expect_error(text, "s.yaml:3:3: steps", "at most 1000");
+	free(text);
+}
+
+/* A scenario refused at its third step had allocated the steps: the loader
+ * frees them itself (it leaked them, found by fuzzing scenario_load). */
+Test(scenario, refused_scenario_frees_what_it_allocated)
+{
+	struct scenario sc;
+	char err[512];
+	const char *p = write_file("name: t\nsteps:\n  - wait: 1s\n  - wait: 2s\n  - wait: soon\n");
+	cr_assert_eq(scenario_load(p, &sc, err, sizeof err), -1);
+	cr_assert_null(sc.steps, "a refused scenario keeps no steps: %s", err);
+	cr_assert_eq(sc.n_steps, 0);
+}
