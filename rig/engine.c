@@ -62,6 +62,10 @@ struct slot_run {
 	bool gnss_mark_is_power;         /* the mark was a power on (TTFF) or an antenna return */
 	int64_t gnss_cut_ms, gnss_restore_ms; /* the last antenna cut */
 	double ttff_s, reacq_s;          /* NAN until measured */
+	/* the last GNSS read that was caught up: its rack second (Unix ms) and
+	 * gpsd's report counts then (gnss_read) */
+	int64_t gnss_at;
+	unsigned gnss_tpvs, gnss_skys;
 	/* A receiver that did not report a second it was waited for, and
 	 * gpsd's message count then: not waited for again until it speaks or
 	 * the rig switches something (what makes a simulated receiver start). */
@@ -738,23 +742,43 @@ static gnss_daemon *gps_of(const struct slot_run *sr)
  * read a moment later, so the latest reading depended on how busy the
  * machine was (a reacquisition of 5.1 s in one run, 6.1 s in the next).
  * While the slot thread runs rack time stands still, so the receiver has
- * said all it will say up to now: wait (bounded, in wall time) until gpsd
- * has reported this very second. A TPV with a fix carries the receiver's
- * time; without a fix gpsd gives none, and the wait runs to its bound,
- * which gives gpsd the time to report what came. A receiver that cannot
- * have spoken in this second (the slot is off, or was switched on after
- * the second began) is not waited for. */
+ * said all it will say up to now; the read waits (bounded, wall time) until
+ * gpsd has reported this very second:
+ * - a TPV with a fix carries the receiver's time: that second or later;
+ * - without a fix gpsd gives no time, but it reports each second with one
+ *   TPV and one SKY: one second after a caught-up read, one more of each;
+ * - otherwise (the first read, or after rack time jumped) the wait runs to
+ *   its bound, which gives gpsd the time to report what came.
+ * A receiver that cannot have spoken in this second (the slot is off, or
+ * was switched on after the second began) is not waited for. */
+static bool gnss_caught_up(const struct slot_run *sr, const struct gnss_reading *g, int64_t second)
+{
+	if (g->tpv_epoch_ms >= second)
+		return true;
+	if (sr->gnss_at == second)
+		return true;   /* read already this second: nothing more can come */
+	return sr->gnss_at == second - 1000 && g->tpv_count > sr->gnss_tpvs && g->sky_count > sr->gnss_skys;
+}
+
 static int gnss_read(struct slot_run *sr, struct gnss_reading *g)
 {
 	gnss_daemon *d = gps_of(sr);
 	if (!d)
 		return GNSS_ERR_ARG;
-	if (!clock_is_virtual(sr->o->clock) || sr->power_left_off)
-		return gnss_get(d, sr->slot->nmea.path, g);
+	int rc = gnss_get(d, sr->slot->nmea.path, g);
+	if (rc != GNSS_OK || !clock_is_virtual(sr->o->clock) || sr->power_left_off)
+		return rc;
 	int64_t second = clock_unix_ms(sr->o->clock, now(sr)) / 1000 * 1000;
 	int64_t on = sr->last_power_on >= 0 ? clock_unix_ms(sr->o->clock, sr->last_power_on) : INT64_MIN;
-	int rc = gnss_get_at(d, sr->slot->nmea.path, second, second >= on ? GNSS_SETTLE_MS : 0, g);
-	return rc == GNSS_ERR_TIMEOUT ? GNSS_OK : rc;
+	if (second < on)
+		return GNSS_OK;
+	int64_t until = gnss_now_ms() + GNSS_SETTLE_MS;
+	while (!gnss_caught_up(sr, g, second) && gnss_now_ms() < until)
+		gnss_get_at(d, sr->slot->nmea.path, second, 5, g);
+	sr->gnss_at = second;
+	sr->gnss_tpvs = g->tpv_count;
+	sr->gnss_skys = g->sky_count;
+	return GNSS_OK;
 }
 
 /* Moves rack time on by a second and reads the receiver as of then. */
