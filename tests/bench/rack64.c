@@ -113,16 +113,18 @@ int main(void)
 	       rack1 > 0 && rack64 > 0 ? (cpu64 / (64.0 * rack64)) / (cpu1 / rack1) : 0.0);
 	double n64, nr64;
 	int nc64 = run_rack(64, "nightly", "lab", &n64, &nr64);
-	if (nc64 < 0 || nc64 > 1) {
-		fprintf(stderr, "rack64: rig nightly failed (exit %d)\n", nc64);
+	if (nc64 < 0) {
+		fprintf(stderr, "rack64: rig nightly did not run\n");
 		return 1;
 	}
 	printf("the full nightly suite (power-loss, offline-flush, data-cap) on a virtual rack:\n");
-	printf("  64 slots: wall %6.2f s   rig peak RSS %6.1f MB   (goal: < 64 MB)\n", n64, nr64);
+	printf("  64 slots: wall %6.2f s   rig peak RSS %6.1f MB   exit %d   (goals: < 64 MB, no rig fault)\n", n64,
+	       nr64, nc64);
 	struct { const char *what; bool met; } goals[] = {
 		{ "power-loss on 64 slots under 10 s", w64 < 10.0 },
 		{ "offline-flush on 64 slots under 10 s", f64 < 10.0 },
 		{ "full nightly on 64 slots under 64 MB RSS", nr64 < 64.0 },
+		{ "full nightly on 64 slots without rig faults", nc64 == 0 || nc64 == 1 },
 	};
 	int missed = 0;
 	for (size_t i = 0; i < sizeof goals / sizeof goals[0]; i++) {
