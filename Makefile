@@ -45,6 +45,7 @@ TOOLS     := $(patsubst tests/tools/%.c,$(BUILD)/san/%,$(TOOL_SRC))
 obj     = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 sanobj  = $(patsubst %.c,$(BUILD)/san/obj/%.o,$(1))
 
+# test-run runs test-tsan after the whole suite (not after a filtered run).
 .PHONY: all demo test test-run bench bench-run deps install clean check-walls
 .DEFAULT_GOAL := all
 # Keep tool objects: make would otherwise delete them as intermediates.
@@ -120,6 +121,47 @@ test-run: check-walls $(BUILD)/san/rig $(BUILD)/san/simrack $(BUILD)/san/trackri
 	TRACKRIG_BIN=$(BUILD)/san TRACKRIG_SHIM=$(BUILD)/ptyshim.so TRACKRIG_IMAGES=$(BUILD)/fixtures/fw \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/run-suite $(BUILD)/san/trackrig-tests $(TESTFLAGS)
+	@if [ -z '$(TESTFLAGS)' ]; then $(MAKE) --no-print-directory test-tsan; fi
+
+# ---- ThreadSanitizer build for the threaded suites -------------------------
+# The threads live in rig (a thread per slot on one virtual clock, the
+# ingest's server, gpsd's watcher, the stop thread) and are started by the
+# suites below through build/tsan/rig and build/tsan/simrack (ASan and TSan
+# cannot share a binary). The Criterion binary stays the ASan one: its
+# BoxFort arena cannot be mapped under TSan ("Could not initialize
+# inheritable arena"). Every TSan report goes to build/tsan/reports/ and
+# fails the target, whatever the test made of the exit code; halt_on_error
+# makes the racing process exit 66 at its first race, which fails its test
+# too. test-run runs it after the whole suite, so CI does.
+TSAN        := -fsanitize=thread -fno-omit-frame-pointer
+TSAN_SUITES ?= @(run|simrack_clock|rollout|ingest|gnss|determinism)/*
+TSAN_TOOLS  := fwgen serial_peer usb_testbed
+tsanobj     = $(patsubst %.c,$(BUILD)/tsan/obj/%.o,$(1))
+$(BUILD)/tsan/obj/drivers/%.o $(BUILD)/tsan/obj/fixtures/%.o: INC = -Idrivers
+$(BUILD)/tsan/obj/reports/%.o: INC = -Irig -Ireports
+
+$(BUILD)/tsan/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) -O1 -g $(TSAN) $(CPPFLAGS) $(INC) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/tsan/rig: $(call tsanobj,rig/main.c $(RIG_SRC) $(DRV_SRC))
+	$(CC) $(TSAN) $^ -o $@ $(PKG_LIBS)
+
+$(BUILD)/tsan/simrack: $(call tsanobj,$(SIM_SRC) $(DRV_SRC))
+	$(CC) $(TSAN) $^ -o $@ $(PKG_LIBS)
+
+.PHONY: test-tsan
+test-tsan: $(BUILD)/tsan/rig $(BUILD)/tsan/simrack $(BUILD)/san/trackrig-tests $(BUILD)/ptyshim.so $(TOOLS) $(BUILD)/san/usb_testbed fw-fixtures
+	@for t in $(TSAN_TOOLS); do ln -sf ../san/$$t $(BUILD)/tsan/$$t; done
+	@rm -rf $(BUILD)/tsan/reports && mkdir -p $(BUILD)/tsan/reports
+	TRACKRIG_BIN=$(BUILD)/tsan TRACKRIG_SHIM=$(BUILD)/ptyshim.so TRACKRIG_IMAGES=$(BUILD)/fixtures/fw \
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 log_path=$(CURDIR)/$(BUILD)/tsan/reports/race suppressions=$(CURDIR)/tests/tsan.supp" \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	TRACKRIG_TEST_LOG=$(BUILD)/tsan/test.log \
+	  tests/run-suite $(BUILD)/san/trackrig-tests --filter='$(TSAN_SUITES)' $(TSANFLAGS); st=$$?; \
+	 if ls $(BUILD)/tsan/reports/race.* >/dev/null 2>&1; then \
+	   cat $(BUILD)/tsan/reports/race.*; echo "test-tsan: ThreadSanitizer reports above ($(BUILD)/tsan/reports/)" >&2; exit 1; fi; \
+	 exit $$st
 
 # ---- benchmarks (release build) ------------------------------------------
 $(BUILD)/bench/%: tests/bench/%.c $(call obj,$(RIG_SRC) $(DRV_SRC))

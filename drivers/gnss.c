@@ -377,6 +377,7 @@ static void reading_clear(struct gnss_reading *r, const char *path)
 	r->lat = r->lon = r->alt = r->speed = r->fix_time = r->hdop = r->pdop = NAN;
 	r->satellites_used = r->satellites_visible = -1;
 	r->last_report_ms = r->last_fix_ms = r->first_fix_ms = GNSS_NEVER;
+	r->tpv_epoch_ms = r->sky_epoch_ms = GNSS_NEVER;
 	r->ttff_ms = -1;
 }
 
@@ -434,6 +435,8 @@ static void take_tpv(gnss_daemon *g, struct gnss_reading *r, const struct gps_da
 	r->tpv_count++;
 	r->last_report_ms = now;
 	r->mode = d->fix.mode;
+	if (d->set & TIME_SET)   /* a receiver without a fix still says its time */
+		r->tpv_epoch_ms = (int64_t)d->fix.time.tv_sec * 1000 + d->fix.time.tv_nsec / 1000000;
 	if (d->fix.mode < MODE_2D)
 		return;
 	r->lat = d->fix.latitude;
@@ -455,6 +458,8 @@ static void take_sky(struct gnss_reading *r, const struct gps_data_t *d, const c
 {
 	r->sky_count++;
 	r->last_report_ms = now;
+	if (d->skyview_time.tv_sec > 0)
+		r->sky_epoch_ms = (int64_t)d->skyview_time.tv_sec * 1000 + d->skyview_time.tv_nsec / 1000000;
 	if (strstr(msg, "\"satellites\":")) {
 		r->satellites_used = d->satellites_used;
 		r->satellites_visible = d->satellites_visible;
@@ -481,18 +486,41 @@ static void take_message(gnss_daemon *g, const struct gps_data_t *d, const char 
 	pthread_mutex_unlock(&g->mu);
 }
 
+/* libgps keeps static buffers (its strlcat into a global races under
+ * ThreadSanitizer when two watchers read at once): one call into it at a
+ * time in this process, whatever the number of gpsds. */
+static pthread_mutex_t libgps_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int lib_read(struct gps_data_t *d, char *msg, size_t len)
+{
+	pthread_mutex_lock(&libgps_mu);
+	int rc = gps_read(d, msg, (int)len);
+	pthread_mutex_unlock(&libgps_mu);
+	return rc;
+}
+
+static void lib_close(struct gps_data_t *d)
+{
+	pthread_mutex_lock(&libgps_mu);
+	gps_close(d);
+	pthread_mutex_unlock(&libgps_mu);
+}
+
 static int watch_open(gnss_daemon *g, struct gps_data_t *d)
 {
 	char port[16];
 	snprintf(port, sizeof port, "%d", g->st.port);
 	memset(d, 0, sizeof *d);
-	if (gps_open("127.0.0.1", port, d) != 0)
-		return fail(g, GNSS_ERR_START, "libgps: gps_open 127.0.0.1:%s: %s", port, gps_errstr(errno));
-	if (gps_stream(d, WATCH_ENABLE | WATCH_JSON, NULL) != 0) {
+	pthread_mutex_lock(&libgps_mu);
+	int rc = GNSS_OK;
+	if (gps_open("127.0.0.1", port, d) != 0) {
+		rc = fail(g, GNSS_ERR_START, "libgps: gps_open 127.0.0.1:%s: %s", port, gps_errstr(errno));
+	} else if (gps_stream(d, WATCH_ENABLE | WATCH_JSON, NULL) != 0) {
+		rc = fail(g, GNSS_ERR_IO, "libgps: gps_stream on 127.0.0.1:%s: %s", port, gps_errstr(errno));
 		gps_close(d);
-		return fail(g, GNSS_ERR_IO, "libgps: gps_stream on 127.0.0.1:%s: %s", port, gps_errstr(errno));
 	}
-	return GNSS_OK;
+	pthread_mutex_unlock(&libgps_mu);
+	return rc;
 }
 
 /* gpsd is gone (or its socket is): reap it, then restart it once per
@@ -563,7 +591,7 @@ static void *watch(void *arg)
 		bool lost = !open;
 		if (open && gps_waiting(&d, WATCH_POLL_US)) {
 			msg[0] = '\0';
-			if (gps_read(&d, msg, sizeof msg) < 0)
+			if (lib_read(&d, msg, sizeof msg) < 0)
 				lost = true;
 			else
 				take_message(g, &d, msg);
@@ -573,7 +601,7 @@ static void *watch(void *arg)
 		if (!lost)
 			continue;
 		if (open)
-			gps_close(&d);
+			lib_close(&d);
 		open = false;
 		pthread_mutex_lock(&g->mu);
 		bool again = !g->stopping && after_death(g);
@@ -583,7 +611,7 @@ static void *watch(void *arg)
 			open = watch_open(g, &d) == GNSS_OK;
 	}
 	if (open)
-		gps_close(&d);
+		lib_close(&d);
 	return NULL;
 }
 
@@ -654,6 +682,22 @@ void gnss_mark_start(gnss_daemon *g)
 	pthread_mutex_unlock(&g->mu);
 }
 
+bool gnss_has_device(gnss_daemon *g, const char *given)
+{
+	char path[PATH_MAX];
+	if (given[0] != '/') {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof cwd) || (size_t)snprintf(path, sizeof path, "%s/%s", cwd, given) >= sizeof path)
+			return false;
+	} else {
+		snprintf(path, sizeof path, "%s", given);
+	}
+	pthread_mutex_lock(&g->mu);
+	bool found = find_dev(g, path) != NULL;
+	pthread_mutex_unlock(&g->mu);
+	return found;
+}
+
 int gnss_get(gnss_daemon *g, const char *given, struct gnss_reading *out)
 {
 	char path[PATH_MAX];
@@ -665,6 +709,36 @@ int gnss_get(gnss_daemon *g, const char *given, struct gnss_reading *out)
 		*out = *r;
 	pthread_mutex_unlock(&g->mu);
 	return r ? GNSS_OK : fail(g, GNSS_ERR_ARG, "%s: not a device of this gpsd", path);
+}
+
+/* The reading R is as of EPOCH: its TPV is (and its SKY, when SKYs carry
+ * a time). */
+static bool reached(const struct gnss_reading *r, int64_t epoch)
+{
+	return r->tpv_epoch_ms != GNSS_NEVER && r->tpv_epoch_ms >= epoch &&
+	       (r->sky_epoch_ms == GNSS_NEVER || r->sky_epoch_ms >= epoch);
+}
+
+int gnss_get_at(gnss_daemon *g, const char *given, int64_t epoch_ms, int wait_ms, struct gnss_reading *out)
+{
+	char path[PATH_MAX];
+	if (absolute(g, given, path, sizeof path))
+		return GNSS_ERR_ARG;
+	int64_t deadline = gnss_now_ms() + wait_ms;
+	struct timespec ts = { .tv_sec = deadline / 1000, .tv_nsec = (long)(deadline % 1000) * 1000000L };
+	pthread_mutex_lock(&g->mu);
+	const struct gnss_reading *r = find_dev(g, path);
+	while (r && !reached(r, epoch_ms) && !g->st.dead && gnss_now_ms() < deadline) {
+		pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+		r = find_dev(g, path);
+	}
+	int rc = !r ? GNSS_ERR_ARG : reached(r, epoch_ms) ? GNSS_OK : GNSS_ERR_TIMEOUT;
+	if (r)
+		*out = *r;
+	pthread_mutex_unlock(&g->mu);
+	if (!r)
+		return fail(g, GNSS_ERR_ARG, "%s: not a device of this gpsd", path);
+	return rc;
 }
 
 int gnss_wait_fix(gnss_daemon *g, const char *given, int min_mode, int64_t deadline_ms)

@@ -66,6 +66,11 @@ struct gnss_reading {
 	int64_t first_fix_ms;       /* first TPV with mode >= 2 after the start mark; GNSS_NEVER */
 	int64_t ttff_ms;            /* first_fix_ms - start mark, or -1 */
 	unsigned tpv_count, sky_count;
+	/* The receiver's own UTC time (Unix ms) of the last TPV that carried
+	 * one (gpsd 3.22 gives a time with a fix only) and of the last SKY that
+	 * did; GNSS_NEVER before any. What a reading is "as of", by the
+	 * receiver's clock rather than by its arrival. */
+	int64_t tpv_epoch_ms, sky_epoch_ms;
 };
 
 /* How the private gpsd is doing. */
@@ -109,6 +114,22 @@ void gnss_mark_start(gnss_daemon *g);
 /* Copies the reading of the device added as PATH into *OUT. GNSS_ERR_ARG
  * when no such device was added. */
 int gnss_get(gnss_daemon *g, const char *path, struct gnss_reading *out);
+
+/* Whether PATH was added to G. Quiet: sets no error, so any number of
+ * threads may ask any number of gpsds which one reads a port. */
+bool gnss_has_device(gnss_daemon *g, const char *path);
+
+/* Like gnss_get(), as of the receiver's second EPOCH_MS (Unix ms, whole
+ * seconds), for a caller that knows the receiver cannot have spoken past it
+ * (a virtual rack whose time stands still): waits, at most WAIT_MS of wall
+ * time, until gpsd has reported that second (its TPV, and its SKY when SKYs
+ * carry a time). On a virtual rack the NMEA of a rack second is written at
+ * once and gpsd reads it a wall-time moment later; waiting for it makes the
+ * reading depend on rack time only. GNSS_OK when the second is in;
+ * GNSS_ERR_TIMEOUT when it did not come (a receiver that says nothing, or
+ * says no time: no fix): *OUT is the last reading all the same.
+ * GNSS_ERR_ARG for an unknown device. */
+int gnss_get_at(gnss_daemon *g, const char *path, int64_t epoch_ms, int wait_ms, struct gnss_reading *out);
 
 /* Waits until PATH has a TPV with mode >= MIN_MODE (GNSS_MODE_NO_FIX: any
  * report at all) or DEADLINE_MS (epoch ms) passes. Returns GNSS_OK,

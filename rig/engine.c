@@ -19,6 +19,7 @@
 
 #define POLL_EVERY_MS 1000   /* how often expect re-checks a state or a diagnosis */
 #define CYCLE_OFF_MS 1000    /* how long a power cycle leaves the slot off */
+#define GNSS_SETTLE_MS 1000  /* wall ms gpsd gets to report a rack second's NMEA */
 
 /* Everything one slot's thread owns. */
 struct slot_run {
@@ -29,6 +30,7 @@ struct slot_run {
 	const struct engine_opts *o;
 	struct engine_result *results;   /* n_sc of them */
 	pthread_mutex_t *db_lock;
+	pthread_mutex_t *progress_lock;  /* guards status and done: the main thread reads them */
 	pthread_t thread;
 	char label[12];
 
@@ -63,14 +65,22 @@ struct slot_run {
 	bool gnss_mark_is_power;         /* the mark was a power on (TTFF) or an antenna return */
 	int64_t gnss_cut_ms, gnss_restore_ms; /* the last antenna cut */
 	double ttff_s, reacq_s;          /* NAN until measured */
+	/* the last GNSS read that was caught up: its rack second (Unix ms) and
+	 * gpsd's report counts then (gnss_read) */
+	int64_t gnss_at;
+	unsigned gnss_tpvs, gnss_skys;
+	/* A receiver that did not report a second it was waited for, and
+	 * gpsd's message count then: not waited for again until it speaks or
+	 * the rig switches something (what makes a simulated receiver start). */
 	int ota_boots;                   /* boots during the last update */
 	double ota_recovery_s;           /* NAN until an update ended */
-	char status[160];                /* progress line */
-	bool done;
+	char status[160];                /* progress line (under progress_lock) */
+	bool done;                       /* (under progress_lock) */
 };
 
 static struct ingest_device_stats uplink_stats(struct slot_run *sr);
 static gnss_daemon *gps_of(const struct slot_run *sr);
+static int gnss_read(struct slot_run *sr, struct gnss_reading *g);
 
 const char *engine_outcome_name(enum engine_outcome o)
 {
@@ -94,6 +104,19 @@ static void with_db(struct slot_run *sr, void (*fn)(struct slot_run *, void *), 
 	pthread_mutex_lock(sr->db_lock);
 	fn(sr, arg);
 	pthread_mutex_unlock(sr->db_lock);
+}
+
+/* The progress line the main thread draws; DONE marks the slot finished. */
+__attribute__((format(printf, 3, 4)))
+static void set_status(struct slot_run *sr, bool done, const char *fmt, ...)
+{
+	pthread_mutex_lock(sr->progress_lock);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(sr->status, sizeof sr->status, fmt, ap);
+	va_end(ap);
+	sr->done = done;
+	pthread_mutex_unlock(sr->progress_lock);
 }
 
 struct audit_arg { const char *command, *result, *port; };
@@ -486,6 +509,10 @@ static void gather(struct slot_run *sr, struct diag_evidence *ev, int watch_ms)
 		.silent_after_ms = sr->slot->declared.record_period_s > 0 ? 3LL * sr->slot->declared.record_period_s * 1000 : 0,
 		.boot_watch_ms = watch_ms, .clock = clock_for_tracker(sr->o->clock),
 	};
+	/* The receiver as of this rack second (gnss_read), not as fast as gpsd read. */
+	struct gnss_reading g;
+	if (src.gps && gnss_read(sr, &g) == GNSS_OK)
+		src.gps_reading = &g;
 	struct evidence_boot_reading boot, then;
 	evidence_gather(&src, ev, &boot);
 	take_events(sr);
@@ -774,29 +801,63 @@ static enum engine_outcome expect_uplink(struct slot_run *sr, const struct scena
 /* The gpsd that reads this slot's NMEA port, or NULL. */
 static gnss_daemon *gps_of(const struct slot_run *sr)
 {
-	struct gnss_reading g;
 	for (int i = 0; *sr->slot->nmea.path && i < sr->o->n_gnss; i++)
-		if (gnss_get(sr->o->gnss[i], sr->slot->nmea.path, &g) == GNSS_OK)
+		if (gnss_has_device(sr->o->gnss[i], sr->slot->nmea.path))   /* quiet: slots ask at once */
 			return sr->o->gnss[i];
 	return NULL;
 }
 
-/* Moves rack time on by a second and gives gpsd the moment it needs to read
- * what the receiver said in it: gpsd is another process, and on a virtual
- * rack a second of NMEA arrives in a burst. */
+/* The receiver as of this rack second. gpsd is another process reading in
+ * wall time: on a virtual rack the NMEA of a second is written at once and
+ * read a moment later, so the latest reading depended on how busy the
+ * machine was (a reacquisition of 5.1 s in one run, 6.1 s in the next).
+ * While the slot thread runs rack time stands still, so the receiver has
+ * said all it will say up to now; the read waits (bounded, wall time) until
+ * gpsd has reported this very second:
+ * - a TPV with a fix carries the receiver's time: that second or later;
+ * - without a fix gpsd gives no time, but it reports each second with one
+ *   TPV and one SKY: one second after a caught-up read, one more of each;
+ * - otherwise (the first read, or after rack time jumped) the wait runs to
+ *   its bound, which gives gpsd the time to report what came.
+ * A receiver that cannot have spoken in this second (the slot is off, or
+ * was switched on after the second began) is not waited for. */
+static bool gnss_caught_up(const struct slot_run *sr, const struct gnss_reading *g, int64_t second)
+{
+	if (g->tpv_epoch_ms >= second)
+		return true;
+	if (sr->gnss_at == second)
+		return true;   /* read already this second: nothing more can come */
+	return sr->gnss_at == second - 1000 && g->tpv_count > sr->gnss_tpvs && g->sky_count > sr->gnss_skys;
+}
+
+static int gnss_read(struct slot_run *sr, struct gnss_reading *g)
+{
+	gnss_daemon *d = gps_of(sr);
+	if (!d)
+		return GNSS_ERR_ARG;
+	int rc = gnss_get(d, sr->slot->nmea.path, g);
+	if (rc != GNSS_OK || !clock_is_virtual(sr->o->clock) || sr->power_left_off)
+		return rc;
+	int64_t second = clock_unix_ms(sr->o->clock, now(sr)) / 1000 * 1000;
+	int64_t on = sr->last_power_on >= 0 ? clock_unix_ms(sr->o->clock, sr->last_power_on) : INT64_MIN;
+	if (second < on)
+		return GNSS_OK;
+	int64_t until = gnss_now_ms() + GNSS_SETTLE_MS;
+	while (!gnss_caught_up(sr, g, second) && gnss_now_ms() < until)
+		gnss_get_at(d, sr->slot->nmea.path, second, 5, g);
+	sr->gnss_at = second;
+	sr->gnss_tpvs = g->tpv_count;
+	sr->gnss_skys = g->sky_count;
+	return GNSS_OK;
+}
+
+/* Moves rack time on by a second and reads the receiver as of then. */
 static int gnss_step(struct slot_run *sr, struct gnss_reading *g, int64_t deadline)
 {
-	unsigned before = g->tpv_count;
 	int64_t next = now(sr) + 1000;
 	if (pump_until(sr, next < deadline ? next : deadline, NULL, NULL) < 0)
 		return -1;
-	for (int i = 0; i < 50; i++) { /* at most 250 ms of wall time */
-		gnss_get(gps_of(sr), sr->slot->nmea.path, g);
-		if (g->tpv_count != before)
-			break;
-		struct timespec ts = { 0, 5 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
+	gnss_read(sr, g);
 	return 0;
 }
 
@@ -805,7 +866,7 @@ static enum engine_outcome expect_gnss_fix(struct slot_run *sr, const struct sce
 	if (!gps_of(sr))
 		return fail(sr, st, OUTCOME_ERROR, "GNSS checks need the slot's nmea port read by the rig's gpsd");
 	struct gnss_reading g = { 0 };
-	gnss_get(gps_of(sr), sr->slot->nmea.path, &g);
+	gnss_read(sr, &g);
 	for (;;) {
 		/* A fix counts when the receiver made it after the mark. */
 		if (g.mode >= GNSS_MODE_3D && g.fix_time * 1000.0 >= (double)sr->gnss_mark_ms - 1000.0) {
@@ -1347,8 +1408,8 @@ static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct 
 					  (long long)(budget / 1000), i + 1);
 			break;
 		}
-		snprintf(sr->status, sizeof sr->status, "%.40s %d/%d %s %.60s", sc->name, i + 1, sc->n_steps,
-			 step_kind_name(st->kind), st->text);
+		set_status(sr, false, "%.40s %d/%d %s %.60s", sc->name, i + 1, sc->n_steps, step_kind_name(st->kind),
+			   st->text);
 		struct step_rec rec = { .st = st, .idx = i };
 		with_db(sr, step_begin_fn, &rec);
 		r->outcome = step_run(sr, st);
@@ -1424,6 +1485,16 @@ static void safe_state(struct slot_run *sr)
 		set_power(sr, sr->slot->power.safe_on, err, sizeof err);
 }
 
+/* What identify() found, for the slot's later scenarios: field by field, so
+ * a new field between them cannot be overrun or left out silently. */
+static void copy_identity(struct engine_result *to, const struct engine_result *from)
+{
+	memcpy(to->imei, from->imei, sizeof to->imei);
+	memcpy(to->vendor, from->vendor, sizeof to->vendor);
+	memcpy(to->model, from->model, sizeof to->model);
+	memcpy(to->firmware, from->firmware, sizeof to->firmware);
+}
+
 static void *slot_main(void *arg)
 {
 	struct slot_run *sr = arg;
@@ -1443,16 +1514,14 @@ static void *slot_main(void *arg)
 		for (int i = 0; i < sr->n_sc; i++) {
 			struct engine_result *r = &sr->results[i];
 			if (i > 0)
-				memcpy(r->imei, sr->results[0].imei, sizeof r->imei + sizeof r->vendor + sizeof r->model +
-				       sizeof r->firmware);
+				copy_identity(r, &sr->results[0]);
 			run_scenario(sr, &sr->scenarios[i], r);
 			slot_finished(sr, r);
 		}
 	}
 	if (clock_aborted(sr->o->clock))
 		safe_state(sr);
-	snprintf(sr->status, sizeof sr->status, "done");
-	sr->done = true;
+	set_status(sr, true, "done");
 	clock_leave(sr->o->clock);
 	return NULL;
 }
@@ -1476,8 +1545,13 @@ static void show_progress(struct slot_run *runs, int n, const struct engine_opts
 	static int drawn;
 	if (drawn)
 		fprintf(o->progress, "\033[%dA", drawn);
-	for (int i = 0; i < n; i++)
-		fprintf(o->progress, "\033[2Kslot %-4s %s\n", runs[i].label, runs[i].done ? "done" : runs[i].status);
+	for (int i = 0; i < n; i++) {
+		char line[sizeof runs[i].status];
+		pthread_mutex_lock(runs[i].progress_lock);
+		snprintf(line, sizeof line, "%s", runs[i].done ? "done" : runs[i].status);
+		pthread_mutex_unlock(runs[i].progress_lock);
+		fprintf(o->progress, "\033[2Kslot %-4s %s\n", runs[i].label, line);
+	}
 	drawn = final ? 0 : n;
 	fflush(o->progress);
 }
@@ -1491,7 +1565,7 @@ int engine_run(const struct rack *rack, const bool *sel, const struct scenario *
 	struct slot_run *runs = calloc((size_t)n, sizeof *runs);
 	if (!runs)
 		return -1;
-	pthread_mutex_t db_lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_t db_lock = PTHREAD_MUTEX_INITIALIZER, progress_lock = PTHREAD_MUTEX_INITIALIZER;
 	int k = 0;
 	for (int i = 0; i < rack->n_slots; i++) {
 		if (!sel[i])
@@ -1499,6 +1573,7 @@ int engine_run(const struct rack *rack, const bool *sel, const struct scenario *
 		struct slot_run *sr = &runs[k];
 		*sr = (struct slot_run){ .rack = rack, .slot = &rack->slots[i], .scenarios = scenarios, .n_sc = n_sc,
 					 .o = o, .results = &results[k * n_sc], .db_lock = &db_lock,
+					 .progress_lock = &progress_lock,
 					 .last_power_on = -1, .ttff_s = NAN, .reacq_s = NAN, .ota_recovery_s = NAN, .tx_peak_a = NAN };
 		snprintf(sr->label, sizeof sr->label, "%d", rack->slots[i].id);
 		snprintf(sr->status, sizeof sr->status, "starting");
@@ -1524,7 +1599,7 @@ int engine_run(const struct rack *rack, const bool *sel, const struct scenario *
 	pthread_attr_destroy(&attr);
 	for (int i = started; i < n; i++) {
 		clock_leave(o->clock);
-		runs[i].done = true;
+		set_status(&runs[i], true, "not started");
 		for (int s = 0; s < n_sc; s++) {
 			runs[i].results[s].outcome = OUTCOME_ERROR;
 			snprintf(runs[i].results[s].message, sizeof runs[i].results[s].message,
@@ -1534,8 +1609,10 @@ int engine_run(const struct rack *rack, const bool *sel, const struct scenario *
 	}
 	for (;;) {
 		int done = 0;
+		pthread_mutex_lock(&progress_lock);
 		for (int i = 0; i < n; i++)
 			done += runs[i].done;
+		pthread_mutex_unlock(&progress_lock);
 		if (done == n)
 			break;
 		show_progress(runs, n, o, false);

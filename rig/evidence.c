@@ -226,10 +226,15 @@ fail:
 
 /* ---- GNSS through gpsd ---- */
 
-bool evidence_gpsd(gnss_daemon *gd, const char *path, int64_t now_ms, struct diag_gnss *g)
+bool evidence_gpsd(gnss_daemon *gd, const char *path, const struct gnss_reading *taken, int64_t now_ms,
+		   struct diag_gnss *g)
 {
 	struct gnss_reading r;
-	if (!gd || !path || !*path || gnss_get(gd, path, &r) != GNSS_OK || r.mode == GNSS_MODE_NOT_SEEN)
+	if (taken)
+		r = *taken;
+	else if (!gd || !path || !*path || gnss_get(gd, path, &r) != GNSS_OK)
+		return false;
+	if (r.mode == GNSS_MODE_NOT_SEEN)
 		return false;
 	g->state = DIAG_CH_ANSWERED;
 	snprintf(g->source, sizeof g->source, "gpsd");
@@ -398,7 +403,7 @@ void evidence_gather(const struct evidence_source *src, struct diag_evidence *ev
 		     struct evidence_boot_reading *boot_now)
 {
 	evidence_supply(src, &ev->supply);
-	evidence_gpsd(src->gps, src->nmea_path, src->now_ms, &ev->gnss);
+	evidence_gpsd(src->gps, src->nmea_path, src->gps_reading, src->now_ms, &ev->gnss);
 	evidence_console(src, &ev->console);
 	struct evidence_boot_reading first = { .at_ms = DIAG_NEVER, .boots = -1 }, last;
 	bool answering = ev->console.state == DIAG_CH_ANSWERED;

@@ -49,6 +49,10 @@ struct evidence_source {
 	/* GNSS: the rig's gpsd and the slot's NMEA path, or NULL */
 	gnss_daemon *gps;
 	const char *nmea_path;
+	/* a reading the caller took already, caught up to rack time (the
+	 * engine's, so a verdict never depends on how fast gpsd read); NULL:
+	 * gpsd is read here */
+	const struct gnss_reading *gps_reading;
 	/* results store (NULL: uplink records not read), its lock (NULL: none) */
 	store *db;
 	pthread_mutex_t *db_lock;
@@ -77,7 +81,8 @@ int evidence_device(const struct evidence_source *src, struct diag_evidence *ev,
 /* Uplink records of IMEI from the results store (SQLite's json functions on the io column). */
 void evidence_records(store *db, const char *imei, int64_t now_ms, struct diag_uplink *out);
 /* GNSS through gpsd; false when gpsd has nothing for the path. */
-bool evidence_gpsd(gnss_daemon *g, const char *path, int64_t now_ms, struct diag_gnss *out);
+bool evidence_gpsd(gnss_daemon *g, const char *path, const struct gnss_reading *taken, int64_t now_ms,
+		   struct diag_gnss *out);
 /* Boot history from two restart counter readings: THEN (earlier, may be at DIAG_NEVER) and NOW. */
 void evidence_boot(const struct evidence_boot_reading *then, const struct evidence_boot_reading *now,
 		   int64_t window_ms, struct diag_boot *out);

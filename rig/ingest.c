@@ -144,6 +144,7 @@ struct ingest {
 	/* Packets that arrive together share one transaction (one commit, one
 	 * WAL write); each is acked only after it commits. */
 	bool in_batch;
+	uint64_t commits;           /* batches committed (under mu): what a commit holds, for benchmarks */
 	int listen_fd, wake_fd, ep;
 	int port;
 	pthread_t thread;
@@ -851,6 +852,9 @@ static void batch_end(ingest *ing)
 		batch_fail(ing, why);
 		return;
 	}
+	pthread_mutex_lock(&ing->mu);
+	ing->commits++;
+	pthread_mutex_unlock(&ing->mu);
 	for (int i = 0; i < ing->n_slots; i++) {
 		struct conn *c = &ing->conns[i];
 		if (c->state == C_FREE || c->pend.n == 0 || !c->dev)
@@ -1422,6 +1426,14 @@ int ingest_start(const struct ingest_opts *o, ingest **out, char *err, size_t er
 }
 
 int ingest_port(const ingest *ing) { return ing->port; }
+
+uint64_t ingest_commits(ingest *ing)
+{
+	pthread_mutex_lock(&ing->mu);
+	uint64_t n = ing->commits;
+	pthread_mutex_unlock(&ing->mu);
+	return n;
+}
 
 void ingest_stop(ingest *ing)
 {

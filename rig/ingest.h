@@ -91,6 +91,10 @@ struct ingest_device_stats {
 	int64_t last_arrival_ms;   /* rig clock (Unix ms) of the last packet */
 };
 
+/* Transactions committed so far (each holds every packet read in one turn
+ * of the server loop): records / commits is what a commit really holds. */
+uint64_t ingest_commits(ingest *ing);
+
 /* Copies up to CAP devices' figures into OUT; returns how many devices
  * there are (may exceed CAP). Safe from any thread. */
 size_t ingest_stats(ingest *ing, struct ingest_device_stats *out, size_t cap);

@@ -4,12 +4,15 @@
 #include "json.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <poll.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -255,6 +258,10 @@ struct ro {
 	struct flight *fl;
 	int nfl, capfl;
 	int64_t last_dev_poll;
+	/* what wakes the in-flight wait: inotify on the store's and the stop
+	 * file's folders (-1: none, the wait is a sleep) */
+	int wake_fd;
+	char wake_names[3][NAME_MAX + 1];
 	/* an operator's resume accepts what paused the stage */
 	int ack_stage, ack_failures;
 };
@@ -668,11 +675,75 @@ static void wall_sleep_ms(int ms)
 	}
 }
 
+/* A control request arrives as another connection's commit (it writes the
+ * store's -wal file), as the stop file appearing, or as SIGINT (which ends
+ * any wait with EINTR). inotify on the two folders turns the first two into
+ * a readable fd, so the in-flight wait wakes on them at once. */
+static void wake_watch(struct ro *r, int slot, const char *path, const char *suffix)
+{
+	char copy[PATH_MAX];
+	snprintf(copy, sizeof copy, "%s", path);
+	char *slash = strrchr(copy, '/');
+	const char *dir = slash ? (slash == copy ? "/" : copy) : ".";
+	snprintf(r->wake_names[slot], sizeof r->wake_names[slot], "%s%s", slash ? slash + 1 : path, suffix);
+	if (slash && slash != copy)
+		*slash = '\0';
+	inotify_add_watch(r->wake_fd, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE);
+}
+
+static void wake_open(struct ro *r)
+{
+	r->wake_fd = -1;
+	const char *db = sqlite3_db_filename(r->h, "main");
+	if (!db || !*db || (r->wake_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
+		return;
+	wake_watch(r, 0, db, "-wal");
+	wake_watch(r, 1, db, "");
+	if (r->o->stop_file)
+		wake_watch(r, 2, r->o->stop_file, "");
+}
+
+/* Reads what inotify has; true when it names one of our files. */
+static bool wake_drain(struct ro *r)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool ours = false;
+	ssize_t n;
+	while ((n = read(r->wake_fd, buf, sizeof buf)) > 0) {
+		for (char *p = buf; p < buf + n; p += sizeof(struct inotify_event) + ((struct inotify_event *)p)->len) {
+			const struct inotify_event *e = (const struct inotify_event *)p;
+			for (int i = 0; i < 3 && e->len; i++)
+				ours |= *r->wake_names[i] && strcmp(e->name, r->wake_names[i]) == 0;
+		}
+	}
+	return ours;
+}
+
+/* Follows the devices in flight: waits until the next device poll is due,
+ * or until a control request may have come (1: read it now). 0: poll the
+ * devices; -1: the clock was aborted. Our own writes wake it too: it reads
+ * what woke it and goes back to waiting for the rest of the time. */
+static int wait_flights(struct ro *r, int dpoll)
+{
+	for (;;) {
+		int64_t left = dpoll - (r->ops->now_ms(r->ctx) - r->last_dev_poll);
+		if (left <= 0)
+			return 0;
+		if (!r->ops->wait_fd || r->wake_fd < 0)
+			return r->ops->sleep_ms(r->ctx, (int)left) < 0 ? -1 : 0;
+		int w = r->ops->wait_fd(r->ctx, r->wake_fd, (int)left);
+		if (w <= 0)
+			return w < 0 ? -1 : 0;
+		if (wake_drain(r) || (r->o->interrupt && *r->o->interrupt))
+			return 1;
+	}
+}
+
 int rollout_run(store *db, int64_t id, const struct rollout_device_ops *ops, void *ops_ctx,
 		const struct rollout_opts *o, char *state, size_t statelen, char *err, size_t errlen)
 {
 	struct ro r = { .db = db, .h = store_db(db), .ops = ops, .ctx = ops_ctx, .o = o, .err = err,
-			.errlen = errlen };
+			.errlen = errlen, .wake_fd = -1 };
 	if ((r.id = resolve_id(db, id, err, errlen)) < 0 || load(&r))
 		return -1;
 	int dpoll = o->device_poll_ms > 0 ? o->device_poll_ms : 1000;
@@ -695,9 +766,12 @@ int rollout_run(store *db, int64_t id, const struct rollout_device_ops *ops, voi
 		audit(&r, 0, NULL, "ok", "resume runner (found %s)", r.state);
 	}
 	r.last_dev_poll = ops->now_ms(ops_ctx);
+	wake_open(&r);
 	char why[200];
+	bool woken = false;
 	for (bool first = true;; first = false) {
-		enum ctl c = check_control(&r, first, why, sizeof why);
+		enum ctl c = check_control(&r, first || woken, why, sizeof why);
+		woken = false;
 		if (act(&r, c, why)) {
 			snprintf(err, errlen, "left at once (second SIGINT): %d device%s still updating", r.nfl,
 				 r.nfl == 1 ? "" : "s");
@@ -737,13 +811,16 @@ int rollout_run(store *db, int64_t id, const struct rollout_device_ops *ops, voi
 			}
 		}
 		if (r.nfl > 0) { /* follow the devices in flight */
-			if (ops->sleep_ms(ops_ctx, dpoll) < 0) {
+			int w = wait_flights(&r, dpoll);
+			if (w < 0) {
 				snprintf(err, errlen, "clock aborted: %d device%s still updating", r.nfl,
 					 r.nfl == 1 ? "" : "s");
 				rc = -1;
 				goto out;
 			}
-			poll_flights(&r);
+			if (w == 0)
+				poll_flights(&r);
+			woken = w == 1;
 			continue;
 		}
 		if (is(&r, "stopped") || is(&r, "finished"))
@@ -757,6 +834,8 @@ int rollout_run(store *db, int64_t id, const struct rollout_device_ops *ops, voi
 	}
 out:
 	exec(r.h, err, errlen, "UPDATE rollouts SET runner_pid = NULL WHERE id = ?1", "i", r.id);
+	if (r.wake_fd >= 0)
+		close(r.wake_fd);
 	free(r.fl);
 	snprintf(state, statelen, "%s", r.state);
 	return rc;
@@ -1311,6 +1390,16 @@ static int con_sleep(void *ctx, int ms)
 	return clock_sleep_until(rc->clock, clock_now(rc->clock) + ms);
 }
 
+static int con_wait_fd(void *ctx, int fd, int ms)
+{
+	struct rollout_console *rc = ctx;
+	if (rc->clock)
+		return clock_wait_fd(rc->clock, fd, clock_now(rc->clock) + ms);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int n = poll(&p, 1, ms);
+	return n < 0 ? (errno == EINTR ? 1 : -1) : n > 0; /* a signal (SIGINT) is news too */
+}
+
 const struct rollout_device_ops rollout_console_ops = {
 	.gate = con_gate,
 	.start = con_start,
@@ -1318,4 +1407,5 @@ const struct rollout_device_ops rollout_console_ops = {
 	.recover = con_recover,
 	.now_ms = con_now,
 	.sleep_ms = con_sleep,
+	.wait_fd = con_wait_fd,
 };

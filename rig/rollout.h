@@ -67,6 +67,11 @@ struct rollout_device_ops {
 	 * -1 when the clock was aborted). */
 	int64_t (*now_ms)(void *ctx);
 	int (*sleep_ms)(void *ctx, int ms);
+	/* May be NULL. A wait of at most MS on the same clock that ends as
+	 * soon as FD is readable: 1 readable, 0 the time passed, -1 aborted.
+	 * With it, a stop that lands while devices are installing is seen at
+	 * once instead of after the device poll's sleep. */
+	int (*wait_fd)(void *ctx, int fd, int ms);
 };
 
 /* A parsed stage list: cumulative targets, each a count or a percentage. */

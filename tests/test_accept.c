@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "chart.h"
 #include "support.h"
 
 /* Runs ARGV with stdin from /dev/null, stdout+stderr into OUT; a generous
@@ -305,7 +306,7 @@ Test(accept, hostile_device_answers_come_out_escaped)
 	cr_expect(strstr(out, "\"gnss_firmware\": \"';system(\\\"id\\\")#\""), "GNSS firmware escaped in JSON");
 
 	/* A scenario run: the boot events carry the firmware into the run page. */
-	char page[PATH_MAX + 16], junit[PATH_MAX + 16], marker[PATH_MAX + 16];
+	char page[PATH_MAX + 16], junit[PATH_MAX + 16];
 	snprintf(page, sizeof page, "%s/run.html", f->tmp);
 	snprintf(junit, sizeof junit, "%s/junit.xml", f->tmp);
 	char *run[] = { f->rig, "run", "scenarios/power-loss.yaml", "--rack", f->rackfile, "--slots", "1", "--db", f->db,
@@ -320,11 +321,52 @@ Test(accept, hostile_device_answers_come_out_escaped)
 	cr_expect(!strstr(html, "<script") && !strstr(html, "<img"), "no live tag in the run page");
 	cr_expect(!strstr(xml, "<script"), "no markup from the device in JUnit");
 	cr_expect_eq(in_browser(page, "1", br, sizeof br), 0, "the run page in headless Chromium: %s", br);
-	snprintf(marker, sizeof marker, "%s/id", f->tmp);
-	struct stat st;
-	cr_expect(stat(marker, &st) != 0, "nothing the device said ran");
+	/* Whether a device's words can run in gnuplot is checked below
+	 * (hostile_words_never_run_in_a_chart), with payloads that would leave a
+	 * file behind if they ran. */
 	free(html);
 	free(xml);
 	fx_stop(f);
 	free(f);
+}
+
+/* gnuplot is a scripting language with system() and backticks, and every
+ * chart's words (titles, legends, categories) can come from a device or a
+ * store. Each payload here would create MARKER if gnuplot ran it, so the
+ * check can fail: with chart_sanitize() passing text through, it does. */
+Test(accept, hostile_words_never_run_in_a_chart)
+{
+	char dir[PATH_MAX], marker[PATH_MAX + 8];
+	cr_assert_eq(support_tmpdir(dir, sizeof dir), 0);
+	snprintf(marker, sizeof marker, "%s/ran", dir);
+	char p1[PATH_MAX + 64], p2[PATH_MAX + 64], p3[PATH_MAX + 64], p4[PATH_MAX + 64];
+	/* closes the label's quote, runs a command, comments the rest out */
+	snprintf(p1, sizeof p1, "\";system(\"touch %s\")#", marker);
+	/* the same from a single-quoted context (hostile_strings' gnss firmware) */
+	snprintf(p2, sizeof p2, "';system(\"touch %s\")#", marker);
+	/* gnuplot's command substitution, which it expands inside double quotes */
+	snprintf(p3, sizeof p3, "`touch %s`", marker);
+	/* a new line: a second command of its own */
+	snprintf(p4, sizeof p4, "x\"\nsystem(\"touch %s\")\n#", marker);
+	const char *words[] = { p1, p2, p3, p4 };
+	double x[] = { 0, 1 }, y[] = { 1, 2 };
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+		char *svg = NULL, err[256] = "";
+		struct chart_series s = { .name = words[i], .x = x, .y = y, .n = 2 };
+		struct chart_line l = { .title = words[i], .xlabel = words[i], .ylabel = words[i], .series = &s,
+					.n_series = 1, .xtics = words, .n_xtics = 1 };
+		int rc = chart_line_svg(&l, &svg, err, sizeof err);
+		cr_expect_eq(rc, 0, "line chart with payload %zu: %s", i, err);
+		free(svg);
+		svg = NULL;
+		const char *cats[] = { words[i], "FMB920" };
+		struct chart_bar b = { .title = words[i], .ylabel = words[i], .categories = cats, .values = y, .n = 2 };
+		rc = chart_bar_svg(&b, &svg, err, sizeof err);
+		cr_expect_eq(rc, 0, "bar chart with payload %zu: %s", i, err);
+		free(svg);
+		struct stat st;
+		cr_expect(stat(marker, &st) != 0, "payload %zu ran in gnuplot: %s", i, words[i]);
+		unlink(marker);
+	}
+	support_rmtree(dir);
 }

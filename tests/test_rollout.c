@@ -180,7 +180,7 @@ static int f_sleep(void *ctx, int ms)
 	return 0;
 }
 
-static const struct rollout_device_ops fake_ops = { f_gate, f_start, f_poll, f_recover, f_now, f_sleep };
+static const struct rollout_device_ops fake_ops = { f_gate, f_start, f_poll, f_recover, f_now, f_sleep, NULL };
 
 /* ---- helpers ---- */
 

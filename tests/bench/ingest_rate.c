@@ -1,13 +1,18 @@
 /*
  * ingest_rate.c - benchmark: codec 8E records per second through the ingest
- * server (loopback TCP, decode, CRC, one transaction per packet, ack), from
- * 8 concurrent senders each waiting for its ack like a real device, against
- * a raw SQLite insert of the same rows in the same batches (same schema, same
- * statement, same pragmas) in the same run, plus decode-only.
+ * server (loopback TCP, decode, CRC, store, ack), from 8 concurrent senders
+ * each waiting for its ack like a real device, against a raw SQLite insert
+ * of the same rows (same schema, same statement, same pragmas) with as many
+ * records per transaction as the ingest really committed in that round
+ * (records / ingest_commits(): the server commits every packet read in one
+ * turn of its loop together), plus decode-only.
  *
- * The raw insert is the floor a store-backed server cannot beat; the ratio
- * says what sockets, framing, decoding and bookkeeping cost on top of it.
- * Target: ingest >= 0.7 x raw. Run: make bench (or build/bench/ingest_rate [N]).
+ * Rounds alternate A B A B (ingest, raw, ingest, raw, ...), each on a fresh
+ * store, so both sides meet the same machine load; the figure is the median
+ * round. The raw insert is the floor a store-backed server cannot beat; the
+ * ratio says what sockets, framing, decoding and bookkeeping cost on top.
+ * Target: ingest >= 0.7 x raw; exits 1 when missed.
+ * Run: make bench (or build/bench/ingest_rate [N records per round]).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -138,8 +143,9 @@ static void *send_main(void *arg)
 	return NULL;
 }
 
-/* The same rows straight into SQLite: one transaction per packet's records. */
-static double raw_rate(const char *path, struct sender *s, long total)
+/* The same rows straight into SQLite, PER_TX records a transaction (across
+ * packets and devices, in the order the senders' packets were built). */
+static double raw_rate(const char *path, struct sender *s, long total, long per_tx)
 {
 	store *st = NULL;
 	char err[512];
@@ -174,9 +180,11 @@ static double raw_rate(const char *path, struct sender *s, long total)
 				snprintf(io[i], sizeof io[i], "{\"239\":1,\"240\":1,\"21\":4,\"66\":%d,\"69\":1}", 12800 + i);
 			}
 			int64_t t = now_ns();
-			sqlite3_step(begin);
-			sqlite3_reset(begin);
 			for (int i = 0; i < n; i++) {
+				if (done % per_tx == 0) {
+					sqlite3_step(begin);
+					sqlite3_reset(begin);
+				}
 				sqlite3_bind_null(ins, 1);
 				sqlite3_bind_text(ins, 2, s[d].imei, -1, SQLITE_STATIC);
 				sqlite3_bind_text(ins, 3, iso[i], -1, SQLITE_STATIC);
@@ -201,10 +209,11 @@ static double raw_rate(const char *path, struct sender *s, long total)
 					exit(1);
 				}
 				sqlite3_reset(ins);
-				done++;
+				if (++done % per_tx == 0 || done == total) {
+					sqlite3_step(commit);
+					sqlite3_reset(commit);
+				}
 			}
-			sqlite3_step(commit);
-			sqlite3_reset(commit);
 			spent += now_ns() - t;
 		}
 	free(recs);
@@ -244,41 +253,24 @@ static void quiet(void *ctx, const char *line)
 	(void)line;
 }
 
-int main(int argc, char **argv)
+/* One ingest round into DB: records per second and per commit. */
+static int ingest_round(const char *db, struct sender *s, const char **allow, long total, double *rate,
+			double *per_commit)
 {
-	long total = argc > 1 ? atol(argv[1]) : 1000000;
-	long per = total / SENDERS;
-	total = per * SENDERS;
-	char dir[] = "/tmp/trackrig-bench-XXXXXX";
-	if (!mkdtemp(dir))
-		return 1;
-	char db_ingest[64], db_raw[64];
-	snprintf(db_ingest, sizeof db_ingest, "%s/ingest.db", dir);
-	snprintf(db_raw, sizeof db_raw, "%s/raw.db", dir);
-
-	struct sender s[SENDERS];
-	const char *allow[SENDERS];
-	uint64_t t0 = 1764144000000ULL; /* 2025-11-26 */
-	for (int d = 0; d < SENDERS; d++) {
-		memset(&s[d], 0, sizeof s[d]);
-		snprintf(s[d].imei, sizeof s[d].imei, "3563070424420%02d", d);
-		allow[d] = s[d].imei;
-		s[d].pk = build(d, per, t0, &s[d].n_pk);
-	}
-	printf("ingest_rate: %ld codec 8E records, %d senders, %d records per packet\n", total, SENDERS, s[0].pk[0].n);
-
-	struct ingest_opts o = { .host = "127.0.0.1", .db_path = db_ingest, .allow = allow, .n_allow = SENDERS,
+	struct ingest_opts o = { .host = "127.0.0.1", .db_path = db, .allow = allow, .n_allow = SENDERS,
 				 .log = quiet };
 	ingest *ing = NULL;
 	char err[512];
 	if (ingest_start(&o, &ing, err, sizeof err) < 0) {
 		fprintf(stderr, "ingest_rate: %s\n", err);
-		return 1;
+		return -1;
 	}
 	pthread_t th[SENDERS];
 	int64_t t = now_ns();
 	for (int d = 0; d < SENDERS; d++) {
 		s[d].port = ingest_port(ing);
+		s[d].acked = 0;
+		s[d].failed = 0;
 		pthread_create(&th[d], NULL, send_main, &s[d]);
 	}
 	long acked = 0;
@@ -288,19 +280,68 @@ int main(int argc, char **argv)
 		acked += s[d].acked;
 		failed += s[d].failed;
 	}
-	double ingest_s = (double)(now_ns() - t) / 1e9;
+	double secs = (double)(now_ns() - t) / 1e9;
+	uint64_t commits = ingest_commits(ing);
 	ingest_stop(ing);
-	if (failed || acked != total) {
+	if (failed || acked != total || !commits) {
 		fprintf(stderr, "ingest_rate: %d senders failed, %ld of %ld acked\n", failed, acked, total);
-		return 1;
+		return -1;
 	}
-	double ingest_rate = (double)total / ingest_s;
-	double raw = raw_rate(db_raw, s, total);
+	*rate = (double)total / secs;
+	*per_commit = (double)total / (double)commits;
+	return 0;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+#define ROUNDS 3
+
+int main(int argc, char **argv)
+{
+	long total = argc > 1 ? atol(argv[1]) : 120000;
+	long per = total / SENDERS;
+	total = per * SENDERS;
+	char dir[] = "/tmp/trackrig-bench-XXXXXX";
+	if (!mkdtemp(dir))
+		return 1;
+	struct sender s[SENDERS];
+	const char *allow[SENDERS];
+	uint64_t t0 = 1764144000000ULL; /* 2025-11-26 */
+	for (int d = 0; d < SENDERS; d++) {
+		memset(&s[d], 0, sizeof s[d]);
+		snprintf(s[d].imei, sizeof s[d].imei, "3563070424420%02d", d);
+		allow[d] = s[d].imei;
+		s[d].pk = build(d, per, t0, &s[d].n_pk);
+	}
+	printf("ingest_rate: %ld codec 8E records a round, %d senders, %d records per packet, %d rounds A B A B\n",
+	       total, SENDERS, s[0].pk[0].n, ROUNDS);
+	double ing[ROUNDS], raw[ROUNDS], ratio[ROUNDS];
+	for (int r = 0; r < ROUNDS; r++) {
+		char db_ingest[64], db_raw[64];
+		snprintf(db_ingest, sizeof db_ingest, "%s/ingest-%d.db", dir, r);
+		snprintf(db_raw, sizeof db_raw, "%s/raw-%d.db", dir, r);
+		double per_commit;
+		if (ingest_round(db_ingest, s, allow, total, &ing[r], &per_commit) < 0)
+			return 1;
+		long per_tx = (long)(per_commit + 0.5) > 0 ? (long)(per_commit + 0.5) : 1;
+		raw[r] = raw_rate(db_raw, s, total, per_tx);
+		ratio[r] = ing[r] / raw[r];
+		printf("  round %d: ingest %10.0f records/s (%.1f records per commit)   raw, %ld per commit %10.0f"
+		       " records/s   ratio %.2f\n", r + 1, ing[r], per_commit, per_tx, raw[r], ratio[r]);
+	}
 	double dec = decode_rate(s, total);
-	printf("%-34s %12.0f records/s\n", "ingest (TCP+decode+CRC+store+ack)", ingest_rate);
-	printf("%-34s %12.0f records/s\n", "raw SQLite insert, same batches", raw);
+	qsort(ing, ROUNDS, sizeof ing[0], cmp_d);
+	qsort(raw, ROUNDS, sizeof raw[0], cmp_d);
+	qsort(ratio, ROUNDS, sizeof ratio[0], cmp_d);
+	double med = ratio[ROUNDS / 2];
+	printf("%-34s %12.0f records/s (median round)\n", "ingest (TCP+decode+CRC+store+ack)", ing[ROUNDS / 2]);
+	printf("%-34s %12.0f records/s (median round)\n", "raw SQLite insert, same commits", raw[ROUNDS / 2]);
 	printf("%-34s %12.0f records/s\n", "decode only (CRC included)", dec);
-	printf("ratio ingest/raw %.2f (target >= 0.70): %s\n", ingest_rate / raw, ingest_rate / raw >= 0.7 ? "met" : "NOT met");
+	printf("ratio ingest/raw, median round %.2f (target >= 0.70): %s\n", med, med >= 0.7 ? "met" : "MISSED");
 
 	for (int d = 0; d < SENDERS; d++) {
 		for (int p = 0; p < s[d].n_pk; p++)
@@ -311,5 +352,5 @@ int main(int argc, char **argv)
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "ingest_rate: could not remove %s\n", dir);
-	return 0;
+	return med >= 0.7 ? 0 : 1;
 }
