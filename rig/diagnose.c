@@ -57,7 +57,8 @@ static bool uplink_alive(const struct diag_evidence *ev)
 {
 	const struct diag_uplink *u = &ev->uplink;
 	return u->records == DIAG_CH_ANSWERED && u->last_record_ms != DIAG_NEVER &&
-	       ev->now_ms - u->last_record_ms <= silent_after(u);
+	       ev->now_ms - u->last_record_ms <= silent_after(u) &&
+	       (ev->powered_on_ms == DIAG_NEVER || u->last_record_ms >= ev->powered_on_ms);
 }
 
 /* The store was read and holds nothing recent. */
@@ -538,6 +539,7 @@ void diag_evidence_init(struct diag_evidence *ev, int64_t now_ms)
 	ev->uplink.bytes_used = -1;
 	ev->gnss.hdop = NAN;
 	ev->gnss.last_fix_ms = DIAG_NEVER;
+	ev->powered_on_ms = DIAG_NEVER;
 }
 
 /* ---- evidence lines, the same for every finding of a slot ---- */

@@ -121,6 +121,10 @@ struct diag_evidence {
 	struct diag_uplink uplink;
 	struct diag_gnss gnss;
 	struct diag_boot boot;
+	/* When the rig last switched the unit on (DIAG_NEVER: unknown). A
+	 * record from before it is no sign of life now: a unit that hangs at
+	 * power-on still has the records it sent before the cut. */
+	int64_t powered_on_ms;
 };
 
 /* Marks every channel of EV "not read" with no times: a gatherer's start. */

@@ -515,6 +515,8 @@ static void gather(struct slot_run *sr, struct diag_evidence *ev, int watch_ms)
 		src.gps_reading = &g;
 	struct evidence_boot_reading boot, then;
 	evidence_gather(&src, ev, &boot);
+	if (sr->last_power_on >= 0)
+		ev->powered_on_ms = clock_unix_ms(sr->o->clock, sr->last_power_on);
 	take_events(sr);
 	/* The rig runs the ingest: its figures are fresher than the store's. */
 	if (sr->o->ingest) {

@@ -41,7 +41,7 @@ static void normalise(char *text)
 {
 	static const char tag[] = "trackrig-rack-";
 	for (char *p = strstr(text, tag); p; p = strstr(p + 1, tag))
-		for (size_t i = sizeof tag - 1; i < sizeof tag - 1 + 6 && p[i] && p[i] != '/'; i++)
+		for (size_t i = sizeof tag - 1; p[i] && p[i] != '/'; i++)   /* PID-XXXXXX */
 			p[i] = 'X';
 	/* likewise the ingest's ephemeral port, told to the device as param 2005 */
 	for (char *p = strstr(text, "2005:"); p; p = strstr(p + 1, "2005:"))

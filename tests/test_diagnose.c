@@ -645,6 +645,23 @@ Test(diagnose, console_silent_with_live_uplink_is_console_link_lost)
 	cr_assert(strstr(only(&ev, &rep)->summary, "console cable fault is not ruled out"), "%s", rep.findings[0].summary);
 }
 
+/* A unit that hangs at power-on (seen on the lab rack's no_return clone in a
+ * run with the ingest up): its last records are from before the cut, so
+ * they prove nothing about the cable now. */
+Test(diagnose, records_from_before_the_power_on_are_no_sign_of_life)
+{
+	struct diag_evidence ev = healthy();
+	silence(&ev);
+	ev.uplink.last_record_ms = T0 - 45000;   /* recent, but ... */
+	ev.powered_on_ms = T0 - 20000;           /* ... from before the rig switched it on */
+	struct diag_report rep;
+	const struct diag_finding *f = only(&ev, &rep);
+	cr_assert_str_eq(f->rule->code, "device_unresponsive", "%s", f->summary);
+	/* A record since the power-on: the unit lives, the console link does not. */
+	ev.uplink.last_record_ms = T0 - 5000;
+	cr_assert_str_eq(only(&ev, &rep)->rule->code, "console_link_lost");
+}
+
 Test(diagnose, garbled_console_is_console_garbled_not_unresponsive)
 {
 	struct diag_evidence ev = healthy();
