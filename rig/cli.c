@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -86,4 +87,115 @@ const char *cli_sibling_program(const char *name, char *buf, size_t len)
 		*slash = '\0';
 	snprintf(buf, len, "%s/%s", self, name);
 	return buf;
+}
+
+/* ---- "did you mean ..." ---- */
+
+/* Optimal-string-alignment distance (Levenshtein plus swapped neighbours:
+ * "nihgtly" is one slip, not two). Words longer than 63 are never close. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 63 || lb > 63)
+		return SIZE_MAX;
+	size_t d[64][64];
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] != b[j - 1];
+			size_t best = d[i - 1][j - 1] + cost;
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[la][lb];
+}
+
+const char *cli_suggest(const char *word, const char *const *candidates, size_t n)
+{
+	/* One slip in a short word, up to three in a long one: further than
+	 * that the guess is more likely wrong than helpful. */
+	size_t len = strlen(word), limit = (len + 2) / 3;
+	if (limit < 1)
+		limit = 1;
+	if (limit > 3)
+		limit = 3;
+	const char *best = NULL;
+	size_t best_d = limit + 1;
+	for (size_t i = 0; i < n; i++) {
+		size_t dist = edit_distance(word, candidates[i]);
+		if (dist < best_d) {
+			best_d = dist;
+			best = candidates[i];
+		}
+	}
+	return best;
+}
+
+/* The long option WORD (no dashes, up to any '=') names exactly or as the
+ * only prefix, as getopt_long matches it; NULL when none or ambiguous. */
+static const struct option *long_match(const struct option *opts, const char *word, size_t len,
+				       int *n_prefix)
+{
+	const struct option *found = NULL;
+	*n_prefix = 0;
+	for (const struct option *o = opts; o->name; o++) {
+		if (strncmp(o->name, word, len) != 0)
+			continue;
+		if (strlen(o->name) == len)
+			return *n_prefix = 1, o;
+		++*n_prefix;
+		found = o;
+	}
+	return *n_prefix == 1 ? found : NULL;
+}
+
+/* "fw pack" has its help under "rig fw --help". */
+#define HELP(cmd) (int)strcspn((cmd), " "), (cmd)
+
+static int bad_short_option(const char *cmd, const struct option *opts)
+{
+	for (const struct option *o = opts; o->name; o++)
+		if (o->val == optopt && o->has_arg == required_argument)
+			return cli_fail(RIG_EXIT_USAGE, cmd, "option '-%c' needs a value (see rig %.*s --help)",
+					optopt, HELP(cmd));
+	return cli_fail(RIG_EXIT_USAGE, cmd, "unknown option '-%c' (see rig %.*s --help)", optopt, HELP(cmd));
+}
+
+int cli_bad_option(const char *cmd, const struct option *opts, const char *arg)
+{
+	if (strncmp(arg, "--", 2) != 0 && optopt > 0 && optopt < 128)
+		return bad_short_option(cmd, opts);
+	const char *word = arg + strspn(arg, "-");
+	const char *eq = strchr(word, '=');
+	size_t len = eq ? (size_t)(eq - word) : strlen(word);
+	int n_prefix;
+	const struct option *o = long_match(opts, word, len, &n_prefix);
+	if (o && eq && o->has_arg == no_argument)
+		return cli_fail(RIG_EXIT_USAGE, cmd, "option '--%s' takes no value", o->name);
+	if (o)
+		return cli_fail(RIG_EXIT_USAGE, cmd, "option '--%s' needs a value (see rig %.*s --help)",
+				o->name, HELP(cmd));
+	if (n_prefix > 1)
+		return cli_fail(RIG_EXIT_USAGE, cmd, "option '--%.*s' is ambiguous (see rig %.*s --help)",
+				(int)len, word, HELP(cmd));
+	const char *names[128];
+	size_t n = 0;
+	for (const struct option *p = opts; p->name && n < sizeof names / sizeof names[0]; p++)
+		names[n++] = p->name;
+	char typed[64];
+	snprintf(typed, sizeof typed, "%.*s", (int)len, word);
+	const char *guess = cli_suggest(typed, names, n);
+	if (guess)
+		return cli_fail(RIG_EXIT_USAGE, cmd, "unknown option '--%s'; did you mean '--%s'?", typed, guess);
+	return cli_fail(RIG_EXIT_USAGE, cmd, "unknown option '--%s' (see rig %.*s --help)", typed, HELP(cmd));
 }

@@ -51,4 +51,15 @@ const char *cli_db_path(const char *from_option);
  * else the directory of the running rig binary. Writes into BUF. */
 const char *cli_sibling_program(const char *name, char *buf, size_t len);
 
+/* The candidate closest to WORD (typos, swapped letters), or NULL when
+ * none is close enough for the guess to help. */
+const char *cli_suggest(const char *word, const char *const *candidates, size_t n);
+
+struct option;
+/* Reports the option getopt_long refused ('?'), ARG being argv[optind - 1],
+ * as "rig CMD: unknown option '--junt'; did you mean '--junit'?" (or a
+ * missing or unwanted value) and returns RIG_EXIT_USAGE. main.c turns
+ * getopt's own messages off so this is the only one. */
+int cli_bad_option(const char *cmd, const struct option *opts, const char *arg);
+
 #endif

@@ -116,7 +116,7 @@ static int parse(int argc, char **argv, struct opts *o)
 			if (cli_long(optarg, 1, 3600, &o->gnss_limit_s))
 				return cli_fail(RIG_EXIT_USAGE, "accept", "--gnss-limit '%s': expected 1..3600 s", optarg);
 			break;
-		default: return cli_fail(RIG_EXIT_USAGE, "accept", "see rig accept --help");
+		default: return cli_bad_option("accept", longopts, argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

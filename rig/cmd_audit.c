@@ -167,8 +167,7 @@ static int parse_args(int argc, char **argv, struct audit_opts *o)
 			if (optopt)
 				return cli_fail(RIG_EXIT_USAGE, "audit",
 						"unknown option '-%c' (see rig audit --help)", optopt);
-			return cli_fail(RIG_EXIT_USAGE, "audit", "unknown option '%s' (see rig audit --help)",
-					argv[optind - 1]);
+			return cli_bad_option("audit", longopts, argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

@@ -357,7 +357,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return cli_fail(RIG_EXIT_USAGE, "diagnose", "--brownout '%s': expected volts", optarg);
 			break;
 		default:
-			return cli_fail(RIG_EXIT_USAGE, "diagnose", "see rig diagnose --help");
+			return cli_bad_option("diagnose", longopts, argv[optind - 1]);
 		}
 	}
 	if (argc - optind > 1)

@@ -154,7 +154,7 @@ static int fw_pack(int argc, char **argv)
 		case 'p': payload = optarg; break;
 		case 'o': outp = optarg; break;
 		case 't': when = optarg; break;
-		default: return cli_fail(RIG_EXIT_USAGE, "fw pack", "see rig fw --help");
+		default: return cli_bad_option("fw pack", longopts, argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
@@ -198,7 +198,7 @@ static int fw_sign(int argc, char **argv)
 		switch (c) {
 		case 'k': keyp = optarg; break;
 		case 'o': outp = optarg; break;
-		default: return cli_fail(RIG_EXIT_USAGE, "fw sign", "see rig fw --help");
+		default: return cli_bad_option("fw sign", longopts, argv[optind - 1]);
 		}
 	}
 	if (!keyp || !outp || optind != argc - 1)
@@ -249,7 +249,7 @@ static int fw_inspect(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c != 'j')
-			return cli_fail(RIG_EXIT_USAGE, "fw inspect", "see rig fw --help");
+			return cli_bad_option("fw inspect", longopts, argv[optind - 1]);
 		as_json = true;
 	}
 	if (optind != argc - 1)
@@ -349,7 +349,7 @@ static int fw_verify(int argc, char **argv)
 		case 'k': keyp = optarg; break;
 		case 'm': model = optarg; break;
 		case 'j': as_json = true; break;
-		default: return cli_fail(RIG_EXIT_USAGE, "fw verify", "see rig fw --help");
+		default: return cli_bad_option("fw verify", longopts, argv[optind - 1]);
 		}
 	}
 	if (!keyp || optind != argc - 1)
@@ -417,7 +417,7 @@ static int fw_serve(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c != 'l')
-			return cli_fail(RIG_EXIT_USAGE, "fw serve", "see rig fw --help");
+			return cli_bad_option("fw serve", longopts, argv[optind - 1]);
 		const char *colon = strrchr(optarg, ':');
 		if (!colon || colon == optarg || (size_t)(colon - optarg) >= sizeof host ||
 		    cli_long(colon + 1, 0, 65535, &port))

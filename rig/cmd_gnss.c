@@ -138,7 +138,7 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->restarts = (int)n;
 			break;
 		case 'v': o->verbose = true; break;
-		default: return RIG_EXIT_USAGE;
+		default: return cli_bad_option("gnss", longopts, argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

@@ -79,7 +79,7 @@ int cmd_nightly(int argc, char **argv)
 			o.seed = (unsigned)v;
 			break;
 		default:
-			return cli_fail(RIG_EXIT_USAGE, "nightly", "see rig nightly --help");
+			return cli_bad_option("nightly", longopts, argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

@@ -22,7 +22,7 @@ int cmd_ports(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c != 'j')
-			return cli_fail(RIG_EXIT_USAGE, "ports", "see rig ports --help");
+			return cli_bad_option("ports", longopts, argv[optind - 1]);
 		as_json = true;
 	}
 	if (optind < argc)

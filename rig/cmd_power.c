@@ -136,7 +136,7 @@ int cmd_power(int argc, char **argv)
 				return cli_fail(RIG_EXIT_USAGE, "power", "--timeout '%s': expected milliseconds", optarg);
 			break;
 		default:
-			return cli_fail(RIG_EXIT_USAGE, "power", "see rig power --help");
+			return cli_bad_option("power", longopts, argv[optind - 1]);
 		}
 	}
 	if (argc - optind != 2)

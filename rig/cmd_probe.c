@@ -339,7 +339,7 @@ int cmd_probe(int argc, char **argv)
 				return cli_fail(RIG_EXIT_USAGE, "probe", "--backend '%s': expected auto, libserialport or termios", optarg);
 			break;
 		default:
-			return cli_fail(RIG_EXIT_USAGE, "probe", "see rig probe --help");
+			return cli_bad_option("probe", longopts, argv[optind - 1]);
 		}
 	}
 	if (optind < argc - 1)

@@ -153,7 +153,7 @@ int cmd_qualify(int argc, char **argv)
 			o.run.seed = (unsigned)v;
 			break;
 		default:
-			return cli_fail(RIG_EXIT_USAGE, "qualify", "see rig qualify --help");
+			return cli_bad_option("qualify", longopts, argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

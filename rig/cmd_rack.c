@@ -425,7 +425,7 @@ int cmd_rack(int argc, char **argv)
 			seed = (unsigned)v;
 			break;
 		default:
-			return cli_fail(RIG_EXIT_USAGE, "rack", "see rig rack --help");
+			return cli_bad_option("rack", longopts, argv[optind]);  /* argv + 1 was parsed */
 		}
 	}
 	if (optind != argc - 1)

@@ -198,7 +198,7 @@ int cmd_relay(int argc, char **argv)
 				return cli_fail(RIG_EXIT_USAGE, "relay", "--timeout '%s': expected milliseconds", optarg);
 			break;
 		default:
-			return cli_fail(RIG_EXIT_USAGE, "relay", "see rig relay --help");
+			return cli_bad_option("relay", longopts, argv[optind - 1]);
 		}
 	}
 	if (argc - optind != 3)

@@ -353,7 +353,7 @@ static int cmd_start(int argc, char **argv)
 			so.seed = (unsigned)v;
 			break;
 		default:
-			return cli_fail(RIG_EXIT_USAGE, "rollout", "see rig rollout --help");
+			return cli_bad_option("rollout", longopts, argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
@@ -410,7 +410,7 @@ static int cmd_control(const char *what, int argc, char **argv)
 		case 'j': json = true; break;
 		case 'o': op = optarg; break;
 		case 'H': html = optarg; break;
-		default: return cli_fail(RIG_EXIT_USAGE, "rollout", "see rig rollout --help");
+		default: return cli_bad_option("rollout", longopts, argv[optind - 1]);
 		}
 	}
 	int64_t id = 0;

@@ -582,7 +582,7 @@ int cmd_run(int argc, char **argv)
 				return cli_fail(RIG_EXIT_USAGE, "run", "--timeout '%s': expected milliseconds", optarg);
 			break;
 		default:
-			return cli_fail(RIG_EXIT_USAGE, "run", "see rig run --help");
+			return cli_bad_option("run", longopts, argv[optind - 1]);
 		}
 	}
 	int n_sc = argc - optind;

@@ -131,7 +131,7 @@ int cmd_serve(int argc, char **argv)
 						optarg);
 			break;
 		case 'h': fputs(cmd_serve_usage, stdout); return RIG_EXIT_OK;
-		default: fputs(cmd_serve_usage, stderr); return RIG_EXIT_USAGE;
+		default: return cli_bad_option("serve", longopts, argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

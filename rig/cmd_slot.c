@@ -39,7 +39,7 @@ int cmd_slot(int argc, char **argv)
 		case 'r': rack_file = optarg; break;
 		case 'd': db_path = optarg; break;
 		case 'o': operator_ = optarg; break;
-		default: return cli_fail(RIG_EXIT_USAGE, "slot", "see rig slot --help");
+		default: return cli_bad_option("slot", longopts, argv[optind - 1]);
 		}
 	}
 	const char *what = optind < argc ? argv[optind] : NULL;

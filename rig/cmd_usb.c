@@ -383,7 +383,7 @@ int cmd_usb(int argc, char **argv)
 				return cli_fail(RIG_EXIT_USAGE, "usb", "--timeout '%s': expected milliseconds", optarg);
 			break;
 		default:
-			return cli_fail(RIG_EXIT_USAGE, "usb", "see rig usb --help");
+			return cli_bad_option("usb", longopts, argv[optind - 1]);
 		}
 	}
 	if (optind == argc)

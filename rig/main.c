@@ -5,6 +5,7 @@
 #include "embedded.h"
 
 #include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -76,6 +77,19 @@ static void usage(FILE *out)
 		"            3 infrastructure error (device, port or service unreachable)\n");
 }
 
+static int unknown_command(const char *word)
+{
+	const char *names[sizeof commands / sizeof commands[0]];
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		names[i] = commands[i].name;
+	const char *guess = cli_suggest(word, names, sizeof names / sizeof names[0]);
+	if (guess)
+		fprintf(stderr, "rig: unknown command '%s'; did you mean '%s'?\n", word, guess);
+	else
+		fprintf(stderr, "rig: unknown command '%s' (see rig --help)\n", word);
+	return RIG_EXIT_USAGE;
+}
+
 /* A port opened while fd 0, 1 or 2 is closed would become stdin/stdout/
  * stderr, and log or trace output would go out on the serial line. */
 static void keep_std_fds_open(void)
@@ -108,10 +122,9 @@ int main(int argc, char **argv)
 		return RIG_EXIT_OK;
 	}
 	const struct rig_command *c = cli_find(argv[1]);
-	if (!c) {
-		fprintf(stderr, "rig: unknown command '%s' (see rig --help)\n", argv[1]);
-		return RIG_EXIT_USAGE;
-	}
+	if (!c)
+		return unknown_command(argv[1]);
+	opterr = 0;  /* cli_bad_option says it once, with a suggestion */
 	if (cli_wants_help(argc - 1, argv + 1)) {
 		fputs(c->usage, stdout);
 		return RIG_EXIT_OK;

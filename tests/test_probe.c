@@ -399,6 +399,47 @@ Test(cli, help_version_and_usage_errors)
 	cr_assert_eq(run(none, NULL, out, sizeof out, err, sizeof err), 2);
 }
 
+/* A slip of the keyboard gets the right word back, once, with exit 2. */
+Test(cli, mistyped_command_gets_a_suggestion)
+{
+	static char out[4096], err[4096];
+	char *argv[] = { (char *)rig_bin(), "nighty", NULL };
+	cr_assert_eq(run(argv, NULL, out, sizeof out, err, sizeof err), 2, "%s", err);
+	cr_assert(strstr(err, "rig: unknown command 'nighty'; did you mean 'nightly'?"), "%s", err);
+	char *swapped[] = { (char *)rig_bin(), "pbore", NULL };
+	cr_assert_eq(run(swapped, NULL, out, sizeof out, err, sizeof err), 2, "%s", err);
+	cr_assert(strstr(err, "did you mean 'probe'?"), "%s", err);
+}
+
+Test(cli, mistyped_option_gets_a_suggestion_from_the_commands_own_options)
+{
+	static char out[4096], err[4096];
+	char *argv[] = { (char *)rig_bin(), "run", "--junt", "x", NULL };
+	cr_assert_eq(run(argv, NULL, out, sizeof out, err, sizeof err), 2, "%s", err);
+	cr_assert(strstr(err, "rig run: unknown option '--junt'; did you mean '--junit'?"), "%s", err);
+	cr_assert_null(strstr(err, "unrecognized"), "getopt's own message is not repeated: %s", err);
+	/* rack parses argv + 1 (after "check"): the word must still be the typed one */
+	char *rack[] = { (char *)rig_bin(), "rack", "check", "--tiemout", "5", NULL };
+	cr_assert_eq(run(rack, NULL, out, sizeof out, err, sizeof err), 2, "%s", err);
+	cr_assert(strstr(err, "rig rack: unknown option '--tiemout'; did you mean '--timeout'?"), "%s", err);
+	char *noval[] = { (char *)rig_bin(), "run", "--junit", NULL };
+	cr_assert_eq(run(noval, NULL, out, sizeof out, err, sizeof err), 2, "%s", err);
+	cr_assert(strstr(err, "option '--junit' needs a value"), "%s", err);
+}
+
+Test(cli, a_word_far_from_every_command_or_option_gets_no_guess)
+{
+	static char out[4096], err[4096];
+	char *argv[] = { (char *)rig_bin(), "frobnicate", NULL };
+	cr_assert_eq(run(argv, NULL, out, sizeof out, err, sizeof err), 2, "%s", err);
+	cr_assert(strstr(err, "unknown command 'frobnicate' (see rig --help)"), "%s", err);
+	cr_assert_null(strstr(err, "did you mean"), "%s", err);
+	char *opt[] = { (char *)rig_bin(), "run", "--xyzzy", NULL };
+	cr_assert_eq(run(opt, NULL, out, sizeof out, err, sizeof err), 2, "%s", err);
+	cr_assert(strstr(err, "unknown option '--xyzzy' (see rig run --help)"), "%s", err);
+	cr_assert_null(strstr(err, "did you mean"), "%s", err);
+}
+
 Test(cli, ports_lists_through_libserialport)
 {
 	static char out[65536], err[65536];
