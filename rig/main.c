@@ -34,23 +34,23 @@ extern const char cmd_probe_usage[], cmd_ports_usage[], cmd_audit_usage[], cmd_d
 
 static const struct rig_command commands[] = {
 	{ "run", "run scenarios on every selected slot in parallel", cmd_run_usage, cmd_run },
-	{ "nightly", "the whole suite on every healthy slot; quarantines slots that fail their check", cmd_nightly_usage, cmd_nightly },
+	{ "nightly", "power-loss, offline-flush and data-cap; quarantines unhealthy slots", cmd_nightly_usage, cmd_nightly },
 	{ "slot", "list quarantined slots, or bring one back (reset N)", cmd_slot_usage, cmd_slot },
-	{ "probe", "identity, firmware and status of trackers (one port or a whole rack)", cmd_probe_usage, cmd_probe },
+	{ "probe", "identity, firmware and status of a port's or a rack's trackers", cmd_probe_usage, cmd_probe },
 	{ "power", "switch or read slots' supplies (on, off, cycle, status)", cmd_power_usage, cmd_power },
 	{ "relay", "switch or read slots' relay lines (ignition, antennas, inputs)", cmd_relay_usage, cmd_relay },
-	{ "rack", "check a rack file and that every part of the station answers", cmd_rack_usage, cmd_rack },
+	{ "rack", "check a rack file and that every console, supply and relay answers", cmd_rack_usage, cmd_rack },
 	{ "ports", "list serial ports with their USB identity", cmd_ports_usage, cmd_ports },
-	{ "usb", "USB devices by port path and rack slot; hub port power", cmd_usb_usage, cmd_usb },
+	{ "usb", "USB devices by port path and slot; swapped units fail; hub port power", cmd_usb_usage, cmd_usb },
 	{ "gnss", "GNSS fix quality of NMEA ports through gpsd, and the dispatch verdict", cmd_gnss_usage, cmd_gnss },
-	{ "diagnose", "why a slot's tracker is silent: reason code, confidence, actions", cmd_diagnose_usage, cmd_diagnose },
-	{ "audit", "print the audit trail of remote actions", cmd_audit_usage, cmd_audit },
+	{ "diagnose", "what is wrong with each slot's tracker: reason, confidence, actions", cmd_diagnose_usage, cmd_diagnose },
+	{ "audit", "the audit trail: each command sent to a device, who, where, result", cmd_audit_usage, cmd_audit },
 	{ "serve", "receive and store trackers' telemetry (Teltonika TCP ingest)", cmd_serve_usage, cmd_serve },
 	{ "fw", "firmware images: pack, sign, inspect, verify, serve over HTTP", cmd_fw_usage, cmd_fw },
 	{ "rollout", "staged firmware rollout over a cohort, with health gates and a stop button", cmd_rollout_usage, cmd_rollout },
 	{ "accept", "install acceptance of one device against its work order: PASS or FAIL with actions", cmd_accept_usage, cmd_accept },
-	{ "qualify", "qualification suite per model, side-by-side comparison, ranking and charts", cmd_qualify_usage, cmd_qualify },
-	{ "demo", "start a simulated rack and probe every slot", cmd_demo_usage, cmd_demo },
+	{ "qualify", "qualification suite, then models compared and ranked (HTML, charts)", cmd_qualify_usage, cmd_qualify },
+	{ "demo", "nightly suite on a simulated 8-slot rack; writes run and trends pages", cmd_demo_usage, cmd_demo },
 };
 
 const struct rig_command *cli_find(const char *name)
@@ -68,7 +68,9 @@ static void usage(FILE *out)
 		"       rig COMMAND --help\n"
 		"       rig --version\n\n"
 		"trackrig: hardware-in-the-loop tests for GPS/telematics trackers.\n"
-		"With no rack file, commands that need a rack start a simulated one.\n\n"
+		"With no rack file, run, nightly, qualify, rollout, probe, rack check,\n"
+		"accept --slot and demo start a simulated rack on virtual time; power,\n"
+		"relay and diagnose need a rack file, gnss a rack file or --port.\n\n"
 		"commands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);

@@ -440,6 +440,33 @@ Test(cli, a_word_far_from_every_command_or_option_gets_no_guess)
 	cr_assert_null(strstr(err, "did you mean"), "%s", err);
 }
 
+/* `rig --help` names every command, each answers its own --help, and demo's
+ * line says what demo does (it runs the nightly suite; it once said "probe"). */
+Test(cli, help_lists_every_command_and_says_what_it_does)
+{
+	static char out[65536], err[65536], sub[65536];
+	char *h[] = { (char *)rig_bin(), "--help", NULL };
+	cr_assert_eq(run(h, NULL, out, sizeof out, err, sizeof err), 0, "%s", err);
+	char *cmds = strstr(out, "commands:\n");
+	cr_assert_not_null(cmds, "%s", out);
+	int n = 0;
+	for (char *line = strchr(cmds, '\n') + 1; strncmp(line, "  ", 2) == 0; line = strchr(line, '\n') + 1) {
+		char name[32], want[64];
+		cr_assert_eq(sscanf(line, " %31s", name), 1, "%s", line);
+		char *hv[] = { (char *)rig_bin(), name, "--help", NULL };
+		cr_assert_eq(run(hv, NULL, sub, sizeof sub, err, sizeof err), 0, "%s: %s", name, err);
+		snprintf(want, sizeof want, "usage: rig %s", name);
+		cr_assert(strstr(sub, want), "rig %s --help: %s", name, sub);
+		if (strcmp(name, "demo") == 0) {
+			cr_assert(strstr(line, "nightly suite") && !strstr(line, "probe"), "demo: %.*s",
+				  (int)(strchr(line, '\n') - line), line);
+			cr_assert(strstr(sub, "nightly suite"), "demo usage: %s", sub);
+		}
+		n++;
+	}
+	cr_assert_geq(n, 18, "%d commands listed: %s", n, out);
+}
+
 Test(cli, ports_lists_through_libserialport)
 {
 	static char out[65536], err[65536];
