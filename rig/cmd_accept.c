@@ -125,6 +125,14 @@ static int parse(int argc, char **argv, struct opts *o)
 		return cli_fail(RIG_EXIT_USAGE, "accept", "give --port PORT or --slot N (one device)");
 	if (o->port && o->rack)
 		return cli_fail(RIG_EXIT_USAGE, "accept", "--port is a bare device: use --slot N with --rack");
+	/* Every report path is checked now, not after the five minutes of checks. */
+	const struct { const char *opt, *path; } out[] = {
+		{ "--html", o->html }, { "--text", o->text }, { "--json", o->json },
+	};
+	char perr[1400];
+	for (size_t i = 0; i < sizeof out / sizeof out[0]; i++)
+		if (out[i].path && cli_output_writable(out[i].path, perr, sizeof perr))
+			return cli_fail(RIG_EXIT_USAGE, "accept", "%s %s", out[i].opt, perr);
 	return RIG_EXIT_OK;
 }
 

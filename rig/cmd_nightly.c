@@ -84,6 +84,8 @@ int cmd_nightly(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_fail(RIG_EXIT_USAGE, "nightly", "unexpected argument '%s'", argv[optind]);
+	if (rig_check_outputs(&o))
+		return RIG_EXIT_USAGE;
 	if (o.rack)
 		return nightly_on(o.rack, &o);
 	struct embedded_rack er;

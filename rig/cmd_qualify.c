@@ -158,6 +158,9 @@ int cmd_qualify(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_fail(RIG_EXIT_USAGE, "qualify", "unexpected argument '%s'", argv[optind]);
+	char perr[1400];
+	if (o.html && cli_output_writable(o.html, perr, sizeof perr))
+		return cli_fail(RIG_EXIT_USAGE, "qualify", "--html %s", perr);
 	if (o.run.rack)
 		return qualify_on(o.run.rack, &o);
 	/* several units per model: reference x3, flush_drops x2, no_reset_reason x3 */

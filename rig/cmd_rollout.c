@@ -426,6 +426,9 @@ static int cmd_control(const char *what, int argc, char **argv)
 		return cli_fail(RIG_EXIT_USAGE, "rollout", "--json is for status");
 	if (!html != (strcmp(what, "report") != 0))
 		return cli_fail(RIG_EXIT_USAGE, "rollout", "--html FILE goes with report, and only there");
+	char perr[1400];
+	if (html && cli_output_writable(html, perr, sizeof perr))
+		return cli_fail(RIG_EXIT_USAGE, "rollout", "--html %s", perr);
 	store *db;
 	char err[512];
 	/* status and report only read: the store is opened read-only. */

@@ -345,6 +345,18 @@ static int health_gate(const struct rack *rack, bool *sel, rig_clock *clk, store
 	return n;
 }
 
+int rig_check_outputs(const struct run_opts *o)
+{
+	const struct { const char *opt, *path; } out[] = {
+		{ "--junit", o->junit }, { "--json", o->json }, { "--html", o->html }, { "--trends", o->trends },
+	};
+	char err[1400];
+	for (size_t i = 0; i < sizeof out / sizeof out[0]; i++)
+		if (out[i].path && cli_output_writable(out[i].path, err, sizeof err))
+			return cli_fail(RIG_EXIT_USAGE, o->command, "%s %s", out[i].opt, err);
+	return 0;
+}
+
 int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct run_opts *o)
 {
 	struct rack rack;
@@ -588,6 +600,8 @@ int cmd_run(int argc, char **argv)
 	int n_sc = argc - optind;
 	if (n_sc < 1)
 		return cli_fail(RIG_EXIT_USAGE, "run", "which scenario? e.g. rig run power-loss");
+	if (rig_check_outputs(&o))
+		return RIG_EXIT_USAGE;
 	if (n_sc > MAX_SCENARIOS)
 		return cli_fail(RIG_EXIT_USAGE, "run", "at most %d scenarios per run", MAX_SCENARIOS);
 	struct scenario scs[MAX_SCENARIOS];
