@@ -82,7 +82,8 @@ Test(outputs, run_with_junit_in_a_missing_folder_exits_2_before_any_run)
 Test(outputs, every_command_checks_its_report_paths_first)
 {
 	static char out[65536];
-	char *db = path_in("r.db");
+	char db[4200]; /* path_in's buffers rotate: this one is used to the end */
+	snprintf(db, sizeof db, "%s", path_in("r.db"));
 	char *night[] = { rig(), "nightly", "--trends", path_in("missing/t.html"), "--db", db, NULL };
 	cr_assert_eq(support_run(night, out, sizeof out), 2, "%s", out);
 	cr_assert(strstr(out, "--trends") && strstr(out, "missing/t.html"), "%s", out);
