@@ -64,6 +64,7 @@ const char cmd_accept_usage[] =
 	"  --gnss-limit S     seconds for a GNSS fix (default 120)\n"
 	"  --timeout MS       deadline per device command (default 3000)\n"
 	"  --operator NAME    who accepts, for the record (default $USER)\n\n"
+	"--html, --text and --json are checked writable before any check (exit 2 at once).\n"
 	"exit: 0 PASS, 1 FAIL, 2 usage or file error, 3 console or rack unreachable\n";
 
 struct opts {

@@ -29,7 +29,7 @@ const char cmd_rollout_usage[] =
 	"usage: rig rollout start IMAGE --stages LIST [--rack FILE] [--tag KEY=VALUE] [options]\n"
 	"       rig rollout start --resume ID [--rack FILE] [options]\n"
 	"       rig rollout status [ID] [--json] [--db FILE]\n"
-	"       rig rollout report [ID] --html FILE [--db FILE]\n"
+	"       rig rollout report [ID] --html FILE [--db FILE]  (FILE checked writable first)\n"
 	"       rig rollout pause|resume|stop [ID] [--db FILE]\n\n"
 	"A staged firmware rollout (hawkBit's model) over the rack's slots whose tag\n"
 	"KEY is VALUE (the cohort; all slots without --tag). Stages are cumulative\n"

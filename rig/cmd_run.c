@@ -43,6 +43,8 @@ const char cmd_run_usage[] =
 	"  --seed N           seed of the simulated rack (default 1)\n"
 	"  --timeout MS       deadline per device command, in rack time (default 5000)\n"
 	"  --operator NAME    who runs this, for the audit trail (default $USER)\n\n"
+	"Every output file (--junit, --json, --html) is checked writable before the run\n"
+	"starts: a missing folder, a read-only one or a directory is exit 2 at once.\n"
 	"Ctrl-C stops cleanly: no new step starts, each slot is left in the rack's safe\n"
 	"state, outcomes are ABORTED, and everything recorded stays recorded. Each slot's\n"
 	"result is committed as it finishes: a killed rig keeps what it printed as finished,\n"
