@@ -8,7 +8,39 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+int cli_output_writable(const char *path, char *err, size_t len)
+{
+	struct stat st;
+	if (!path || !*path)
+		return snprintf(err, len, "empty output path"), -1;
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return snprintf(err, len, "%.600s: is a directory, expected a file", path), -1;
+		if (access(path, W_OK) != 0)
+			return snprintf(err, len, "%.600s: not writable (%s)", path, strerror(errno)), -1;
+		return 0;
+	}
+	/* The file may not exist yet: its folder must, and must take a new file. */
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+	if (n >= sizeof dir)
+		return snprintf(err, len, "%.600s: path too long", path), -1;
+	if (slash && n == 0)
+		n = 1; /* "/x": the root folder */
+	memcpy(dir, slash ? path : ".", slash ? n : 1);
+	dir[slash ? n : 1] = '\0';
+	if (stat(dir, &st) != 0)
+		return snprintf(err, len, "%.600s: folder %.600s does not exist", path, dir), -1;
+	if (!S_ISDIR(st.st_mode))
+		return snprintf(err, len, "%.600s: %.600s is not a folder", path, dir), -1;
+	if (access(dir, W_OK | X_OK) != 0)
+		return snprintf(err, len, "%.600s: folder %.600s is not writable (%s)", path, dir, strerror(errno)), -1;
+	return 0;
+}
 
 bool cli_wants_help(int argc, char **argv)
 {

@@ -28,6 +28,11 @@ struct rig_command {
 /* Looks up a command by name in the table main.c keeps. */
 const struct rig_command *cli_find(const char *name);
 
+/* Checks before a run that PATH can be written: its folder exists and takes
+ * a new file, and PATH is not a directory. Creates and truncates nothing.
+ * Returns 0, or -1 with why (naming the path) in ERR. */
+int cli_output_writable(const char *path, char *err, size_t len);
+
 /* True when argv holds -h or --help: the caller prints its usage. */
 bool cli_wants_help(int argc, char **argv);
 

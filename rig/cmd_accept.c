@@ -64,6 +64,7 @@ const char cmd_accept_usage[] =
 	"  --gnss-limit S     seconds for a GNSS fix (default 120)\n"
 	"  --timeout MS       deadline per device command (default 3000)\n"
 	"  --operator NAME    who accepts, for the record (default $USER)\n\n"
+	"--html, --text and --json are checked writable before any check (exit 2 at once).\n"
 	"exit: 0 PASS, 1 FAIL, 2 usage or file error, 3 console or rack unreachable\n";
 
 struct opts {
@@ -125,6 +126,14 @@ static int parse(int argc, char **argv, struct opts *o)
 		return cli_fail(RIG_EXIT_USAGE, "accept", "give --port PORT or --slot N (one device)");
 	if (o->port && o->rack)
 		return cli_fail(RIG_EXIT_USAGE, "accept", "--port is a bare device: use --slot N with --rack");
+	/* Every report path is checked now, not after the five minutes of checks. */
+	const struct { const char *opt, *path; } out[] = {
+		{ "--html", o->html }, { "--text", o->text }, { "--json", o->json },
+	};
+	char perr[1400];
+	for (size_t i = 0; i < sizeof out / sizeof out[0]; i++)
+		if (out[i].path && cli_output_writable(out[i].path, perr, sizeof perr))
+			return cli_fail(RIG_EXIT_USAGE, "accept", "%s %s", out[i].opt, perr);
 	return RIG_EXIT_OK;
 }
 

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,12 +22,14 @@
 #include "store.h"
 
 const char cmd_audit_usage[] =
-	"usage: rig audit [--device IMEI] [--since TIME] [--db PATH] [--json]\n"
+	"usage: rig audit [--device IMEI] [--slot N] [--run ID] [--since TIME] [--db PATH] [--json]\n"
 	"\n"
 	"Shows the audit trail: every command the rig sent to a device, who sent it,\n"
 	"from which station, slot and port, and the result. Oldest first.\n"
 	"\n"
 	"  --device IMEI  only entries for this device\n"
+	"  --slot N       only entries for slot N of the rack\n"
+	"  --run ID       only entries of run ID (as rig run and rig nightly print it)\n"
 	"  --since TIME   only entries at or after TIME, in UTC: an ISO 8601 date or\n"
 	"                 date-time prefix such as 2026-11-26, 2026-11-26T08:00 or\n"
 	"                 2026-11-26T08:00:05.250Z\n"
@@ -40,6 +43,8 @@ const char cmd_audit_usage[] =
 struct audit_opts {
 	const char *device;
 	const char *since;
+	char slot[24];  /* "3": slots are stored by their number */
+	int64_t run_id; /* 0: any */
 	const char *db;
 	bool json;
 };
@@ -119,16 +124,19 @@ static bool since_valid(const char *s)
 /* Returns -1 to go on, or the exit code to return now. */
 static int parse_args(int argc, char **argv, struct audit_opts *o)
 {
-	enum { OPT_DEVICE = 256, OPT_SINCE, OPT_DB, OPT_JSON, OPT_HELP };
+	enum { OPT_DEVICE = 256, OPT_SINCE, OPT_DB, OPT_JSON, OPT_HELP, OPT_SLOT, OPT_RUN };
 	static const struct option longopts[] = {
 		{ "device", required_argument, NULL, OPT_DEVICE },
 		{ "since", required_argument, NULL, OPT_SINCE },
+		{ "slot", required_argument, NULL, OPT_SLOT },
+		{ "run", required_argument, NULL, OPT_RUN },
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
+	long v;
 
 	memset(o, 0, sizeof *o);
 	/* 0, not 1: GNU getopt then forgets any state left by an earlier
@@ -142,6 +150,16 @@ static int parse_args(int argc, char **argv, struct audit_opts *o)
 			break;
 		case OPT_SINCE:
 			o->since = optarg;
+			break;
+		case OPT_SLOT:
+			if (cli_long(optarg, 1, 100000, &v))
+				return cli_fail(RIG_EXIT_USAGE, "audit", "--slot '%s': expected a slot number", optarg);
+			snprintf(o->slot, sizeof o->slot, "%ld", v);
+			break;
+		case OPT_RUN:
+			if (cli_long(optarg, 1, LONG_MAX, &v))
+				return cli_fail(RIG_EXIT_USAGE, "audit", "--run '%s': expected a run id", optarg);
+			o->run_id = v;
 			break;
 		case OPT_DB:
 			o->db = optarg;
@@ -370,8 +388,12 @@ static int json_row(void *ctx, const struct store_audit_row *row)
  * mistyped filter. */
 static void report_empty(const struct audit_opts *o, const char *path)
 {
-	fprintf(stderr, "rig audit: no audit entries%s%s%s%s in %s\n",
+	char run[40] = "";
+	if (o->run_id)
+		snprintf(run, sizeof run, " in run %lld", (long long)o->run_id);
+	fprintf(stderr, "rig audit: no audit entries%s%s%s%s%s%s%s in %s\n",
 		o->device ? " for device " : "", o->device ? o->device : "",
+		*o->slot ? " for slot " : "", o->slot, run,
 		o->since ? " since " : "", o->since ? o->since : "", path);
 }
 
@@ -428,7 +450,7 @@ int cmd_audit(int argc, char **argv)
 		json_arr_begin(&j, NULL);
 		p.json = &j;
 	}
-	if (store_audit_each(s, o.device, o.since, o.json ? json_row : table_row, &p) < 0)
+	if (store_audit_each_in(s, o.device, o.since, *o.slot ? o.slot : NULL, o.run_id, o.json ? json_row : table_row, &p) < 0)
 		status = cli_fail(RIG_EXIT_INFRA, "audit", "%s", store_error(s));
 	else if (p.out_of_memory)
 		status = cli_fail(RIG_EXIT_INFRA, "audit", "out of memory");

@@ -33,6 +33,7 @@ const char cmd_nightly_usage[] =
 	"  --trends FILE      HTML page of pass rates over earlier nights and flaky checks\n"
 	"  --seed N           seed of the simulated rack (default 1)\n"
 	"  --operator NAME    who runs this (default $USER)\n\n"
+	"Every output file is checked writable before the night starts (exit 2 at once).\n"
 	"exit: 0 all passed, 1 a check failed, 2 usage or file error, 3 infrastructure error\n";
 
 static const char *const suite[] = { "power-loss", "offline-flush", "data-cap" };
@@ -84,6 +85,8 @@ int cmd_nightly(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_fail(RIG_EXIT_USAGE, "nightly", "unexpected argument '%s'", argv[optind]);
+	if (rig_check_outputs(&o))
+		return RIG_EXIT_USAGE;
 	if (o.rack)
 		return nightly_on(o.rack, &o);
 	struct embedded_rack er;

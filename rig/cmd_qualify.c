@@ -36,7 +36,8 @@ const char cmd_qualify_usage[] =
 	"options:\n"
 	"  --rack FILE        rack file (YAML)\n"
 	"  --db FILE          results store (default ./trackrig.db or $TRACKRIG_DB)\n"
-	"  --html FILE        printable HTML comparison with charts\n"
+	"  --html FILE        printable HTML comparison with charts (checked writable\n"
+	"                     before the run: exit 2 at once)\n"
 	"  --sim-cap-mb N     the SIM plan's data cap per day in MB (default 50)\n"
 	"  --seed N           seed of the simulated rack (default 1)\n"
 	"  --operator NAME    who runs this (default $USER)\n\n"
@@ -158,6 +159,9 @@ int cmd_qualify(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_fail(RIG_EXIT_USAGE, "qualify", "unexpected argument '%s'", argv[optind]);
+	char perr[1400];
+	if (o.html && cli_output_writable(o.html, perr, sizeof perr))
+		return cli_fail(RIG_EXIT_USAGE, "qualify", "--html %s", perr);
 	if (o.run.rack)
 		return qualify_on(o.run.rack, &o);
 	/* several units per model: reference x3, flush_drops x2, no_reset_reason x3 */

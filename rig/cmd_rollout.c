@@ -29,7 +29,7 @@ const char cmd_rollout_usage[] =
 	"usage: rig rollout start IMAGE --stages LIST [--rack FILE] [--tag KEY=VALUE] [options]\n"
 	"       rig rollout start --resume ID [--rack FILE] [options]\n"
 	"       rig rollout status [ID] [--json] [--db FILE]\n"
-	"       rig rollout report [ID] --html FILE [--db FILE]\n"
+	"       rig rollout report [ID] --html FILE [--db FILE]  (FILE checked writable first)\n"
 	"       rig rollout pause|resume|stop [ID] [--db FILE]\n\n"
 	"A staged firmware rollout (hawkBit's model) over the rack's slots whose tag\n"
 	"KEY is VALUE (the cohort; all slots without --tag). Stages are cumulative\n"
@@ -426,6 +426,9 @@ static int cmd_control(const char *what, int argc, char **argv)
 		return cli_fail(RIG_EXIT_USAGE, "rollout", "--json is for status");
 	if (!html != (strcmp(what, "report") != 0))
 		return cli_fail(RIG_EXIT_USAGE, "rollout", "--html FILE goes with report, and only there");
+	char perr[1400];
+	if (html && cli_output_writable(html, perr, sizeof perr))
+		return cli_fail(RIG_EXIT_USAGE, "rollout", "--html %s", perr);
 	store *db;
 	char err[512];
 	/* status and report only read: the store is opened read-only. */

@@ -43,6 +43,8 @@ const char cmd_run_usage[] =
 	"  --seed N           seed of the simulated rack (default 1)\n"
 	"  --timeout MS       deadline per device command, in rack time (default 5000)\n"
 	"  --operator NAME    who runs this, for the audit trail (default $USER)\n\n"
+	"Every output file (--junit, --json, --html) is checked writable before the run\n"
+	"starts: a missing folder, a read-only one or a directory is exit 2 at once.\n"
 	"Ctrl-C stops cleanly: no new step starts, each slot is left in the rack's safe\n"
 	"state, outcomes are ABORTED, and everything recorded stays recorded. Each slot's\n"
 	"result is committed as it finishes: a killed rig keeps what it printed as finished,\n"
@@ -345,6 +347,18 @@ static int health_gate(const struct rack *rack, bool *sel, rig_clock *clk, store
 	return n;
 }
 
+int rig_check_outputs(const struct run_opts *o)
+{
+	const struct { const char *opt, *path; } out[] = {
+		{ "--junit", o->junit }, { "--json", o->json }, { "--html", o->html }, { "--trends", o->trends },
+	};
+	char err[1400];
+	for (size_t i = 0; i < sizeof out / sizeof out[0]; i++)
+		if (out[i].path && cli_output_writable(out[i].path, err, sizeof err))
+			return cli_fail(RIG_EXIT_USAGE, o->command, "%s %s", out[i].opt, err);
+	return 0;
+}
+
 int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct run_opts *o)
 {
 	struct rack rack;
@@ -588,6 +602,8 @@ int cmd_run(int argc, char **argv)
 	int n_sc = argc - optind;
 	if (n_sc < 1)
 		return cli_fail(RIG_EXIT_USAGE, "run", "which scenario? e.g. rig run power-loss");
+	if (rig_check_outputs(&o))
+		return RIG_EXIT_USAGE;
 	if (n_sc > MAX_SCENARIOS)
 		return cli_fail(RIG_EXIT_USAGE, "run", "at most %d scenarios per run", MAX_SCENARIOS);
 	struct scenario scs[MAX_SCENARIOS];

@@ -39,6 +39,11 @@ int rig_load_suite(const char *command, const char *rack_file, const char *const
 const char *rig_image_dir(const struct run_opts *o, char *buf, size_t len);
 
 /* Runs SCS on the slots of RACK_FILE O selects. Returns an enum rig_exit. */
+/* Checks every output path of O (--junit, --json, --html, --trends) can be
+ * written, before anything runs. Returns 0, or RIG_EXIT_USAGE after a line on
+ * stderr naming the option, the path and why. */
+int rig_check_outputs(const struct run_opts *o);
+
 int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct run_opts *o);
 
 #endif

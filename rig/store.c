@@ -75,6 +75,8 @@ struct stmt_def {
 
 #define AUDIT_COLUMNS \
 	"SELECT id, run_id, at, operator, station, slot, port, imei, command, result FROM audit "
+/* Slot (?3) and run (?4) narrow what the IMEI/time index found; NULL matches all. */
+#define AUDIT_SLOT_RUN "(?3 IS NULL OR slot = ?3) AND (?4 IS NULL OR run_id = ?4)"
 
 static const struct stmt_def stmt_defs[ST_COUNT] = {
 	[ST_BEGIN] = { "begin", "BEGIN IMMEDIATE" },
@@ -118,13 +120,13 @@ static const struct stmt_def stmt_defs[ST_COUNT] = {
 		"INSERT INTO audit (at, run_id, operator, station, slot, port, imei, command, result)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)" },
 	[ST_AUDIT_ALL] = { "read audit",
-		AUDIT_COLUMNS "ORDER BY at, id" },
+		AUDIT_COLUMNS "WHERE " AUDIT_SLOT_RUN " ORDER BY at, id" },
 	[ST_AUDIT_IMEI] = { "read audit",
-		AUDIT_COLUMNS "WHERE imei = ?1 ORDER BY at, id" },
+		AUDIT_COLUMNS "WHERE imei = ?1 AND " AUDIT_SLOT_RUN " ORDER BY at, id" },
 	[ST_AUDIT_SINCE] = { "read audit",
-		AUDIT_COLUMNS "WHERE at >= ?2 ORDER BY at, id" },
+		AUDIT_COLUMNS "WHERE at >= ?2 AND " AUDIT_SLOT_RUN " ORDER BY at, id" },
 	[ST_AUDIT_IMEI_SINCE] = { "read audit",
-		AUDIT_COLUMNS "WHERE imei = ?1 AND at >= ?2 ORDER BY at, id" },
+		AUDIT_COLUMNS "WHERE imei = ?1 AND at >= ?2 AND " AUDIT_SLOT_RUN " ORDER BY at, id" },
 	[ST_RESULT_ADD] = { "insert result",
 		"INSERT INTO results (run_id, slot, scenario, imei, vendor, model, outcome, marginal,"
 		"                     message, reasons, started_at, finished_at)"
@@ -922,6 +924,12 @@ static const char *column_text(sqlite3_stmt *st, int i)
 int store_audit_each(store *s, const char *imei, const char *since, store_audit_cb cb,
 		     void *ctx)
 {
+	return store_audit_each_in(s, imei, since, NULL, 0, cb, ctx);
+}
+
+int store_audit_each_in(store *s, const char *imei, const char *since, const char *slot,
+			int64_t run_id, store_audit_cb cb, void *ctx)
+{
 	enum stmt id = imei ? (since ? ST_AUDIT_IMEI_SINCE : ST_AUDIT_IMEI)
 			    : (since ? ST_AUDIT_SINCE : ST_AUDIT_ALL);
 	sqlite3_stmt *st = s->stmt[id];
@@ -935,6 +943,8 @@ int store_audit_each(store *s, const char *imei, const char *since, store_audit_
 		return failf(s, "read audit: a walk with the same filters is already in "
 			     "progress on this handle");
 	if (imei && bind_text(st, 1, imei))
+		return bind_failed(s, id);
+	if (bind_text(st, 3, slot) || bind_id(st, 4, run_id))
 		return bind_failed(s, id);
 	/* Stored times end in 'Z'; a SINCE ending in 'Z' would sort after every
 	 * time in its own minute ("08:00:00.000Z" < "08:00Z"), so it is dropped. */

@@ -164,6 +164,10 @@ struct store_audit_row {
 typedef int (*store_audit_cb)(void *ctx, const struct store_audit_row *row);
 int store_audit_each(store *s, const char *imei, const char *since,
 		     store_audit_cb cb, void *ctx);
+/* store_audit_each, narrowed further to one SLOT (its label, e.g. "3") and
+ * one RUN_ID; NULL and 0 match all. */
+int store_audit_each_in(store *s, const char *imei, const char *since, const char *slot,
+			int64_t run_id, store_audit_cb cb, void *ctx);
 
 /* Runs BODY of statements inside one transaction (BEGIN IMMEDIATE ... COMMIT). */
 int store_begin(store *s);
