@@ -391,6 +391,16 @@ int tracker_identify(tracker *t, struct tracker_identity *id, int timeout_ms)
 	return t->proto->identify(t, id, timeout_ms);
 }
 
+int tracker_ping(tracker *t, char *imei, size_t len, int timeout_ms)
+{
+	if (len)
+		*imei = '\0';
+	if (!t->proto->ping)
+		return tracker_fail(t, TRACKER_ERR_ARG, "ping", "the %s command set has no short identity question",
+				    t->proto->name);
+	return t->proto->ping(t, imei, len, timeout_ms);
+}
+
 int tracker_status(tracker *t, struct tracker_status *st, int timeout_ms)
 {
 	memset(st, 0, sizeof *st);

@@ -127,6 +127,11 @@ struct tracker_proto {
 	int (*identify)(tracker *t, struct tracker_identity *id, int timeout_ms);
 	/* Fills ST from the device's answers. */
 	int (*status)(tracker *t, struct tracker_status *st, int timeout_ms);
+	/* One short question that shows the unit is there and names it: its
+	 * IMEI (checked) into IMEI, or TRACKER_ERR_PARSE for an answer that
+	 * came damaged. NULL: the command set has none (tracker_ping then
+	 * answers TRACKER_ERR_ARG). */
+	int (*ping)(tracker *t, char *imei, size_t len, int timeout_ms);
 };
 
 /* Every known command set; NULL-terminated. */
@@ -166,6 +171,8 @@ void tracker_set_clock(tracker *t, const struct tracker_clock *clock);
 int tracker_command(tracker *t, const char *cmd, char *answer, size_t len, int timeout_ms);
 
 int tracker_identify(tracker *t, struct tracker_identity *id, int timeout_ms);
+/* The proto's ping: the unit's IMEI from one short question (see struct tracker_proto). */
+int tracker_ping(tracker *t, char *imei, size_t len, int timeout_ms);
 int tracker_status(tracker *t, struct tracker_status *st, int timeout_ms);
 
 /* Reads whatever arrives within TIMEOUT_MS, queueing event lines. Returns

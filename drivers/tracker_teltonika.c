@@ -62,7 +62,9 @@ static int need_long(tracker *t, const char *cmd, const char *answer, const char
 			    key, answer);
 }
 
-static int teltonika_identify(tracker *t, struct tracker_identity *id, int timeout_ms)
+/* getver's answer into ID (firmware, model, IMEI checked; the optional
+ * fields when given): identify and ping both start here. */
+static int teltonika_getver(tracker *t, struct tracker_identity *id, int timeout_ms)
 {
 	char a[TRACKER_LINE_MAX + 1];
 	int rc = tracker_command(t, "getver", a, sizeof a, timeout_ms);
@@ -79,6 +81,24 @@ static int teltonika_identify(tracker *t, struct tracker_identity *id, int timeo
 	tracker_field(a, "GPS", id->gnss_firmware, sizeof id->gnss_firmware);
 	tracker_field(a, "SN", id->serial, sizeof id->serial);
 	tracker_field(a, "Rev", id->hw_rev, sizeof id->hw_rev);
+	return TRACKER_OK;
+}
+
+static int teltonika_ping(tracker *t, char *imei, size_t len, int timeout_ms)
+{
+	struct tracker_identity id = { 0 };
+	int rc = teltonika_getver(t, &id, timeout_ms);
+	if (rc == TRACKER_OK)
+		snprintf(imei, len, "%s", id.imei);
+	return rc;
+}
+
+static int teltonika_identify(tracker *t, struct tracker_identity *id, int timeout_ms)
+{
+	char a[TRACKER_LINE_MAX + 1];
+	int rc = teltonika_getver(t, id, timeout_ms);
+	if (rc)
+		return rc;
 
 	rc = tracker_command(t, "getimeiccid", a, sizeof a, timeout_ms);
 	if (rc)
@@ -157,4 +177,5 @@ const struct tracker_proto tracker_teltonika = {
 	.is_refusal = teltonika_is_refusal,
 	.identify = teltonika_identify,
 	.status = teltonika_status,
+	.ping = teltonika_ping,
 };

@@ -64,7 +64,7 @@ struct diag_console {
 	char where[DIAG_WHERE_MAX];   /* the port */
 	char detail[DIAG_TEXT_MAX];   /* why not ANSWERED: "PORT: getver: no answer within 1000 ms" */
 	int64_t last_seen_ms;         /* the last good answer (now when ANSWERED); DIAG_NEVER */
-	int asked, good, garbled;     /* getver tries, intact answers, damaged answers */
+	int asked, good, garbled;     /* pings (getver on Teltonika), intact answers, damaged answers */
 };
 
 /* The cellular side, from two places: the modem's own account over the

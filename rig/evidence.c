@@ -19,11 +19,6 @@
 /* An intact getver answer: "Ver:... Hw:... IMEI:<15 digits> ...", its
  * IMEI into GOT. A console that drops characters fails this long before it
  * fails the prefix. */
-static bool getver_intact(const char *a, char *got, size_t len)
-{
-	return strncmp(a, "Ver:", 4) == 0 && tracker_field(a, "IMEI", got, len) && strlen(got) == 15 &&
-	       strspn(got, "0123456789") == 15 && strstr(a, " Hw:");
-}
 
 void evidence_console(const struct evidence_source *src, struct diag_console *c)
 {
@@ -39,18 +34,19 @@ void evidence_console(const struct evidence_source *src, struct diag_console *c)
 		snprintf(c->detail, sizeof c->detail, "%.300s", src->console_err ? src->console_err : "console not open");
 		return;
 	}
-	/* Two getvers, a third when they disagree; a try after a silent one
-	 * waits long enough for a slow console's answer to count. */
+	/* Two pings (the driver's short identity question), a third when they
+	 * disagree; a try after a silent one waits long enough for a slow
+	 * console's answer to count. */
 	bool timed_out = false, gone = false;
-	char a[TRACKER_LINE_MAX + 1], bad[DIAG_TEXT_MAX] = "", other[16] = "";
+	char bad[DIAG_TEXT_MAX] = "", other[16] = "";
 	for (int i = 0; i < 3; i++) {
 		if (i == 2 && (c->good == 2 || (c->good == 0 && c->garbled == 0) || c->garbled == 2))
 			break;
 		int wait = timed_out && src->timeout_ms < LATE_ANSWER_MS ? LATE_ANSWER_MS : src->timeout_ms;
-		int rc = tracker_command(src->trk, "getver", a, sizeof a, wait);
-		c->asked++;
 		char imei[32];
-		if (rc == TRACKER_OK && getver_intact(a, imei, sizeof imei)) {
+		int rc = tracker_ping(src->trk, imei, sizeof imei, wait);
+		c->asked++;
+		if (rc == TRACKER_OK) {
 			/* Another unit on this slot's port (a swapped cable, a
 			 * reused port) tells nothing about this slot's unit. */
 			if (src->imei && *src->imei && strcmp(imei, src->imei) != 0) {
@@ -72,10 +68,7 @@ void evidence_console(const struct evidence_source *src, struct diag_console *c)
 			continue;
 		}
 		c->garbled++;
-		if (rc == TRACKER_OK)
-			snprintf(bad, sizeof bad, "%.40s: getver: damaged answer '%.200s'", src->console_path, a);
-		else
-			snprintf(bad, sizeof bad, "%.300s", tracker_error(src->trk));
+		snprintf(bad, sizeof bad, "%.300s", tracker_error(src->trk));
 	}
 	if (*other && !c->good && !c->garbled) {
 		c->state = DIAG_CH_UNREACHABLE;
