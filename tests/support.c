@@ -500,3 +500,27 @@ uint64_t support_ctl_move(int fd, const char *verb, uint64_t t)
 	cr_assert_eq(strncmp(r, "ok now=", 7), 0, "'%s' -> '%s'", req, r);
 	return strtoull(r + 7, NULL, 10);
 }
+
+int support_run_logged(char *const argv[], const char *log, int seconds)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int in = open("/dev/null", O_RDONLY), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(in, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	int st = 0;
+	for (int i = 0; i < seconds * 10; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+		usleep(100000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}

@@ -72,6 +72,11 @@ char *support_read_file(const char *path);
  * it could not run, died of a signal or took longer than 10 s. */
 int support_run(char *const argv[], char *out, size_t outlen);
 
+/* Runs ARGV with stdin from /dev/null and stdout+stderr into the file LOG,
+ * killed after SECONDS (a long run on a loaded machine, but never a hang).
+ * Returns the exit code, or -1 when it was killed or died of a signal. */
+int support_run_logged(char *const argv[], const char *log, int seconds);
+
 /* ---- raw console lines ---- */
 
 /* Opens a tty (pty slave or its symlink) O_RDWR|O_NOCTTY and puts it in raw

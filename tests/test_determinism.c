@@ -108,37 +108,13 @@ static const char *line_of(const char *text, int n, char *buf, size_t len)
 	return buf;
 }
 
-/* Runs ARGV with its output in LOG; a generous deadline (a sanitizer build
- * on a loaded machine) but never a hang. Returns the exit code or -1. */
-static int run_long(char *const argv[], const char *log)
-{
-	pid_t pid = fork();
-	if (pid == 0) {
-		int in = open("/dev/null", O_RDONLY), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(in, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	int st = 0;
-	for (int i = 0; i < 5000; i++) { /* 500 s */
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-		usleep(100000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	return -1;
-}
-
 static void run_once(const char *db, const char *log)
 {
 	char rig[4096];
 	support_bin("rig", rig, sizeof rig);
 	char *argv[] = { rig, "run", "gnss-outage", "ttff", "power-loss", "--seed", "7", "--slots", "1-7", "--db",
 			 (char *)db, NULL };
-	int rc = run_long(argv, log);
+	int rc = support_run_logged(argv, log, 500);
 	char *out = support_read_file(log);
 	cr_assert(rc == 0 || rc == 1, "rig run: exit %d:\n%s", rc, out ? out : "");
 	free(out);

@@ -23,28 +23,7 @@ static int run_long(char *const argv[], char *out, size_t outlen)
 {
 	char log[PATH_MAX];
 	snprintf(log, sizeof log, "/tmp/qual-run-%d.log", (int)getpid());
-	pid_t pid = fork();
-	if (pid == 0) {
-		int in = open("/dev/null", O_RDONLY), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(in, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	int st = 0, code = -1;
-	for (int i = 0; i < 3000; i++) { /* 300 s: a never-ending run still ends */
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-			pid = 0;
-			break;
-		}
-		usleep(100000);
-	}
-	if (pid) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-	}
+	int code = support_run_logged(argv, log, 300); /* a never-ending run still ends */
 	char *text = support_read_file(log);
 	snprintf(out, outlen, "%s", text ? text : "");
 	if (text)
