@@ -128,20 +128,21 @@ const char *tracker_describe(const tracker *t) { return t->ops->describe ? t->op
 const struct tracker_proto *tracker_get_proto(const tracker *t) { return t->proto; }
 unsigned tracker_events_dropped(const tracker *t) { return t->q_dropped; }
 
-static void queue_event(tracker *t, const char *line)
+/* Queues LINE when the command set reads it as an event; false when it is
+ * not one (a command set without events has none). */
+static bool queue_event(tracker *t, const char *line)
 {
+	struct tracker_event parsed;
+	if (!t->proto->event_line || !t->proto->event_line(line, &parsed))
+		return false;
 	if (t->q_count == EVENT_QUEUE) { /* keep the newest: drop the oldest */
 		t->q_head = (t->q_head + 1) % EVENT_QUEUE;
 		t->q_count--;
 		t->q_dropped++;
 	}
-	struct tracker_event *ev = &t->q[(t->q_head + t->q_count) % EVENT_QUEUE];
+	t->q[(t->q_head + t->q_count) % EVENT_QUEUE] = parsed;
 	t->q_count++;
-	snprintf(ev->text, sizeof ev->text, "%s", line);
-	size_t k = 0;
-	for (const char *p = line + 1; *p && *p != ' ' && k + 1 < sizeof ev->kind; p++)
-		ev->kind[k++] = (char)tolower((unsigned char)*p);
-	ev->kind[k] = '\0';
+	return true;
 }
 
 bool tracker_next_event(tracker *t, struct tracker_event *ev)
@@ -153,8 +154,6 @@ bool tracker_next_event(tracker *t, struct tracker_event *ev)
 	t->q_count--;
 	return true;
 }
-
-static bool is_event(const char *line) { return line[0] == '@'; }
 
 /* Console text is printable ASCII, tabs and UTF-8; NUL and other control
  * bytes mean a wrong baud rate, a floating line or a dying device. */
@@ -261,7 +260,7 @@ static int listen_(tracker *t, const char *cmd, int timeout_ms)
 	enum line_kind kind;
 	for (;;) {
 		while (take_line(t, line, &kind))
-			if (kind == LINE_TEXT && is_event(line))
+			if (kind == LINE_TEXT)
 				queue_event(t, line);
 			/* anything else outside a command is stale: skipped */
 		int rc = fill(t, cmd, deadline);
@@ -323,10 +322,8 @@ static int exchange(tracker *t, const char *cmd, char *answer, size_t len, int t
 	for (;;) {
 		while (take_line(t, line, &kind)) {
 			bool ours = !prefix || strncmp(line, prefix, strlen(prefix)) == 0;
-			if (kind == LINE_TEXT && is_event(line)) {
-				queue_event(t, line);
+			if (kind == LINE_TEXT && queue_event(t, line))
 				continue;
-			}
 			if (ours && kind == LINE_GARBAGE)
 				return tracker_fail(t, TRACKER_ERR_GARBAGE, cmd,
 						    "answer holds control or NUL bytes: '%.80s'", line);
@@ -404,9 +401,119 @@ int tracker_ping(tracker *t, char *imei, size_t len, int timeout_ms)
 int tracker_status(tracker *t, struct tracker_status *st, int timeout_ms)
 {
 	memset(st, 0, sizeof *st);
-	st->boots = -1;
 	st->fw_update = -1;
+	st->ttff_s = -1;
 	return t->proto->status(t, st, timeout_ms);
+}
+
+/* ---- capabilities ---- */
+
+const char *const tracker_cap_names[] = {
+	"restarts", "buffered", "server", "report_period", "inputs", "outputs", "in_service",
+	"data_session", "reboot", "ota", "events", NULL,
+};
+
+bool tracker_cap_known(const char *cap)
+{
+	for (size_t i = 0; tracker_cap_names[i]; i++)
+		if (strcmp(tracker_cap_names[i], cap) == 0)
+			return true;
+	return false;
+}
+
+bool tracker_has(const struct tracker_proto *p, const char *cap)
+{
+	if (!p || !cap)
+		return false;
+	if (!strcmp(cap, "restarts")) return p->restarts;
+	if (!strcmp(cap, "buffered")) return p->buffered;
+	if (!strcmp(cap, "server")) return p->server_get && p->server_set;
+	if (!strcmp(cap, "report_period")) return p->report_period_set;
+	if (!strcmp(cap, "inputs")) return p->input_get;
+	if (!strcmp(cap, "outputs")) return p->output_set;
+	if (!strcmp(cap, "in_service")) return p->in_service;
+	if (!strcmp(cap, "data_session")) return p->data_session;
+	if (!strcmp(cap, "reboot")) return p->reboot;
+	if (!strcmp(cap, "ota")) return p->ota_start && p->ota_state;
+	if (!strcmp(cap, "events")) return p->event_line;
+	return false;
+}
+
+/* Calls hook FN of T's command set, or fails naming capability CAP. */
+#define CAP_CALL(t, fn, cap, ...)                                                                  \
+	((t)->proto->fn ? (t)->proto->fn((t), __VA_ARGS__)                                         \
+			: tracker_fail((t), TRACKER_ERR_ARG, cap, "the %s command set cannot tell or do '%s'", \
+				       (t)->proto->name, cap))
+
+int tracker_restarts(tracker *t, struct tracker_restarts *r, int timeout_ms)
+{
+	*r = (struct tracker_restarts){ .count = -1, .uptime_s = -1, .reset_code = -1 };
+	return CAP_CALL(t, restarts, "restarts", r, timeout_ms);
+}
+
+int tracker_buffered(tracker *t, long *records, int timeout_ms)
+{
+	*records = -1;
+	return CAP_CALL(t, buffered, "buffered", records, timeout_ms);
+}
+
+int tracker_server_get(tracker *t, struct tracker_server *srv, int timeout_ms)
+{
+	memset(srv, 0, sizeof *srv);
+	return CAP_CALL(t, server_get, "server", srv, timeout_ms);
+}
+
+int tracker_server_set(tracker *t, const struct tracker_server *srv, int timeout_ms)
+{
+	return CAP_CALL(t, server_set, "server", srv, timeout_ms);
+}
+
+int tracker_report_period_set(tracker *t, int seconds, int timeout_ms)
+{
+	if (seconds <= 0)
+		return tracker_fail(t, TRACKER_ERR_ARG, "report_period", "period %d s is not positive", seconds);
+	return CAP_CALL(t, report_period_set, "report_period", seconds, timeout_ms);
+}
+
+int tracker_input_get(tracker *t, int n, long *value, int timeout_ms)
+{
+	return CAP_CALL(t, input_get, "inputs", n, value, timeout_ms);
+}
+
+int tracker_output_set(tracker *t, int n, bool on, int timeout_ms)
+{
+	return CAP_CALL(t, output_set, "outputs", n, on, timeout_ms);
+}
+
+int tracker_in_service(tracker *t, bool *in_service, int timeout_ms)
+{
+	*in_service = false;
+	return CAP_CALL(t, in_service, "in_service", in_service, timeout_ms);
+}
+
+int tracker_data_session(tracker *t, enum tracker_data_session *s, int timeout_ms)
+{
+	*s = TRACKER_DATA_DOWN;
+	return CAP_CALL(t, data_session, "data_session", s, timeout_ms);
+}
+
+int tracker_reboot(tracker *t, int timeout_ms)
+{
+	return CAP_CALL(t, reboot, "reboot", timeout_ms);
+}
+
+int tracker_ota_start(tracker *t, const char *url, char *detail, size_t len, int timeout_ms)
+{
+	if (len)
+		*detail = '\0';
+	return CAP_CALL(t, ota_start, "ota", url, detail, len, timeout_ms);
+}
+
+int tracker_ota_state(tracker *t, struct tracker_ota *o, int timeout_ms)
+{
+	memset(o, 0, sizeof *o);
+	o->free_kb = -1;
+	return CAP_CALL(t, ota_state, "ota", o, timeout_ms);
 }
 
 bool tracker_field(const char *line, const char *key, char *out, size_t len)

@@ -85,27 +85,52 @@ struct tracker_identity {
 	char gnss_firmware[49];
 };
 
+/* The modem and receiver as the unit reports them (the status hook).
+ * Restarts, buffered records and update state have hooks of their own. */
 struct tracker_status {
-	/* getstatus: the modem */
 	int data_link;          /* 1 data session up */
 	int gprs;               /* 1 attached to packet data */
 	int signal;             /* 0..5 bars */
 	int roaming;
 	int net_type;           /* 0 2G, 1 3G, 2 4G ... as the vendor codes it */
-	char operator_code[16]; /* MCC+MNC */
+	char operator_code[16]; /* MCC+MNC, "" not registered */
 	int fw_update;          /* vendor's FwUpd code, -1 none */
-	/* getinfo: the unit */
-	long uptime_s;
-	int reset_code;         /* vendor's numeric reset cause */
-	char reset_reason[24];  /* "power_on", "watchdog", ... ("" if not told) */
-	int boots;              /* -1 if not told */
-	char pdp[16];           /* data session as the carrier left it: "rejected", "" if not told */
-	char bank[4];           /* firmware bank running ("A", "B"), "" if not told */
-	char fota_state[24];    /* update state, "" if not told */
-	char power_source[16];  /* "PwrVoltage" external, "BatVoltage" battery */
-	int gnss_on;
+	char power_source[16];  /* "PwrVoltage" external, "BatVoltage" battery, "" not told */
+	int gnss_on;            /* 1 the receiver has a fix */
 	int satellites;
-	int records;            /* records waiting in the buffer */
+	int ttff_s;             /* the unit's own time to first fix, -1 not told */
+};
+
+/* What the unit says of its restarts (the restarts hook). */
+struct tracker_restarts {
+	long count;             /* restart counter since manufacture or reset of stats; -1 not told */
+	long uptime_s;          /* seconds since the last restart; -1 not told */
+	int reset_code;         /* the vendor's reset-source number; -1 not told */
+	char reset_reason[24];  /* "power_on", "watchdog", "software", "low_power", "pin"; "" not told */
+};
+
+/* Where the unit sends its records (server_get / server_set). */
+struct tracker_server {
+	char host[64];
+	int port;
+	int protocol;           /* 0 TCP, 1 UDP */
+};
+
+/* The data session as the unit reports it (the data_session hook). */
+enum tracker_data_session {
+	TRACKER_DATA_DOWN = 0,    /* no data session, no reason known (no coverage, not attached) */
+	TRACKER_DATA_UP = 1,
+	TRACKER_DATA_REFUSED = 2, /* registered and attached, the carrier refuses the session */
+};
+
+/* A firmware update as the unit reports it (the ota_state hook). */
+struct tracker_ota {
+	char state[24];   /* "idle", "downloading", "verifying", "trial", "committed",
+			   * "rolled_back", "rejected", "failed", "deferred" */
+	char bank[4];     /* bank running ("A", "B"), "" not told */
+	char pending[8];  /* bank waiting for its trial boot, "" none */
+	long free_kb;     /* storage free for an image, -1 not told */
+	char detail[TRACKER_LINE_MAX + 1]; /* the unit's own words, for the record */
 };
 
 struct tracker_event {
@@ -132,7 +157,51 @@ struct tracker_proto {
 	 * came damaged. NULL: the command set has none (tracker_ping then
 	 * answers TRACKER_ERR_ARG). */
 	int (*ping)(tracker *t, char *imei, size_t len, int timeout_ms);
+
+	/* ---- capabilities: each NULL when the command set has none ----
+	 * The rig asks for a capability only through these hooks, never by
+	 * writing a command word: tracker_caps() names what a command set can
+	 * do, a scenario's `requires:` lists what it needs, and a slot whose
+	 * driver lacks one is SKIPPED with that reason, never failed. */
+
+	/* Restart counter, uptime and reset source ("restarts"). */
+	int (*restarts)(tracker *t, struct tracker_restarts *r, int timeout_ms);
+	/* Records held in the unit's memory, not yet sent ("buffered"). */
+	int (*buffered)(tracker *t, long *records, int timeout_ms);
+	/* The server the unit sends records to ("server"): read, and set
+	 * (a rig sets it to its own ingest and puts the old one back). */
+	int (*server_get)(tracker *t, struct tracker_server *srv, int timeout_ms);
+	int (*server_set)(tracker *t, const struct tracker_server *srv, int timeout_ms);
+	/* How often the unit makes a record, parked and moving ("report_period"). */
+	int (*report_period_set)(tracker *t, int seconds, int timeout_ms);
+	/* Digital input N (1-based) and output N ("inputs", "outputs"). */
+	int (*input_get)(tracker *t, int n, long *value, int timeout_ms);
+	int (*output_set)(tracker *t, int n, bool on, int timeout_ms);
+	/* True when the vehicle is in service (ignition on) ("in_service"). */
+	int (*in_service)(tracker *t, bool *in_service, int timeout_ms);
+	/* The data session as the unit sees it ("data_session"). */
+	int (*data_session)(tracker *t, enum tracker_data_session *s, int timeout_ms);
+	/* Restarts the unit ("reboot"). */
+	int (*reboot)(tracker *t, int timeout_ms);
+	/* Starts an update from URL ("ota"): TRACKER_OK accepted, 1 deferred by
+	 * the unit (DETAIL says why), TRACKER_ERR_REFUSED refused. */
+	int (*ota_start)(tracker *t, const char *url, char *detail, size_t len, int timeout_ms);
+	/* Where an update stands ("ota"). */
+	int (*ota_state)(tracker *t, struct tracker_ota *o, int timeout_ms);
+	/* Reads an unsolicited line as an event ("events"): true and EV filled
+	 * when LINE is one. NULL: the unit prints no events. */
+	bool (*event_line)(const char *line, struct tracker_event *ev);
 };
+
+/* Capability names, as scenarios' `requires:` and reports spell them. */
+#define TRACKER_CAPS_MAX 16
+extern const char *const tracker_cap_names[]; /* NULL-terminated */
+
+/* True when PROTO has capability CAP ("restarts", "ota", "events", ...);
+ * false for a name that is not a capability. */
+bool tracker_has(const struct tracker_proto *proto, const char *cap);
+/* True when CAP names a capability at all (for checks at load). */
+bool tracker_cap_known(const char *cap);
 
 /* Every known command set; NULL-terminated. */
 extern const struct tracker_proto *const tracker_protos[];
@@ -174,6 +243,21 @@ int tracker_identify(tracker *t, struct tracker_identity *id, int timeout_ms);
 /* The proto's ping: the unit's IMEI from one short question (see struct tracker_proto). */
 int tracker_ping(tracker *t, char *imei, size_t len, int timeout_ms);
 int tracker_status(tracker *t, struct tracker_status *st, int timeout_ms);
+
+/* The capability hooks, each TRACKER_ERR_ARG (with a message naming the
+ * capability) when the command set has none. */
+int tracker_restarts(tracker *t, struct tracker_restarts *r, int timeout_ms);
+int tracker_buffered(tracker *t, long *records, int timeout_ms);
+int tracker_server_get(tracker *t, struct tracker_server *srv, int timeout_ms);
+int tracker_server_set(tracker *t, const struct tracker_server *srv, int timeout_ms);
+int tracker_report_period_set(tracker *t, int seconds, int timeout_ms);
+int tracker_input_get(tracker *t, int n, long *value, int timeout_ms);
+int tracker_output_set(tracker *t, int n, bool on, int timeout_ms);
+int tracker_in_service(tracker *t, bool *in_service, int timeout_ms);
+int tracker_data_session(tracker *t, enum tracker_data_session *s, int timeout_ms);
+int tracker_reboot(tracker *t, int timeout_ms);
+int tracker_ota_start(tracker *t, const char *url, char *detail, size_t len, int timeout_ms);
+int tracker_ota_state(tracker *t, struct tracker_ota *o, int timeout_ms);
 
 /* Reads whatever arrives within TIMEOUT_MS, queueing event lines. Returns
  * the number of events queued so far, or a tracker_err (GONE ...). */

@@ -3,8 +3,10 @@
 #include "tracker.h"
 
 extern const struct tracker_proto tracker_teltonika;
+extern const struct tracker_proto tracker_agent;
 
 const struct tracker_proto *const tracker_protos[] = {
 	&tracker_teltonika,
+	&tracker_agent,
 	NULL,
 };

@@ -1,16 +1,20 @@
 /*
  * tracker_teltonika.c - the Teltonika SMS/GPRS command set over a line link.
  *
- * Answer formats are Teltonika's (docs/console-protocol.md). Every value the
+ * Answer formats are a real FMB9xx's (docs/console-protocol.md): nothing here
+ * reads a field a real unit does not print. What a real unit cannot tell
+ * (events, an update from a URL) has no hook, so the checks that need it are
+ * skipped, never guessed. Every value the
  * rig relies on is checked, not just copied: a console that drops a
  * character turns "IMEI:352094087230394" into a number that fails its Luhn
  * check, and that must surface as an unreadable answer, never as a wrong
  * identity in the results.
  */
-#include "tracker.h"
+#include "tracker_teltonika.h"
 #include "ident.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Command word -> prefix of its answer. */
@@ -20,16 +24,18 @@ static const struct {
 } answers[] = {
 	{ "getver", "Ver:" },
 	{ "getimeiccid", "IMEI:" },
-	{ "getinfo", "RTC:" },
+	{ "getinfo", "INI:" },
 	{ "getstatus", "Data Link:" },
 	{ "getgps", "GPS:" },
 	{ "getio", "DI1:" },
+	{ "readio", "IO ID:" },
+	{ "setdigout", "DOUT1:" },
 	{ "getparam", "Param ID:" },
 	{ "setparam", "New value" },
 	{ "cpureset", "Resetting" },
 };
 
-static const char *teltonika_answer_prefix(const char *cmd)
+const char *teltonika_answer_prefix(const char *cmd)
 {
 	size_t n = strcspn(cmd, " ");
 	for (size_t i = 0; i < sizeof answers / sizeof answers[0]; i++)
@@ -38,7 +44,7 @@ static const char *teltonika_answer_prefix(const char *cmd)
 	return NULL; /* a command we don't know: its first line is the answer */
 }
 
-static bool teltonika_is_refusal(const char *line)
+bool teltonika_is_refusal(const char *line)
 {
 	return strncmp(line, "ERROR", 5) == 0;
 }
@@ -64,10 +70,9 @@ static int need_long(tracker *t, const char *cmd, const char *answer, const char
 
 /* getver's answer into ID (firmware, model, IMEI checked; the optional
  * fields when given): identify and ping both start here. */
-static int teltonika_getver(tracker *t, struct tracker_identity *id, int timeout_ms)
+static int teltonika_getver(tracker *t, struct tracker_identity *id, char *a, size_t alen, int timeout_ms)
 {
-	char a[TRACKER_LINE_MAX + 1];
-	int rc = tracker_command(t, "getver", a, sizeof a, timeout_ms);
+	int rc = tracker_command(t, "getver", a, alen, timeout_ms);
 	if (rc)
 		return rc;
 	if ((rc = need(t, "getver", a, "Ver", id->firmware, sizeof id->firmware)) ||
@@ -77,26 +82,31 @@ static int teltonika_getver(tracker *t, struct tracker_identity *id, int timeout
 	if (!ident_imei_valid(id->imei))
 		return tracker_fail(t, TRACKER_ERR_PARSE, "getver",
 				    "IMEI '%s' is not 15 digits with a valid check digit (garbled answer?)", id->imei);
-	/* Optional: a real device may not tell these. */
+	/* Optional: not every firmware names its receiver's. */
 	tracker_field(a, "GPS", id->gnss_firmware, sizeof id->gnss_firmware);
-	tracker_field(a, "SN", id->serial, sizeof id->serial);
-	tracker_field(a, "Rev", id->hw_rev, sizeof id->hw_rev);
 	return TRACKER_OK;
 }
 
-static int teltonika_ping(tracker *t, char *imei, size_t len, int timeout_ms)
+int teltonika_ping(tracker *t, char *imei, size_t len, int timeout_ms)
 {
 	struct tracker_identity id = { 0 };
-	int rc = teltonika_getver(t, &id, timeout_ms);
+	char a[TRACKER_LINE_MAX + 1];
+	int rc = teltonika_getver(t, &id, a, sizeof a, timeout_ms);
 	if (rc == TRACKER_OK)
 		snprintf(imei, len, "%s", id.imei);
 	return rc;
 }
 
-static int teltonika_identify(tracker *t, struct tracker_identity *id, int timeout_ms)
+int teltonika_identify(tracker *t, struct tracker_identity *id, int timeout_ms)
 {
 	char a[TRACKER_LINE_MAX + 1];
-	int rc = teltonika_getver(t, id, timeout_ms);
+	return teltonika_identify_getver(t, id, a, sizeof a, timeout_ms);
+}
+
+int teltonika_identify_getver(tracker *t, struct tracker_identity *id, char *getver, size_t glen, int timeout_ms)
+{
+	char a[TRACKER_LINE_MAX + 1];
+	int rc = teltonika_getver(t, id, getver, glen, timeout_ms);
 	if (rc)
 		return rc;
 
@@ -117,11 +127,26 @@ static int teltonika_identify(tracker *t, struct tracker_identity *id, int timeo
 	return TRACKER_OK;
 }
 
-static int teltonika_status(tracker *t, struct tracker_status *st, int timeout_ms)
+/* getstatus's "OP:" when the unit is registered; empty when the field is
+ * missing or blank (a real FMB prints "OP: " then the next field). */
+static void operator_of(const char *a, char *out, size_t len)
+{
+	*out = '\0';
+	char v[16];
+	if (tracker_field(a, "OP", v, sizeof v) && !strchr(v, ':'))
+		snprintf(out, len, "%s", v);
+}
+
+int teltonika_status(tracker *t, struct tracker_status *st, int timeout_ms)
 {
 	char a[TRACKER_LINE_MAX + 1];
+	return teltonika_status_getinfo(t, st, a, sizeof a, timeout_ms);
+}
+
+int teltonika_status_getinfo(tracker *t, struct tracker_status *st, char *a, size_t alen, int timeout_ms)
+{
 	long v;
-	int rc = tracker_command(t, "getstatus", a, sizeof a, timeout_ms);
+	int rc = tracker_command(t, "getstatus", a, alen, timeout_ms);
 	if (rc)
 		return rc;
 	if ((rc = need_long(t, "getstatus", a, "Data Link", NULL, &v)))
@@ -135,8 +160,7 @@ static int teltonika_status(tracker *t, struct tracker_status *st, int timeout_m
 	if (v < 0 || v > 5)
 		return tracker_fail(t, TRACKER_ERR_PARSE, "getstatus", "Signal %ld outside 0..5", v);
 	st->signal = (int)v;
-	if ((rc = need(t, "getstatus", a, "OP", st->operator_code, sizeof st->operator_code)))
-		return rc;
+	operator_of(a, st->operator_code, sizeof st->operator_code);
 	if (tracker_field_long(a, "Roaming", NULL, &v))
 		st->roaming = (int)v;
 	if (tracker_field_long(a, "NetType", NULL, &v))
@@ -144,30 +168,168 @@ static int teltonika_status(tracker *t, struct tracker_status *st, int timeout_m
 	if (tracker_field_long(a, "FwUpd", NULL, &v))
 		st->fw_update = (int)v;
 
-	rc = tracker_command(t, "getinfo", a, sizeof a, timeout_ms);
+	rc = tracker_command(t, "getinfo", a, alen, timeout_ms);
 	if (rc)
 		return rc;
-	if ((rc = need_long(t, "getinfo", a, "UpTime", "s", &v)))
+	/* GPS: 0 off, 1 restarting, 2 on without fix, 3 on with fix, 4 sleep. */
+	if ((rc = need_long(t, "getinfo", a, "GPS", NULL, &v)))
 		return rc;
-	st->uptime_s = v;
-	if ((rc = need_long(t, "getinfo", a, "RST", NULL, &v)))
-		return rc;
-	st->reset_code = (int)v;
-	if ((rc = need(t, "getinfo", a, "PWR", st->power_source, sizeof st->power_source)))
-		return rc;
-	if (tracker_field_long(a, "GPS", NULL, &v))
-		st->gnss_on = (int)v;
+	st->gnss_on = v == 3;
 	if (tracker_field_long(a, "SAT", NULL, &v))
 		st->satellites = (int)v;
-	if (tracker_field_long(a, "REC", NULL, &v))
-		st->records = (int)v;
-	tracker_field(a, "Reset", st->reset_reason, sizeof st->reset_reason);
-	tracker_field(a, "PDP", st->pdp, sizeof st->pdp);
-	tracker_field(a, "Bank", st->bank, sizeof st->bank);
-	tracker_field(a, "FotaState", st->fota_state, sizeof st->fota_state);
-	if (tracker_field_long(a, "Boots", NULL, &v))
-		st->boots = (int)v;
 	return TRACKER_OK;
+}
+
+const char *teltonika_reset_name(long rs)
+{
+	static const char *const names[] = {
+		[1] = "low_power", [2] = "watchdog", [3] = "watchdog", [4] = "software",
+		[5] = "power_on", [6] = "pin",
+	};
+	return rs > 0 && rs < (long)(sizeof names / sizeof names[0]) ? names[rs] : "";
+}
+
+/* RST is the restart counter, RS the reset source; the uptime is getver's. */
+int teltonika_restarts(tracker *t, struct tracker_restarts *r, int timeout_ms)
+{
+	char a[TRACKER_LINE_MAX + 1];
+	long v;
+	int rc = tracker_command(t, "getinfo", a, sizeof a, timeout_ms);
+	if (rc)
+		return rc;
+	if ((rc = need_long(t, "getinfo", a, "RST", NULL, &r->count)))
+		return rc;
+	if (tracker_field_long(a, "RS", NULL, &v)) {
+		r->reset_code = (int)v;
+		snprintf(r->reset_reason, sizeof r->reset_reason, "%s", teltonika_reset_name(v));
+	}
+	rc = tracker_command(t, "getver", a, sizeof a, timeout_ms);
+	if (rc)
+		return rc;
+	return need_long(t, "getver", a, "Uptime", NULL, &r->uptime_s);
+}
+
+int teltonika_buffered(tracker *t, long *records, int timeout_ms)
+{
+	char a[TRACKER_LINE_MAX + 1];
+	int rc = tracker_command(t, "getinfo", a, sizeof a, timeout_ms);
+	if (rc)
+		return rc;
+	return need_long(t, "getinfo", a, "RF", NULL, records);
+}
+
+/* One parameter's value ("getparam ID" -> "Param ID:ID Value:V"). */
+static int param_get(tracker *t, int id, char *out, size_t len, int timeout_ms)
+{
+	char cmd[32], a[TRACKER_LINE_MAX + 1];
+	snprintf(cmd, sizeof cmd, "getparam %d", id);
+	int rc = tracker_command(t, cmd, a, sizeof a, timeout_ms);
+	if (rc)
+		return rc;
+	const char *v = strstr(a, "Value:");
+	if (!v)
+		return tracker_fail(t, TRACKER_ERR_PARSE, cmd, "answer has no 'Value:': '%.120s'", a);
+	snprintf(out, len, "%s", v + 6);
+	return TRACKER_OK;
+}
+
+static int param_set(tracker *t, int id, const char *value, int timeout_ms)
+{
+	char cmd[300], a[TRACKER_LINE_MAX + 1];
+	snprintf(cmd, sizeof cmd, "setparam %d:%s", id, value);
+	return tracker_command(t, cmd, a, sizeof a, timeout_ms);
+}
+
+/* The server: parameters 2004 (domain), 2005 (port), 2006 (0 TCP, 1 UDP). */
+int teltonika_server_get(tracker *t, struct tracker_server *srv, int timeout_ms)
+{
+	char port[16], proto[16];
+	int rc;
+	if ((rc = param_get(t, 2004, srv->host, sizeof srv->host, timeout_ms)) ||
+	    (rc = param_get(t, 2005, port, sizeof port, timeout_ms)) ||
+	    (rc = param_get(t, 2006, proto, sizeof proto, timeout_ms)))
+		return rc;
+	srv->port = atoi(port);
+	srv->protocol = atoi(proto);
+	return TRACKER_OK;
+}
+
+int teltonika_server_set(tracker *t, const struct tracker_server *srv, int timeout_ms)
+{
+	char port[16], proto[16];
+	snprintf(port, sizeof port, "%d", srv->port);
+	snprintf(proto, sizeof proto, "%d", srv->protocol);
+	int rc;
+	if ((rc = param_set(t, 2004, srv->host, timeout_ms)) || (rc = param_set(t, 2005, port, timeout_ms)) ||
+	    (rc = param_set(t, 2006, proto, timeout_ms)))
+		return rc;
+	return TRACKER_OK;
+}
+
+/* Home network data acquisition: 10000 the period on stop, 10050 moving. */
+int teltonika_report_period_set(tracker *t, int seconds, int timeout_ms)
+{
+	char v[16];
+	snprintf(v, sizeof v, "%d", seconds);
+	int rc = param_set(t, 10050, v, timeout_ms);
+	return rc ? rc : param_set(t, 10000, v, timeout_ms);
+}
+
+int teltonika_input_get(tracker *t, int n, long *value, int timeout_ms)
+{
+	char a[TRACKER_LINE_MAX + 1], key[8];
+	if (n < 1 || n > 4)
+		return tracker_fail(t, TRACKER_ERR_ARG, "getio", "input %d: Teltonika units have DI1..DI4", n);
+	int rc = tracker_command(t, "getio", a, sizeof a, timeout_ms);
+	if (rc)
+		return rc;
+	snprintf(key, sizeof key, "DI%d", n);
+	return need_long(t, "getio", a, key, NULL, value);
+}
+
+/* setdigout takes one character per output: 1 on, 0 off, ? leave. */
+int teltonika_output_set(tracker *t, int n, bool on, int timeout_ms)
+{
+	char cmd[32], a[TRACKER_LINE_MAX + 1];
+	if (n < 1 || n > 2)
+		return tracker_fail(t, TRACKER_ERR_ARG, "setdigout", "output %d: FMB units have DOUT1..DOUT2", n);
+	snprintf(cmd, sizeof cmd, "setdigout %s", n == 1 ? (on ? "1?" : "0?") : (on ? "?1" : "?0"));
+	return tracker_command(t, cmd, a, sizeof a, timeout_ms);
+}
+
+/* Ignition is DIN1 on a default-configured FMB. */
+int teltonika_in_service(tracker *t, bool *in_service, int timeout_ms)
+{
+	long v;
+	int rc = teltonika_input_get(t, 1, &v, timeout_ms);
+	if (rc == TRACKER_OK)
+		*in_service = v != 0;
+	return rc;
+}
+
+/* A real FMB does not say why it has no data session; getstatus shows the
+ * carrier's refusal as registered (an operator), attached to packet data
+ * and in coverage, with no data link. */
+int teltonika_data_session(tracker *t, enum tracker_data_session *s, int timeout_ms)
+{
+	char a[TRACKER_LINE_MAX + 1], op[16];
+	long link, gprs, signal;
+	int rc = tracker_command(t, "getstatus", a, sizeof a, timeout_ms);
+	if (rc)
+		return rc;
+	if ((rc = need_long(t, "getstatus", a, "Data Link", NULL, &link)) ||
+	    (rc = need_long(t, "getstatus", a, "GPRS", NULL, &gprs)) ||
+	    (rc = need_long(t, "getstatus", a, "Signal", NULL, &signal)))
+		return rc;
+	operator_of(a, op, sizeof op);
+	*s = link ? TRACKER_DATA_UP : gprs && signal > 0 && *op ? TRACKER_DATA_REFUSED : TRACKER_DATA_DOWN;
+	return TRACKER_OK;
+}
+
+int teltonika_reboot(tracker *t, int timeout_ms)
+{
+	char a[TRACKER_LINE_MAX + 1];
+	return tracker_command(t, "cpureset", a, sizeof a, timeout_ms);
 }
 
 const struct tracker_proto tracker_teltonika = {
@@ -178,4 +340,14 @@ const struct tracker_proto tracker_teltonika = {
 	.identify = teltonika_identify,
 	.status = teltonika_status,
 	.ping = teltonika_ping,
+	.restarts = teltonika_restarts,
+	.buffered = teltonika_buffered,
+	.server_get = teltonika_server_get,
+	.server_set = teltonika_server_set,
+	.report_period_set = teltonika_report_period_set,
+	.input_get = teltonika_input_get,
+	.output_set = teltonika_output_set,
+	.in_service = teltonika_in_service,
+	.data_session = teltonika_data_session,
+	.reboot = teltonika_reboot,
 };

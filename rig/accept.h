@@ -88,7 +88,7 @@ struct accept_result {
 	int gnss_mode;
 	int satellites_used, satellites_visible;
 	double hdop, ttff_s, fix_age_s, position_error_m;
-	char ttff_source[48];           /* "device getinfo TTFF", "measured", "" */
+	char ttff_source[48];           /* "the unit's own TTFF", "measured", "" */
 	char verdict[16];               /* dispatch verdict */
 	char verdict_reasons[ACCEPT_MAX_REASONS][160];
 	int n_verdict_reasons;

@@ -174,6 +174,8 @@ struct session {
 	const struct rack_slot *slot;
 	struct tracker_status st;
 	struct diag_evidence ev;
+	struct tracker_server server_was; /* the unit's own server, put back at the end */
+	bool have_server_was;
 };
 
 static void audit(struct session *s, const char *cmd, const char *result)
@@ -310,24 +312,41 @@ static void check_supply(struct session *s)
 				 ps.v_out, ps.i_out);
 }
 
-/* Points the device at the rig's ingest (rig/engine.c's point_at_ingest). */
+/* Points the device at the rig's ingest, remembering its own server first:
+ * an installed unit is left exactly as it was found. */
 static int point_at_ingest(struct session *s, int port, char *err, size_t errlen)
 {
-	char cmd[96], a[TRACKER_LINE_MAX + 1];
-	const char *params[3] = { "setparam 2004:127.0.0.1", NULL, "setparam 2006:0" };
-	char p2005[48];
-	snprintf(p2005, sizeof p2005, "setparam 2005:%d", port);
-	params[1] = p2005;
-	for (int i = 0; i < 3; i++) {
-		snprintf(cmd, sizeof cmd, "%s", params[i]);
-		int rc = tracker_command(s->trk, cmd, a, sizeof a, s->o->timeout_ms);
-		audit(s, cmd, rc ? tracker_error(s->trk) : "ok");
-		if (rc) {
-			snprintf(err, errlen, "%s", tracker_error(s->trk));
-			return -1;
-		}
+	char what[128];
+	int rc = tracker_server_get(s->trk, &s->server_was, s->o->timeout_ms);
+	snprintf(what, sizeof what, "server read");
+	audit(s, what, rc ? tracker_error(s->trk) : s->server_was.host);
+	if (rc) {
+		snprintf(err, errlen, "cannot read the unit's own server, so it could not be put back: %s",
+			 tracker_error(s->trk));
+		return -1;
 	}
-	return 0;
+	s->have_server_was = true;
+	struct tracker_server srv = { .host = "127.0.0.1", .port = port, .protocol = 0 };
+	rc = tracker_server_set(s->trk, &srv, s->o->timeout_ms);
+	snprintf(what, sizeof what, "server %s:%d tcp", srv.host, srv.port);
+	audit(s, what, rc ? tracker_error(s->trk) : "ok");
+	if (rc)
+		snprintf(err, errlen, "%s", tracker_error(s->trk));
+	return rc ? -1 : 0;
+}
+
+/* Puts the unit's own server back (see point_at_ingest). */
+static void restore_server(struct session *s)
+{
+	if (!s->have_server_was)
+		return;
+	char what[160];
+	int rc = tracker_server_set(s->trk, &s->server_was, s->o->timeout_ms);
+	snprintf(what, sizeof what, "server %.64s:%d put back", s->server_was.host, s->server_was.port);
+	audit(s, what, rc ? tracker_error(s->trk) : "ok");
+	if (rc)
+		fprintf(stderr, "rig accept: could not put the unit's server back (%s:%d): %s\n", s->server_was.host,
+			s->server_was.port, tracker_error(s->trk));
 }
 
 /* Waits for gpsd to have read what the rack wrote in the last second: on a
@@ -462,12 +481,10 @@ static void watch(struct session *s, const char *nmea)
 		r->fix_age_s = last_fix >= 0 ? (double)(gnss_end - last_fix) / 1000.0 : NAN;
 		if (first_fix >= 0 && s->rack && s->rack->has_reference)
 			r->position_error_m = dispatch_distance_m(s->rack->ref_lat, s->rack->ref_lon, rd.lat, rd.lon);
-		char a[TRACKER_LINE_MAX + 1];
-		long ttff;
-		if (first_fix >= 0 && tracker_command(s->trk, "getinfo", a, sizeof a, s->o->timeout_ms) == TRACKER_OK &&
-		    tracker_field_long(a, "TTFF", NULL, &ttff) && ttff > 0) {
-			r->ttff_s = (double)ttff;
-			snprintf(r->ttff_source, sizeof r->ttff_source, "device getinfo TTFF");
+		struct tracker_status ts;
+		if (first_fix >= 0 && tracker_status(s->trk, &ts, s->o->timeout_ms) == TRACKER_OK && ts.ttff_s > 0) {
+			r->ttff_s = (double)ts.ttff_s;
+			snprintf(r->ttff_source, sizeof r->ttff_source, "the unit's own TTFF");
 		} else if (first_fix >= 0) {
 			r->ttff_s = (double)(first_fix - t0) / 1000.0;
 			snprintf(r->ttff_source, sizeof r->ttff_source, "measured from the start of the watch");
@@ -505,7 +522,10 @@ static void watch(struct session *s, const char *nmea)
 		u->state = DIAG_CH_ANSWERED;
 		u->registered = r->registered;
 		u->data_link = r->data_link;
-		u->pdp_rejected = !strcmp(s->st.pdp, "rejected");
+		enum tracker_data_session ds;
+		u->pdp_rejected = tracker_get_proto(s->trk)->data_session &&
+				  tracker_data_session(s->trk, &ds, s->o->timeout_ms) == TRACKER_OK &&
+				  ds == TRACKER_DATA_REFUSED;
 		u->signal = r->signal;
 		snprintf(u->operator_code, sizeof u->operator_code, "%s", r->operator_code);
 		u->last_record_ms = record_at >= 0 ? clock_unix_ms(s->clk, record_at) : DIAG_NEVER;
@@ -786,6 +806,7 @@ static int accept_on(const struct opts *o, const char *rack_file)
 				 rule_action("device_unresponsive", true), "%s", tracker_error(s.trk));
 	}
 	check_install(r);
+	restore_server(&s);
 	tracker_close(s.trk);
 	clock_iso(s.clk, clock_now(s.clk), r->finished, sizeof r->finished);
 	clock_leave(s.clk);

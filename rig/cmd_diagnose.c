@@ -28,8 +28,8 @@ const char cmd_diagnose_usage[] =
 	"Says what is wrong with each slot's tracker in SLOTS (3, 1-4,7 or all; default\n"
 	"all), with a reason code, a confidence, the numbers behind it, an action for ops\n"
 	"and one for the technician, and when each channel was last seen. Evidence, over\n"
-	"every channel the slot has: its supply (Modbus), its console (getver, twice), the\n"
-	"modem, GNSS and restart counter as the device tells them (getstatus/getinfo), and\n"
+	"every channel the slot has: its supply (Modbus), its console (the identity question, twice), the\n"
+	"modem, GNSS and restart counter as the device tells them (through its driver), and\n"
 	"the results store (uplink records of its IMEI, the console's last good answer, the\n"
 	"supply's last reading, earlier restart counter readings). \"healthy\" only when\n"
 	"every channel was read and is fine. Each diagnosis is recorded as an event.\n"
@@ -251,11 +251,11 @@ static void diagnose_slot(const struct opts *o, const struct rack *rack, const s
 	else if (ev.console.state != DIAG_CH_ABSENT)
 		snprintf(cres, sizeof cres, "%.250s", ev.console.detail);
 	if (*cres)
-		audit(db, run_id, o, rack, s, s->console.path, "getver", cres);
+		audit(db, run_id, o, rack, s, s->console.path, "ping", cres);
 	if (boot.at_ms != DIAG_NEVER && boot.boots >= 0) {
 		char b[128];
 		evidence_boot_text(&boot, b, sizeof b);
-		audit(db, run_id, o, rack, s, s->console.path, "getinfo", b);
+		audit(db, run_id, o, rack, s, s->console.path, "restarts", b);
 	}
 
 	r->id = s->id;

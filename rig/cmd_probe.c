@@ -75,11 +75,16 @@ static void json_result(struct json *j, const struct probe_target *t, const stru
 		json_str(j, "identity_drift", r->drift);
 	if (r->have_status) {
 		json_obj_begin(j, "status");
-		json_int(j, "uptime_s", r->st.uptime_s);
-		json_str(j, "reset_reason", r->st.reset_reason);
-		json_int(j, "reset_code", r->st.reset_code);
-		if (r->st.boots >= 0)
-			json_int(j, "boots", r->st.boots);
+		if (r->restarts.uptime_s >= 0)
+			json_int(j, "uptime_s", r->restarts.uptime_s);
+		else
+			json_null(j, "uptime_s");
+		json_str(j, "reset_reason", r->restarts.reset_reason);
+		json_int(j, "reset_code", r->restarts.reset_code);
+		if (r->restarts.count >= 0)
+			json_int(j, "restarts", r->restarts.count);
+		else
+			json_null(j, "restarts");
 		json_str(j, "power_source", r->st.power_source);
 		json_bool(j, "data_link", r->st.data_link);
 		json_bool(j, "gprs", r->st.gprs);
@@ -87,7 +92,10 @@ static void json_result(struct json *j, const struct probe_target *t, const stru
 		json_str(j, "operator", r->st.operator_code);
 		json_bool(j, "roaming", r->st.roaming);
 		json_int(j, "satellites", r->st.satellites);
-		json_int(j, "records_buffered", r->st.records);
+		if (r->records >= 0)
+			json_int(j, "records_buffered", r->records);
+		else
+			json_null(j, "records_buffered");
 		json_obj_end(j);
 	}
 	json_arr_begin(j, "events");
@@ -111,9 +119,13 @@ static void print_one(const struct probe_target *t, const struct probe_result *r
 		printf("firmware  %s%s%s\n", r->id.firmware, *r->id.gnss_firmware ? ", GNSS " : "", r->id.gnss_firmware);
 	}
 	if (r->have_status) {
-		printf("uptime    %ld s, last reset %s", r->st.uptime_s, *r->st.reset_reason ? r->st.reset_reason : "(not told)");
-		if (r->st.boots >= 0)
-			printf(", boots %d", r->st.boots);
+		if (r->restarts.uptime_s >= 0)
+			printf("uptime    %ld s, last reset %s", r->restarts.uptime_s,
+			       *r->restarts.reset_reason ? r->restarts.reset_reason : "(not told)");
+		else
+			printf("uptime    (not told)");
+		if (r->restarts.count >= 0)
+			printf(", restarts %ld", r->restarts.count);
 		printf("\nmodem     data link %d, GPRS %d, signal %d/5, operator %s%s\n", r->st.data_link, r->st.gprs,
 		       r->st.signal, r->st.operator_code, r->st.roaming ? ", roaming" : "");
 	}

@@ -35,7 +35,7 @@ const char cmd_rollout_usage[] =
 	"KEY is VALUE (the cohort; all slots without --tag). Stages are cumulative\n"
 	"counts or percentages of the cohort, run one after another. Before each\n"
 	"device: health gates (supply voltage, console, connectivity, ignition off,\n"
-	"free storage, model). Each device gets `fota URL` and is followed to\n"
+	"free storage, model). Each device is told to update (its driver's ota hook) and followed to\n"
 	"committed, rolled back, rejected or its timeout. A stage must commit\n"
 	"--success of its started devices to go on; --max-failures pauses at once.\n"
 	"State is in the store: pause, resume and stop work from another terminal,\n"

@@ -456,11 +456,11 @@ int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct r
 	/* The rig's own gpsd reads every selected slot's GNSS output. */
 	/* Firmware images for update steps, served over HTTP with Range. */
 	struct fwserve *images = NULL;
-	bool fota = false;
+	bool ota = false;
 	for (int i = 0; i < n_sc; i++)
 		for (int k = 0; k < scs[i].n_requires; k++)
-			fota |= !strcmp(scs[i].requires[k], "fota");
-	if (fota) {
+			ota |= !strcmp(scs[i].requires[k], "ota");
+	if (ota) {
 		char dir[PATH_MAX];
 		rig_image_dir(o, dir, sizeof dir);
 		if (fwserve_start(dir, NULL, 0, &images, err, sizeof err)) {

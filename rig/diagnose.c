@@ -230,7 +230,7 @@ static double assess_console_garbled(const struct diag_evidence *ev, const struc
 	const struct diag_console *c = &ev->console;
 	if (c->state != DIAG_CH_GARBLED)
 		return 0;
-	snprintf(out, len, "%d of %d getver answers damaged, %d intact (%s); the unit is answering, so it is powered and running",
+	snprintf(out, len, "%d of %d identity answers damaged, %d intact (%s); the unit is answering, so it is powered and running",
 		 c->garbled, c->asked, c->good, *c->detail ? c->detail : c->where);
 	return c->good == 0 ? 0.9 : 0.75;
 }

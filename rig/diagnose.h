@@ -62,16 +62,16 @@ struct diag_supply {
 struct diag_console {
 	enum diag_channel state;      /* ANSWERED, GARBLED, SILENT, UNREACHABLE (port missing), ABSENT */
 	char where[DIAG_WHERE_MAX];   /* the port */
-	char detail[DIAG_TEXT_MAX];   /* why not ANSWERED: "PORT: getver: no answer within 1000 ms" */
+	char detail[DIAG_TEXT_MAX];   /* why not ANSWERED: "PORT: getver: no answer within 1000 ms" (the driver's words) */
 	int64_t last_seen_ms;         /* the last good answer (now when ANSWERED); DIAG_NEVER */
-	int asked, good, garbled;     /* pings (getver on Teltonika), intact answers, damaged answers */
+	int asked, good, garbled;     /* pings (the driver's identity question), intact answers, damaged answers */
 };
 
 /* The cellular side, from two places: the modem's own account over the
  * console (state), and what the backend received, from the results store
  * (records). Times are on the rack's clock. */
 struct diag_uplink {
-	enum diag_channel state;      /* ANSWERED: the modem's state was read (getstatus/getinfo) */
+	enum diag_channel state;      /* ANSWERED: the modem's state was read (through the driver) */
 	bool registered;              /* attached to the network (an operator, signal above 0) */
 	bool data_link;               /* a data session is up */
 	bool pdp_rejected;            /* the carrier refused the data session */
@@ -95,7 +95,7 @@ struct diag_uplink {
 
 struct diag_gnss {
 	enum diag_channel state;      /* ANSWERED: the receiver was read */
-	char source[24];              /* "gpsd", "device" (its getinfo GPS/SAT), "telemetry" (IO 69) */
+	char source[24];              /* "gpsd", "device" (its own fix report), "telemetry" (IO 69) */
 	bool fix;
 	int mode;                     /* 1 no fix, 2 2D, 3 3D */
 	int satellites_used;

@@ -72,7 +72,9 @@ struct slot_run {
 	/* A receiver that did not report a second it was waited for, and
 	 * gpsd's message count then: not waited for again until it speaks or
 	 * the rig switches something (what makes a simulated receiver start). */
-	int ota_boots;                   /* boots during the last update */
+	long restarts_before;            /* the restart counter read before the last power off, -1 none */
+	int64_t restart_seen;            /* rack ms the unit was first seen restarted after a power on, -1 */
+	int ota_boots;                   /* restarts during the last update, -1 not told */
 	double ota_recovery_s;           /* NAN until an update ended */
 	char status[160];                /* progress line (under progress_lock) */
 	bool done;                       /* (under progress_lock) */
@@ -338,6 +340,56 @@ static int command(struct slot_run *sr, const char *text, char *answer, size_t l
 	return rc;
 }
 
+/* Asks the unit its short identity question until it answers or DEADLINE
+ * passes: a unit that answers has booted. Returns 0 answered, 1 silent, -1
+ * stopped. */
+static int wait_answering(struct slot_run *sr, int64_t deadline)
+{
+	char imei[16];
+	for (;;) {
+		if (sr->trk && tracker_ping(sr->trk, imei, sizeof imei, timeout_ms(sr)) == TRACKER_OK) {
+			take_events(sr);
+			return 0;
+		}
+		take_events(sr);
+		if (now(sr) >= deadline)
+			return 1;
+		int64_t next = now(sr) + POLL_EVERY_MS;
+		if (pump_until(sr, next < deadline ? next : deadline, NULL, NULL) < 0)
+			return -1;
+	}
+}
+
+/* The unit's restart counter, or -1 when it cannot tell (no such capability,
+ * no answer). */
+static long restart_count(struct slot_run *sr)
+{
+	struct tracker_restarts r;
+	if (!sr->trk || !tracker_get_proto(sr->trk)->restarts || tracker_restarts(sr->trk, &r, timeout_ms(sr)))
+		return -1;
+	take_events(sr);
+	return r.count;
+}
+
+/* Whether the unit restarted since the last power on, by its own account:
+ * its uptime is shorter than the time since, or its restart counter moved
+ * past the count read before the power went. 1 yes, 0 no, negative the
+ * tracker's error. */
+static int restarted_since_power_on(struct slot_run *sr)
+{
+	if (!sr->trk)
+		return TRACKER_ERR_GONE;
+	struct tracker_restarts r;
+	int rc = tracker_restarts(sr->trk, &r, timeout_ms(sr));
+	take_events(sr);
+	if (rc)
+		return rc;
+	int64_t since_s = (now(sr) - sr->last_power_on) / 1000;
+	if (r.uptime_s >= 0 && r.uptime_s <= since_s + 1)
+		return 1;
+	return sr->restarts_before >= 0 && r.count > sr->restarts_before;
+}
+
 static int supply_output(struct slot_run *sr, bool on)
 {
 	/* On: the rack file's set points first, read back (supply.h). */
@@ -470,10 +522,8 @@ static void leave_as_found(struct slot_run *sr)
 	if (sr->power_left_off && set_power(sr, true, err, sizeof err) == 0) {
 		snprintf(what + strlen(what), sizeof what - strlen(what), ", power on");
 		/* the next scenario expects a device that has booted */
-		bool booted = false;
-		sr->mark = sr->cur->n_events;
 		sr->last_power_on = now(sr);
-		pump_until(sr, now(sr) + 60000, "boot", &booted);
+		wait_answering(sr, now(sr) + 60000);
 	}
 	if (*what) {
 		char cmd[300];
@@ -542,7 +592,7 @@ static void gather(struct slot_run *sr, struct diag_evidence *ev, int watch_ms)
 	if (!known) {
 		char b[128];
 		evidence_boot_text(&boot, b, sizeof b);
-		audit(sr, sr->slot->console.path, "getinfo", b);
+		audit(sr, sr->slot->console.path, "restarts", b);
 	}
 }
 
@@ -576,30 +626,52 @@ static bool diagnosis_has(struct slot_run *sr, const char *code, char *summary, 
 
 /* ---- steps ---- */
 
-/* A device state field by name, from getinfo/getstatus. Returns 0, -1 no
- * answer (the tracker's error in *TRC), -2 no such field. */
+/* A device state field by name (scenario_states[]), through the driver's
+ * hook that tells it. Returns 0, -1 no answer (the tracker's error in *TRC),
+ * -2 no such field, -3 the driver cannot tell it (*TRC names the capability). */
 static int read_state(struct slot_run *sr, const char *name, char *out, size_t len, int *trc)
 {
 	*trc = TRACKER_ERR_GONE;
 	if (!sr->trk)
 		return -1;
-	struct tracker_status st;
-	int rc = tracker_status(sr->trk, &st, timeout_ms(sr));
+	int rc;
+	if (!strcmp(name, "reset_reason") || !strcmp(name, "restarts")) {
+		if (!tracker_get_proto(sr->trk)->restarts)
+			return *trc = TRACKER_ERR_ARG, -3;
+		struct tracker_restarts r;
+		rc = tracker_restarts(sr->trk, &r, timeout_ms(sr));
+		if (!rc && !strcmp(name, "reset_reason"))
+			snprintf(out, len, "%s", r.reset_reason);
+		else if (!rc)
+			snprintf(out, len, "%ld", r.count);
+	} else if (!strcmp(name, "bank") || !strcmp(name, "ota_state")) {
+		if (!tracker_get_proto(sr->trk)->ota_state)
+			return *trc = TRACKER_ERR_ARG, -3;
+		struct tracker_ota o;
+		rc = tracker_ota_state(sr->trk, &o, timeout_ms(sr));
+		if (!rc)
+			snprintf(out, len, "%s", !strcmp(name, "bank") ? o.bank : o.state);
+	} else if (!strcmp(name, "data_session")) {
+		if (!tracker_get_proto(sr->trk)->data_session)
+			return *trc = TRACKER_ERR_ARG, -3;
+		enum tracker_data_session d;
+		rc = tracker_data_session(sr->trk, &d, timeout_ms(sr));
+		if (!rc)
+			snprintf(out, len, "%s", d == TRACKER_DATA_UP ? "up" : d == TRACKER_DATA_REFUSED ? "refused" : "down");
+	} else {
+		struct tracker_status st;
+		rc = tracker_status(sr->trk, &st, timeout_ms(sr));
+		if (rc) {
+		} else if (!strcmp(name, "power_source")) snprintf(out, len, "%s", st.power_source);
+		else if (!strcmp(name, "data_link")) snprintf(out, len, "%d", st.data_link);
+		else if (!strcmp(name, "gprs")) snprintf(out, len, "%d", st.gprs);
+		else if (!strcmp(name, "signal")) snprintf(out, len, "%d", st.signal);
+		else if (!strcmp(name, "operator")) snprintf(out, len, "%s", st.operator_code);
+		else return -2;
+	}
 	take_events(sr);
 	*trc = rc;
-	if (rc)
-		return -1;
-	if (!strcmp(name, "reset_reason")) snprintf(out, len, "%s", st.reset_reason);
-	else if (!strcmp(name, "power_source")) snprintf(out, len, "%s", st.power_source);
-	else if (!strcmp(name, "data_link")) snprintf(out, len, "%d", st.data_link);
-	else if (!strcmp(name, "gprs")) snprintf(out, len, "%d", st.gprs);
-	else if (!strcmp(name, "signal")) snprintf(out, len, "%d", st.signal);
-	else if (!strcmp(name, "boots")) snprintf(out, len, "%d", st.boots);
-	else if (!strcmp(name, "operator")) snprintf(out, len, "%s", st.operator_code);
-	else if (!strcmp(name, "bank")) snprintf(out, len, "%s", st.bank);
-	else if (!strcmp(name, "fota_state")) snprintf(out, len, "%s", st.fota_state);
-	else return -2;
-	return 0;
+	return rc ? -1 : 0;
 }
 
 /* ---- telemetry, as the rig's ingest received it ---- */
@@ -959,13 +1031,6 @@ static enum engine_outcome expect_gnss_honest(struct slot_run *sr, const struct 
 
 /* ---- firmware updates ---- */
 
-/* The state= value of an @FOTA event line, into OUT. */
-static void fota_state(const char *line, char *out, size_t len)
-{
-	const char *p = strstr(line, "state=");
-	snprintf(out, len, "%.*s", p ? (int)strcspn(p + 6, " ") : 0, p ? p + 6 : "");
-}
-
 /* A seeded point in [MIN, MAX]: the same run cuts at the same moment. */
 static int64_t cut_point(const struct slot_run *sr, const struct scenario_step *st)
 {
@@ -976,60 +1041,75 @@ static int64_t cut_point(const struct slot_run *sr, const struct scenario_step *
 	return st->cut_min_ms + (int64_t)(x % (uint64_t)(st->cut_max_ms - st->cut_min_ms + 1));
 }
 
-/* Sends `fota URL` and follows the device's @FOTA events to their end:
- * committed, rolled back, rejected or failed; deferred when that is what the
- * scenario expects. An optional power cut lands at a seeded moment. */
+static bool ota_final(const char *state)
+{
+	return !strcmp(state, "committed") || !strcmp(state, "rolled_back") || !strcmp(state, "rejected") ||
+	       !strcmp(state, "failed");
+}
+
+/* Starts an update through the driver's ota hook and follows the unit's
+ * update state to its end: committed, rolled back, rejected or failed;
+ * deferred when that is what the scenario expects. Restarts during the
+ * update come from the restart counter. An optional power cut lands at a
+ * seeded moment. */
 static enum engine_outcome step_update(struct slot_run *sr, const struct scenario_step *st)
 {
-	char url[512], cmd[600], a[TRACKER_LINE_MAX + 1], err[256];
+	char url[512], what[600], detail[TRACKER_LINE_MAX + 1], err[256];
 	if (!sr->o->images)
 		return fail(sr, st, OUTCOME_ERROR, "updates need the rig's image server, which did not start");
+	if (!sr->trk)
+		return console_fail(sr, st, TRACKER_ERR_GONE, "update");
 	/* A model's own images, when the image folder has them (DIR/MODEL/NAME):
 	 * a rack of several models updates each with its own build. */
 	char own[2 * RACK_NAME_MAX + 256];
 	snprintf(own, sizeof own, "%s/%s", sr->slot->model, st->text);
 	fwserve_url(sr->o->images, fwserve_has(sr->o->images, own) ? own : st->text, url, sizeof url);
-	snprintf(cmd, sizeof cmd, "fota %s", url);
+	long restarts0 = restart_count(sr);
 	int64_t sent = now(sr), deadline = sent + st->duration_ms;
-	sr->mark = sr->cur->n_events;
-	int rc = command(sr, cmd, a, sizeof a, timeout_ms(sr));
-	audit(sr, sr->slot->console.path, cmd, rc ? (sr->trk ? tracker_error(sr->trk) : "console gone") : a);
-	if (rc)
-		return console_fail(sr, st, rc, "fota");
-	bool deferred = strstr(a, "deferred") != NULL;
+	int rc = tracker_ota_start(sr->trk, url, detail, sizeof detail, timeout_ms(sr));
+	take_events(sr);
+	snprintf(what, sizeof what, "ota start %s", url);
+	audit(sr, tracker_where(sr->trk), what, rc < 0 ? tracker_error(sr->trk) : rc == 1 ? detail : "accepted");
+	bool deferred = rc == 1;
 	if (!strcmp(st->value, "deferred"))
 		return deferred ? OUTCOME_PASS
-				: fail(sr, st, OUTCOME_FAIL, "expected the update deferred (in service), device answered '%s'", a);
-	if (strncmp(a, "FOTA:", 5))
-		return fail(sr, st, OUTCOME_FAIL, "fota refused: '%s'", a);
+				: rc < 0 && rc != TRACKER_ERR_REFUSED && rc != TRACKER_ERR_PARSE
+				? console_fail(sr, st, rc, "update")
+				: fail(sr, st, OUTCOME_FAIL, "expected the update deferred (in service), the unit %s",
+				       rc == 0 ? "accepted it" : tracker_error(sr->trk));
+	if (rc == TRACKER_ERR_REFUSED || rc == TRACKER_ERR_PARSE)
+		return fail(sr, st, OUTCOME_FAIL, "update refused: %s", tracker_error(sr->trk));
+	if (rc < 0)
+		return console_fail(sr, st, rc, "update");
+	if (deferred)
+		return fail(sr, st, OUTCOME_FAIL, "%s: expected %s, the unit deferred it: %s", st->text, st->value, detail);
 	int64_t cut_at = st->cut_max_ms ? sent + cut_point(sr, st) : -1;
 	char state[32] = "";
 	for (;;) {
-		for (int i = sr->mark; i < sr->cur->n_events; i++) {
-			if (strcmp(sr->cur->events[i].kind, "fota"))
-				continue;
-			fota_state(sr->cur->events[i].text, state, sizeof state);
-			if (!strcmp(state, "committed") || !strcmp(state, "rolled_back") || !strcmp(state, "rejected") ||
-			    !strcmp(state, "failed")) {
-				sr->ota_recovery_s = (double)(sr->cur->events[i].at - sent) / 1000.0;
-				/* By time: the event list keeps only the newest events. */
-				sr->ota_boots = 0;
-				for (int k = 0; k <= i; k++)
-					sr->ota_boots += !strcmp(sr->cur->events[k].kind, "boot") &&
-							 sr->cur->events[k].at >= sent;
-				if (!strcmp(state, st->value))
+		struct tracker_ota o;
+		/* A unit mid-boot does not answer: that is part of an update. */
+		if (sr->trk && tracker_ota_state(sr->trk, &o, timeout_ms(sr)) == TRACKER_OK) {
+			take_events(sr);
+			snprintf(state, sizeof state, "%s", o.state);
+			if (ota_final(o.state)) {
+				sr->ota_recovery_s = (double)(now(sr) - sent) / 1000.0;
+				long restarts1 = restart_count(sr);
+				sr->ota_boots = restarts0 >= 0 && restarts1 >= restarts0 ? (int)(restarts1 - restarts0) : -1;
+				if (!strcmp(o.state, st->value))
 					return OUTCOME_PASS;
-				return fail(sr, st, OUTCOME_FAIL, "%s: expected %s, the device said '%s'", st->text, st->value,
-					    sr->cur->events[i].text);
+				return fail(sr, st, OUTCOME_FAIL, "%s: expected %s, the unit says '%s'", st->text, st->value,
+					    o.detail);
 			}
 		}
-		sr->mark = sr->cur->n_events;
 		if (now(sr) >= deadline)
 			return fail(sr, st, device_or_link(sr), "%s: no end to the update within %lld s (last state '%s'%s)", st->text,
 				    (long long)(st->duration_ms / 1000), *state ? state : "none", link_note(sr));
-		int64_t until = cut_at > now(sr) && cut_at < deadline ? cut_at : deadline;
-		bool found = false;
-		if (pump_until(sr, until, "fota", &found) < 0)
+		int64_t until = now(sr) + POLL_EVERY_MS;
+		if (cut_at > now(sr) && cut_at < until)
+			until = cut_at;
+		if (until > deadline)
+			until = deadline;
+		if (pump_until(sr, until, NULL, NULL) < 0)
 			return cut_short(sr, st);
 		if (cut_at >= 0 && now(sr) >= cut_at) {
 			/* The field's worst moment: power gone mid-update. */
@@ -1100,6 +1180,25 @@ static enum engine_outcome step_expect(struct slot_run *sr, const struct scenari
 			}
 			break;
 		}
+		case EXPECT_RESTART: {
+			if (sr->last_power_on < 0)
+				return fail(sr, st, OUTCOME_ERROR, "restart: the scenario has no power on step before it");
+			int rc = restarted_since_power_on(sr);
+			if (rc == 1) {
+				if (sr->restart_seen < 0)
+					sr->restart_seen = now(sr);
+				return OUTCOME_PASS;
+			}
+			if (rc == TRACKER_ERR_ARG)
+				return fail(sr, st, OUTCOME_SKIPPED, "the slot's driver cannot tell its restarts");
+			if (now(sr) >= deadline) {
+				if (rc < 0)
+					return console_fail(sr, st, rc, "no answer showing a restart since the power on");
+				return fail(sr, st, OUTCOME_FAIL, "the unit answers but says it has not restarted since the power "
+					    "on %lld s ago", (long long)((now(sr) - sr->last_power_on) / 1000));
+			}
+			break;
+		}
 		case EXPECT_UPLINK:
 		case EXPECT_FLUSH:
 			return expect_uplink(sr, st);
@@ -1130,13 +1229,15 @@ static enum engine_outcome step_measure(struct slot_run *sr, const struct scenar
 	if (!strcmp(st->source, "boot_time")) {
 		if (sr->last_power_on < 0)
 			return fail(sr, st, OUTCOME_ERROR, "boot_time: the scenario has no power on step before it");
-		for (int i = 0; i < sr->cur->n_events; i++)
-			if (!strcmp(sr->cur->events[i].kind, "boot") && sr->cur->events[i].at >= sr->last_power_on) {
+		/* From the power on to the first answer showing the restart (an
+		 * expect: {restart: seen} step), or to the unit's boot event. */
+		if (sr->restart_seen >= 0)
+			v = (double)(sr->restart_seen - sr->last_power_on) / 1000.0;
+		for (int i = 0; isnan(v) && i < sr->cur->n_events; i++)
+			if (!strcmp(sr->cur->events[i].kind, "boot") && sr->cur->events[i].at >= sr->last_power_on)
 				v = (double)(sr->cur->events[i].at - sr->last_power_on) / 1000.0;
-				break;
-			}
 		if (isnan(v))
-			return fail(sr, st, device_or_link(sr), "boot_time: no boot event after the last power on%s",
+			return fail(sr, st, device_or_link(sr), "boot_time: no restart seen after the last power on%s",
 				    link_note(sr));
 	} else if (!strncmp(st->source, "supply.", 7)) {
 		struct power_status ps;
@@ -1146,8 +1247,10 @@ static enum engine_outcome step_measure(struct slot_run *sr, const struct scenar
 		v = !strcmp(st->source, "supply.current") ? ps.i_out : ps.v_out;
 	} else if (!strncmp(st->source, "ota.", 4)) {
 		v = !strcmp(st->source, "ota.boots") ? (double)sr->ota_boots : sr->ota_recovery_s;
-		if (isnan(v))
+		if (isnan(sr->ota_recovery_s))
 			return fail(sr, st, OUTCOME_ERROR, "%s: the scenario has no update step before it", st->source);
+		if (v < 0)
+			return fail(sr, st, OUTCOME_SKIPPED, "%s: the slot's driver cannot tell its restarts", st->source);
 	} else if (!strncmp(st->source, "gnss.", 5)) {
 		v = !strcmp(st->source, "gnss.ttff") ? sr->ttff_s : sr->reacq_s;
 		if (isnan(v))
@@ -1166,11 +1269,13 @@ static enum engine_outcome step_measure(struct slot_run *sr, const struct scenar
 		    : !strcmp(st->source, "flush.rate")      ? sr->flush.rate
 							     : (double)sr->flush.arrived;
 	} else if (!strcmp(st->source, "uptime")) {
-		struct tracker_status ts;
-		int trc = sr->trk ? tracker_status(sr->trk, &ts, timeout_ms(sr)) : TRACKER_ERR_GONE;
+		struct tracker_restarts rs;
+		int trc = sr->trk ? tracker_restarts(sr->trk, &rs, timeout_ms(sr)) : TRACKER_ERR_GONE;
 		if (trc)
 			return console_fail(sr, st, trc, "uptime: no answer");
-		v = (double)ts.uptime_s;
+		if (rs.uptime_s < 0)
+			return fail(sr, st, OUTCOME_SKIPPED, "uptime: the slot's driver cannot tell it");
+		v = (double)rs.uptime_s;
 	}
 	struct engine_result *r = sr->cur;
 	const char *outcome = "pass";
@@ -1200,6 +1305,8 @@ static enum engine_outcome step_run(struct slot_run *sr, const struct scenario_s
 	char err[512];
 	switch (st->kind) {
 	case STEP_POWER:
+		if (st->power != POWER_ON)
+			sr->restarts_before = restart_count(sr);
 		if (st->power != POWER_ON && set_power(sr, false, err, sizeof err))
 			return fail(sr, st, OUTCOME_ERROR, "power off: %s", err);
 		sr->power_left_off = st->power != POWER_ON;
@@ -1211,6 +1318,7 @@ static enum engine_outcome step_run(struct slot_run *sr, const struct scenario_s
 				return fail(sr, st, OUTCOME_ERROR, "power on: %s", err);
 			sr->power_left_off = false;
 			sr->last_power_on = now(sr);
+			sr->restart_seen = -1;
 			sr->gnss_mark_ms = clock_unix_ms(sr->o->clock, sr->last_power_on);
 			sr->gnss_mark_is_power = true;
 		}
@@ -1275,14 +1383,27 @@ static enum engine_outcome step_run(struct slot_run *sr, const struct scenario_s
 		sr->trace_until = now(sr) + st->duration_ms;
 		trace_due(sr);
 		return OUTCOME_PASS;
+	case STEP_REPORT_PERIOD: {
+		if (!sr->trk)
+			return console_fail(sr, st, TRACKER_ERR_GONE, "report_period");
+		int sec = (int)(st->period_ms / 1000);
+		int rc = tracker_report_period_set(sr->trk, sec, timeout_ms(sr));
+		take_events(sr);
+		char what[64];
+		snprintf(what, sizeof what, "report_period %d s", sec);
+		audit(sr, tracker_where(sr->trk), what, rc ? tracker_error(sr->trk) : "ok");
+		return rc ? console_fail(sr, st, rc, what) : OUTCOME_PASS;
+	}
 	}
 	return OUTCOME_PASS;
 }
 
 static const char *step_kind_name(enum scenario_step_kind k)
 {
-	static const char *const n[] = { "power", "relay", "wait", "command", "expect", "measure", "record", "fault",
-					 "update", "trace" };
+	static const char *const n[] = { [STEP_POWER] = "power", [STEP_RELAY] = "relay", [STEP_WAIT] = "wait",
+					 [STEP_COMMAND] = "command", [STEP_EXPECT] = "expect", [STEP_MEASURE] = "measure",
+					 [STEP_RECORD] = "record", [STEP_FAULT] = "fault", [STEP_UPDATE] = "update",
+					 [STEP_TRACE] = "trace", [STEP_REPORT_PERIOD] = "report_period" };
 	return n[k];
 }
 
@@ -1295,7 +1416,7 @@ static const char *missing(struct slot_run *sr, const struct scenario *sc, char 
 		const char *r = sc->requires[i];
 		if (!strcmp(r, "power") && sr->slot->power.kind == RACK_POWER_NONE)
 			return snprintf(buf, len, "the scenario needs power switching; the slot has no supply or power line"), buf;
-		if (!strcmp(r, "fota") && !sr->o->images)
+		if (!strcmp(r, "ota") && !sr->o->images)
 			return snprintf(buf, len, "the scenario updates firmware and the rig's image server did not start"), buf;
 		if (!strcmp(r, "gnss") && !gps_of(sr))
 			return snprintf(buf, len, "the scenario needs the slot's GNSS output through the rig's gpsd (an nmea "
@@ -1311,6 +1432,18 @@ static const char *missing(struct slot_run *sr, const struct scenario *sc, char 
 	return NULL;
 }
 
+/* The first capability the scenario needs that the slot's driver lacks, or
+ * NULL: such a slot is SKIPPED with that reason, never failed. */
+static const char *lacks(const struct slot_run *sr, const struct scenario *sc, char *buf, size_t len)
+{
+	const struct tracker_proto *p = tracker_proto_find(*sr->slot->protocol ? sr->slot->protocol : "teltonika");
+	for (int i = 0; i < sc->n_requires; i++)
+		if (tracker_cap_known(sc->requires[i]) && !tracker_has(p, sc->requires[i]))
+			return snprintf(buf, len, "needs '%s', which the slot's %s driver cannot tell or do", sc->requires[i],
+					p ? p->name : sr->slot->protocol), buf;
+	return NULL;
+}
+
 static bool needs(const struct scenario *sc, const char *what)
 {
 	for (int i = 0; i < sc->n_requires; i++)
@@ -1323,23 +1456,16 @@ static bool needs(const struct scenario *sc, const char *what)
  * (docs/uplink.md): server, port, TCP. Returns 0 or the console's error. */
 static int point_at_ingest(struct slot_run *sr)
 {
-	char cmd[96], a[TRACKER_LINE_MAX + 1];
-	const char *host = sr->o->ingest_host ? sr->o->ingest_host : "127.0.0.1";
-	const struct { const char *fmt; const char *s; int n; } params[] = {
-		{ "setparam 2004:%s", host, 0 }, { "setparam 2005:%d", NULL, ingest_port(sr->o->ingest) },
-		{ "setparam 2006:%d", NULL, 0 },
-	};
-	for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
-		if (params[i].s)
-			snprintf(cmd, sizeof cmd, params[i].fmt, params[i].s);
-		else
-			snprintf(cmd, sizeof cmd, params[i].fmt, params[i].n);
-		int rc = command(sr, cmd, a, sizeof a, timeout_ms(sr));
-		audit(sr, sr->slot->console.path, cmd, rc ? (sr->trk ? tracker_error(sr->trk) : "console gone") : "ok");
-		if (rc)
-			return rc;
-	}
-	return 0;
+	if (!sr->trk)
+		return TRACKER_ERR_GONE;
+	struct tracker_server srv = { .port = ingest_port(sr->o->ingest), .protocol = 0 };
+	snprintf(srv.host, sizeof srv.host, "%s", sr->o->ingest_host ? sr->o->ingest_host : "127.0.0.1");
+	int rc = tracker_server_set(sr->trk, &srv, timeout_ms(sr));
+	take_events(sr);
+	char what[128];
+	snprintf(what, sizeof what, "server %s:%d tcp", srv.host, srv.port);
+	audit(sr, tracker_where(sr->trk), what, rc ? tracker_error(sr->trk) : "ok");
+	return rc;
 }
 
 /* A budget on the rack clock: a scenario that overruns it is TIMEOUT, so one
@@ -1381,6 +1507,11 @@ static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct 
 	}
 	char why[256];
 	char seen[400];
+	if (lacks(sr, sc, why, sizeof why)) {
+		r->outcome = fail(sr, NULL, OUTCOME_SKIPPED, "%s", why);
+		r->finished = now(sr);
+		return;
+	}
 	if (missing(sr, sc, why, sizeof why)) {
 		r->outcome = fail(sr, NULL, OUTCOME_ERROR, "%s", why);
 		diagnosis_has(sr, "", seen, sizeof seen);   /* a failed setup gets its closing diagnosis too */
@@ -1576,7 +1707,7 @@ int engine_run(const struct rack *rack, const bool *sel, const struct scenario *
 		*sr = (struct slot_run){ .rack = rack, .slot = &rack->slots[i], .scenarios = scenarios, .n_sc = n_sc,
 					 .o = o, .results = &results[k * n_sc], .db_lock = &db_lock,
 					 .progress_lock = &progress_lock,
-					 .last_power_on = -1, .ttff_s = NAN, .reacq_s = NAN, .ota_recovery_s = NAN, .tx_peak_a = NAN };
+					 .last_power_on = -1, .restarts_before = -1, .restart_seen = -1, .ttff_s = NAN, .reacq_s = NAN, .ota_recovery_s = NAN, .tx_peak_a = NAN };
 		snprintf(sr->label, sizeof sr->label, "%d", rack->slots[i].id);
 		snprintf(sr->status, sizeof sr->status, "starting");
 		for (int s = 0; s < n_sc; s++) {

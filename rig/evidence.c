@@ -3,6 +3,7 @@
  */
 #include "evidence.h"
 
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <sqlite3.h>
@@ -16,7 +17,7 @@
 
 /* ---- console ---- */
 
-/* An intact getver answer: "Ver:... Hw:... IMEI:<15 digits> ...", its
+/* An intact identity answer: "Ver:... Hw:... IMEI:<15 digits> ...", its
  * IMEI into GOT. A console that drops characters fails this long before it
  * fails the prefix. */
 
@@ -127,10 +128,14 @@ int evidence_device(const struct evidence_source *src, struct diag_evidence *ev,
 	u->state = DIAG_CH_ANSWERED;
 	u->registered = *ts.operator_code && ts.signal > 0;
 	u->data_link = ts.data_link && ts.gprs;
-	u->pdp_rejected = strcmp(ts.pdp, "rejected") == 0;
+	/* A refused data session, as far as the driver can tell it (a real
+	 * unit only shows it as attached, registered and without a link). */
+	enum tracker_data_session ds;
+	u->pdp_rejected = tracker_get_proto(src->trk)->data_session &&
+			  tracker_data_session(src->trk, &ds, src->timeout_ms) == TRACKER_OK && ds == TRACKER_DATA_REFUSED;
 	u->signal = ts.signal;
 	snprintf(u->operator_code, sizeof u->operator_code, "%s", ts.operator_code);
-	/* The device's own GNSS report (getinfo GPS: fix or not, SAT: count):
+	/* The device's own GNSS report (its fix or not and satellite count):
 	 * no HDOP, and a fix it reports is current. */
 	if (ev->gnss.state != DIAG_CH_ANSWERED) {
 		struct diag_gnss *g = &ev->gnss;
@@ -142,9 +147,14 @@ int evidence_device(const struct evidence_source *src, struct diag_evidence *ev,
 		g->hdop = NAN;
 		g->last_fix_ms = g->fix ? src->now_ms : DIAG_NEVER;
 	}
-	boot->boots = ts.boots;
-	snprintf(boot->reset, sizeof boot->reset, "%s", ts.reset_reason);
-	boot->uptime_s = ts.uptime_s;
+	/* The restart counter, where the driver can tell it; without it the
+	 * boot history stays unknown, never "no restarts". */
+	struct tracker_restarts r;
+	if (!tracker_get_proto(src->trk)->restarts || tracker_restarts(src->trk, &r, src->timeout_ms) != TRACKER_OK)
+		return 0;
+	boot->boots = r.count > INT_MAX ? INT_MAX : (int)r.count;
+	snprintf(boot->reset, sizeof boot->reset, "%s", r.reset_reason);
+	boot->uptime_s = r.uptime_s;
 	boot->at_ms = src->now_ms;
 	return 0;
 }
@@ -315,7 +325,7 @@ bool evidence_boot_earlier(store *db, const char *slot, const char *station, int
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(store_db(db),
 			       "SELECT at, result FROM audit WHERE slot = ?1 AND (?2 IS NULL OR station = ?2)"
-			       " AND command = 'getinfo' AND result LIKE 'ok: boots=%' ORDER BY id DESC LIMIT 1",
+			       " AND command = 'restarts' AND result LIKE 'ok: boots=%' ORDER BY id DESC LIMIT 1",
 			       -1, &st, NULL) != SQLITE_OK)
 		return false;
 	sqlite3_bind_text(st, 1, slot, -1, SQLITE_STATIC);
@@ -401,7 +411,7 @@ void evidence_gather(const struct evidence_source *src, struct diag_evidence *ev
 	struct evidence_boot_reading first = { .at_ms = DIAG_NEVER, .boots = -1 }, last;
 	bool answering = ev->console.state == DIAG_CH_ANSWERED;
 	if (answering && evidence_device(src, ev, &first) < 0) {
-		/* The console answered getver but not the status commands: the
+		/* The console answered its identity question but not the status commands: the
 		 * modem and boot history stay "not read". */
 		first.at_ms = DIAG_NEVER;
 	}

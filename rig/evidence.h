@@ -24,7 +24,7 @@
 #include <pthread.h>
 
 /* One reading of the device's restart counter, as kept in the audit trail
- * ("getinfo" rows) between diagnoses. */
+ * ("restarts" rows) between diagnoses. */
 struct evidence_boot_reading {
 	int boots;                /* -1: not told */
 	char reset[24];           /* "" not told */
@@ -69,14 +69,14 @@ struct evidence_source {
 
 /* Gathers every channel SRC gives into EV (diag_evidence_init first). The
  * boot reading taken is copied to *BOOT_NOW when given, for the caller to
- * audit as "getinfo" (evidence_boot_text) so the next diagnosis has history. */
+ * audit as "restarts" (evidence_boot_text) so the next diagnosis has history. */
 void evidence_gather(const struct evidence_source *src, struct diag_evidence *ev,
 		     struct evidence_boot_reading *boot_now);
 
 /* The channels one by one, for callers that read some of them their own way. */
 void evidence_console(const struct evidence_source *src, struct diag_console *out);
 void evidence_supply(const struct evidence_source *src, struct diag_supply *out);
-/* The modem, device GNSS and a restart counter reading from one getinfo/getstatus. */
+/* The modem, device GNSS and a restart counter reading as the driver tells them. */
 int evidence_device(const struct evidence_source *src, struct diag_evidence *ev, struct evidence_boot_reading *boot);
 /* Uplink records of IMEI from the results store (SQLite's json functions on the io column). */
 void evidence_records(store *db, const char *imei, int64_t now_ms, struct diag_uplink *out);
@@ -91,7 +91,7 @@ void evidence_boot(const struct evidence_boot_reading *then, const struct eviden
 void evidence_boot_text(const struct evidence_boot_reading *r, char *buf, size_t len);
 bool evidence_boot_parse(const char *text, struct evidence_boot_reading *r);
 
-/* The latest "getinfo" audit row of SLOT at STATION within WINDOW_MS of NOW_MS. */
+/* The latest "restarts" audit row of SLOT at STATION within WINDOW_MS of NOW_MS. */
 bool evidence_boot_earlier(store *db, const char *slot, const char *station, int64_t now_ms, int64_t window_ms,
 			   struct evidence_boot_reading *out);
 

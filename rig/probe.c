@@ -8,7 +8,7 @@
 #define MAX_AUDIT 16
 
 /* Commands are audited once the device's identity is known, so every row of
- * a probe carries the IMEI, even the getver that told it. */
+ * a probe carries the IMEI, even the identity answer that told it. */
 struct audit_buf {
 	int n;
 	struct {
@@ -136,6 +136,15 @@ void probe_one(const struct probe_ctx *ctx, const struct probe_target *t, struct
 		r->rc = tracker_status(trk, &r->st, ctx->timeout_ms);
 		r->have_status = r->rc == TRACKER_OK;
 	}
+	/* Restarts and the buffer as far as the command set tells them: a
+	 * driver without the capability leaves them unknown, not zero. */
+	r->restarts = (struct tracker_restarts){ .count = -1, .uptime_s = -1, .reset_code = -1 };
+	r->records = -1;
+	const struct tracker_proto *p = tracker_get_proto(trk);
+	if (r->rc == TRACKER_OK && p->restarts)
+		r->rc = tracker_restarts(trk, &r->restarts, ctx->timeout_ms);
+	if (r->rc == TRACKER_OK && p->buffered)
+		r->rc = tracker_buffered(trk, &r->records, ctx->timeout_ms);
 	if (r->rc)
 		snprintf(r->error, sizeof r->error, "%s", tracker_error(trk));
 	struct tracker_event ev;

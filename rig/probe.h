@@ -42,6 +42,8 @@ struct probe_result {
 	char link[320];         /* the port as opened: "PATH (termios, 115200 8N1)" */
 	struct tracker_identity id;
 	struct tracker_status st;
+	struct tracker_restarts restarts; /* count/uptime -1 when the driver cannot tell */
+	long records;                     /* buffered records, -1 not told */
 	bool identified, have_status;
 	char drift[512];        /* identity differs from the rack file: both values */
 	struct tracker_event events[PROBE_MAX_EVENTS];

@@ -572,13 +572,13 @@ static void start_device(struct ro *r, int slot, const char *known_imei)
 	}
 	/* Written before the command goes out: a rig that dies now leaves
 	 * "updating", and recovery asks the device whether it got it. */
-	dev_set(r, slot, "updating", imei, NULL, "fota sent", true, false);
+	dev_set(r, slot, "updating", imei, NULL, "update sent", true, false);
 	if (r->o->last_start_ns)
 		*r->o->last_start_ns = mono_ns();
-	audit(r, slot, imei, "sent", "slot %d fota %s", slot, r->o->url);
+	audit(r, slot, imei, "sent", "slot %d update %s", slot, r->o->url);
 	int rc = r->ops->start(r->ctx, slot, r->o->url, detail, sizeof detail);
 	if (rc != 0) {
-		audit(r, slot, imei, detail, "slot %d fota refused", slot);
+		audit(r, slot, imei, detail, "slot %d update refused", slot);
 		const char *st = outcome_state(rc == RO_OUT_REJECTED ? RO_OUT_REJECTED : RO_OUT_FAILED);
 		dev_set(r, slot, st, NULL, NULL, detail, false, true);
 		say(r, "stage %d: slot %d %s at start: %s", r->stage, slot, st, detail);
@@ -1098,7 +1098,7 @@ int rollout_status(store *db, int64_t id, bool json, FILE *out, char *err, size_
 	return 0;
 }
 
-/* ---- the real device layer: tracker consoles (docs/firmware.md, "fota") ---- */
+/* ---- the real device layer: tracker consoles (the drivers' ota hooks) ---- */
 
 #include "clock.h"
 #include "power.h"
@@ -1229,10 +1229,10 @@ static int con_gate(void *ctx, int slot, char *imei, size_t imeilen, char *gate,
 		return -1;
 	/* A device may still be booting (a virtual rack starts at time 0): a
 	 * few tries over ten seconds of rig-clock time, as slot_health does. */
-	char a[TRACKER_LINE_MAX + 1];
+	char ping[16];
 	int r = -1;
 	for (int k = 0; k < 3 && r; k++)
-		r = tracker_command(t, "getver", a, sizeof a, 3500);
+		r = tracker_ping(t, ping, sizeof ping, 3500);
 	struct tracker_identity id;
 	if (r || tracker_identify(t, &id, CONSOLE_MS))
 		return snprintf(detail, len, "%.200s", tracker_error(t)), console_drop(rc, slot), -1;
@@ -1246,34 +1246,21 @@ static int con_gate(void *ctx, int slot, char *imei, size_t imeilen, char *gate,
 	if (!st.data_link || !st.gprs || st.signal <= 0)
 		return snprintf(gate, gatelen, "connectivity"),
 		       snprintf(detail, len, "Data Link:%d GPRS:%d Signal:%d", st.data_link, st.gprs, st.signal), -1;
-	long v;
-	if (tracker_command(t, "getio", a, sizeof a, CONSOLE_MS))
+	bool in_service;
+	if (tracker_in_service(t, &in_service, CONSOLE_MS))
+		return snprintf(gate, gatelen, "in_service"), snprintf(detail, len, "%.200s", tracker_error(t)), -1;
+	if (in_service)
+		return snprintf(gate, gatelen, "in_service"), snprintf(detail, len, "ignition on: in service"), -1;
+	/* Free storage, when the unit tells it; otherwise the A/B bank is its
+	 * own space and the unit checks the size itself. */
+	struct tracker_ota o;
+	if (tracker_ota_state(t, &o, CONSOLE_MS))
 		return snprintf(detail, len, "%.200s", tracker_error(t)), -1;
-	if (!tracker_field_long(a, "DI1", NULL, &v))
-		return snprintf(gate, gatelen, "in_service"), snprintf(detail, len, "getio has no DI1 (ignition)"), -1;
-	if (v)
-		return snprintf(gate, gatelen, "in_service"), snprintf(detail, len, "ignition on (DI1:1): in service"),
-		       -1;
-	/* Free storage: getinfo's Free:KB when the device tells; otherwise the
-	 * A/B bank is its own space and the device checks the size itself. */
-	if (tracker_command(t, "getinfo", a, sizeof a, CONSOLE_MS))
-		return snprintf(detail, len, "%.200s", tracker_error(t)), -1;
-	if (tracker_field_long(a, "Free", "KB", &v) && (uint64_t)v * 1024 < rc->size)
+	if (o.free_kb >= 0 && (uint64_t)o.free_kb * 1024 < rc->size)
 		return snprintf(gate, gatelen, "storage"),
-		       snprintf(detail, len, "%ld KB free, the image needs %llu KB", v,
+		       snprintf(detail, len, "%ld KB free, the image needs %llu KB", o.free_kb,
 				(unsigned long long)((rc->size + 1023) / 1024)), -1;
 	*gate = '\0';
-	return 0;
-}
-
-static int fota_word(const char *s, const char *key, char *out, size_t len)
-{
-	const char *p = strstr(s, key);
-	if (!p)
-		return -1;
-	p += strlen(key);
-	size_t n = strcspn(p, " \r\n");
-	snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), p);
 	return 0;
 }
 
@@ -1296,23 +1283,19 @@ static int con_start(void *ctx, int slot, const char *url, char *detail, size_t 
 	tracker *t = console_of(rc, slot, detail, len);
 	if (!t)
 		return RO_OUT_FAILED;
-	char cmd[400], a[TRACKER_LINE_MAX + 1];
-	snprintf(cmd, sizeof cmd, "fota %s", url);
-	int r = tracker_command(t, cmd, a, sizeof a, CONSOLE_MS);
-	if (r == TRACKER_ERR_REFUSED || (r == 0 && strncmp(a, "ERROR", 5) == 0)) {
-		/* the command refused ("update in progress", bad URL); an image
-		 * the device refuses comes later as @FOTA state=rejected */
-		snprintf(detail, len, "fota refused: %.200s", r ? tracker_error(t) : a);
+	char why[TRACKER_LINE_MAX + 1];
+	int r = tracker_ota_start(t, url, why, sizeof why, CONSOLE_MS);
+	if (r == 1) /* deferred by the unit (in service): it installs later */
+		return snprintf(detail, len, "%.200s", why), 0;
+	if (r == TRACKER_ERR_REFUSED || r == TRACKER_ERR_PARSE) {
+		/* the unit refused ("update in progress", bad URL); an image it
+		 * refuses shows later as the update state "rejected" */
+		snprintf(detail, len, "update refused: %.200s", tracker_error(t));
 		return RO_OUT_FAILED;
 	}
 	if (r)
 		return snprintf(detail, len, "%.200s", tracker_error(t)), RO_OUT_FAILED;
-	if (strncmp(a, "FOTA:accepted", 13) == 0)
-		return snprintf(detail, len, "accepted"), 0;
-	if (strncmp(a, "FOTA:deferred", 13) == 0)
-		return snprintf(detail, len, "%.200s", a + 5), 0;
-	snprintf(detail, len, "unexpected answer: %.200s", a);
-	return RO_OUT_FAILED;
+	return snprintf(detail, len, "accepted"), 0;
 }
 
 static int con_poll(void *ctx, int slot, char *detail, size_t len)
@@ -1321,31 +1304,16 @@ static int con_poll(void *ctx, int slot, char *detail, size_t len)
 	tracker *t = console_of(rc, slot, detail, len);
 	if (!t)
 		return RO_OUT_PENDING; /* the console may come back after the trial boot */
-	int r = tracker_poll(t, 0);
+	struct tracker_ota o;
+	int r = tracker_ota_state(t, &o, CONSOLE_MS);
 	if (r == TRACKER_ERR_GONE) {
 		console_drop(rc, slot);
 		return RO_OUT_PENDING;
 	}
-	struct tracker_event ev;
-	int out = RO_OUT_PENDING;
-	while (tracker_next_event(t, &ev)) {
-		char st[32];
-		if (strcmp(ev.kind, "fota") != 0 || fota_word(ev.text, "state=", st, sizeof st))
-			continue;
-		int o = outcome_of(st);
-		snprintf(detail, len, "%.200s", ev.text);
-		if (o != RO_OUT_PENDING && out == RO_OUT_PENDING)
-			out = o;
-	}
-	if (out != RO_OUT_PENDING)
-		return out;
-	char a[TRACKER_LINE_MAX + 1], st[32];
-	if (tracker_command(t, "fota status", a, sizeof a, CONSOLE_MS) == 0 && strncmp(a, "FOTA:", 5) == 0 &&
-	    fota_word(a, "FOTA:", st, sizeof st) == 0) {
-		snprintf(detail, len, "%.200s", a);
-		return outcome_of(st);
-	}
-	return RO_OUT_PENDING;
+	if (r)
+		return RO_OUT_PENDING; /* mid-boot: asked again on the next poll */
+	snprintf(detail, len, "%.200s", o.detail);
+	return outcome_of(o.state);
 }
 
 static int con_recover(void *ctx, int slot, char *detail, size_t len)
@@ -1354,20 +1322,18 @@ static int con_recover(void *ctx, int slot, char *detail, size_t len)
 	tracker *t = console_of(rc, slot, detail, len);
 	if (!t)
 		return RO_OUT_FAILED;
-	char a[TRACKER_LINE_MAX + 1], fs[32] = "", pend[8] = "", bank[8] = "";
 	struct tracker_identity id;
-	if (tracker_command(t, "getinfo", a, sizeof a, CONSOLE_MS) || tracker_identify(t, &id, CONSOLE_MS))
+	struct tracker_ota o;
+	if (tracker_ota_state(t, &o, CONSOLE_MS) || tracker_identify(t, &id, CONSOLE_MS))
 		return snprintf(detail, len, "%.200s", tracker_error(t)), RO_OUT_FAILED;
-	tracker_field(a, "FotaState", fs, sizeof fs);
-	tracker_field(a, "Pending", pend, sizeof pend);
-	tracker_field(a, "Bank", bank, sizeof bank);
-	snprintf(detail, len, "getinfo Bank:%s Pending:%s FotaState:%s, firmware %.60s", bank, pend, fs, id.firmware);
-	int o = outcome_of(fs);
-	if (o != RO_OUT_PENDING)
-		return o;
+	snprintf(detail, len, "update state %s, bank %s, pending %s, firmware %.60s", o.state, *o.bank ? o.bank : "-",
+		 *o.pending ? o.pending : "-", id.firmware);
+	int out = outcome_of(o.state);
+	if (out != RO_OUT_PENDING)
+		return out;
 	bool on_new = strstr(id.firmware, rc->version) != NULL;
-	if (!*fs || strcmp(fs, "idle") == 0 || strcmp(fs, "none") == 0)
-		return on_new && (!*pend || strcmp(pend, "-") == 0) ? RO_OUT_COMMITTED : RO_OUT_NOT_STARTED;
+	if (!strcmp(o.state, "idle") || !strcmp(o.state, "none"))
+		return on_new && !*o.pending ? RO_OUT_COMMITTED : RO_OUT_NOT_STARTED;
 	return RO_OUT_PENDING; /* downloading, writing, trial, deferred */
 }
 

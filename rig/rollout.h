@@ -61,7 +61,7 @@ struct rollout_device_ops {
 	/* Where the update of SLOT stands now: an enum rollout_outcome. */
 	int (*poll)(void *ctx, int slot, char *detail, size_t len);
 	/* After a rig restart: where the update of SLOT ended, from the
-	 * device's own account (getinfo). Any outcome, NOT_STARTED included. */
+	 * device's own account (its update state). Any outcome, NOT_STARTED included. */
 	int (*recover)(void *ctx, int slot, char *detail, size_t len);
 	/* The clock devices run on: Unix ms, and a wait of MS on it (returns
 	 * -1 when the clock was aborted). */

@@ -10,7 +10,7 @@
 #include <string.h>
 
 const char *const scenario_sources[] = {
-	"boot_time",       /* s from power on to the boot event */
+	"boot_time",       /* s from power on to the first answer showing the restart (or the boot event) */
 	"supply.current",  /* A drawn now, read from the supply */
 	"supply.voltage",  /* V at the output now */
 	"uptime",          /* s the device says it has been up */
@@ -20,14 +20,14 @@ const char *const scenario_sources[] = {
 	"flush.tx_current", /* A, the supply's peak while the backlog went out (transmit current) */
 	"gnss.ttff",       /* s from power on to the first 3D fix, by the receiver's clock */
 	"gnss.reacquisition", /* s from the antenna's return to the first 3D fix */
-	"ota.boots",       /* boots the device took during the last update */
-	"ota.recovery_time", /* s from the fota command to its last word (committed, rolled back, ...) */
+	"ota.boots",       /* restarts the device took during the last update (its restart counter) */
+	"ota.recovery_time", /* s from the update's start to its last word (committed, rolled back, ...) */
 	NULL,
 };
 
 static const char *const top_keys[] = { "name", "summary", "requires", "steps", NULL };
 static const char *const relay_keys[] = { "line", "state", NULL };
-static const char *const expect_keys[] = { "event", "state", "reason", "answer", "uplink", "flush", "gnss", "equals",
+static const char *const expect_keys[] = { "event", "state", "reason", "answer", "uplink", "flush", "gnss", "restart", "equals",
 					   "within", "absent", "period", NULL };
 static const char *const fault_keys[] = { "datacap", "period", NULL };
 static const char *const update_keys[] = { "image", "expect", "within", "power_cut", NULL };
@@ -40,7 +40,7 @@ static const struct {
 } kinds[] = {
 	{ "power", STEP_POWER }, { "relay", STEP_RELAY }, { "wait", STEP_WAIT }, { "command", STEP_COMMAND },
 	{ "expect", STEP_EXPECT }, { "measure", STEP_MEASURE }, { "record", STEP_RECORD }, { "fault", STEP_FAULT },
-	{ "update", STEP_UPDATE }, { "trace", STEP_TRACE },
+	{ "update", STEP_UPDATE }, { "trace", STEP_TRACE }, { "report_period", STEP_REPORT_PERIOD },
 };
 
 int scenario_duration(const char *text, int64_t *ms)
@@ -86,7 +86,7 @@ static int read_expect(struct ydoc *d, yaml_node_t *v, const char *base, struct 
 		return -1;
 	static const struct { const char *key; enum scenario_expect_kind kind; } subj[] = {
 		{ "event", EXPECT_EVENT }, { "state", EXPECT_STATE }, { "reason", EXPECT_REASON }, { "answer", EXPECT_ANSWER },
-		{ "uplink", EXPECT_UPLINK }, { "flush", EXPECT_FLUSH }, { "gnss", EXPECT_GNSS },
+		{ "uplink", EXPECT_UPLINK }, { "flush", EXPECT_FLUSH }, { "gnss", EXPECT_GNSS }, { "restart", EXPECT_RESTART },
 	};
 	int found = 0;
 	for (size_t i = 0; i < sizeof subj / sizeof subj[0]; i++) {
@@ -115,6 +115,8 @@ static int read_expect(struct ydoc *d, yaml_node_t *v, const char *base, struct 
 		return ydoc_fail(d, ydoc_get(d, v, "uplink"), base, "expected 'uplink: flowing', got '%s'", st->text);
 	if (st->expect == EXPECT_GNSS && strcmp(st->text, "fix") && strcmp(st->text, "honest"))
 		return ydoc_fail(d, ydoc_get(d, v, "gnss"), base, "expected 'gnss: fix' or 'gnss: honest', got '%s'", st->text);
+	if (st->expect == EXPECT_RESTART && strcmp(st->text, "seen"))
+		return ydoc_fail(d, ydoc_get(d, v, "restart"), base, "expected 'restart: seen', got '%s'", st->text);
 	if (st->expect == EXPECT_FLUSH && strcmp(st->text, "complete"))
 		return ydoc_fail(d, ydoc_get(d, v, "flush"), base, "expected 'flush: complete', got '%s'", st->text);
 	yaml_node_t *per = ydoc_get(d, v, "period");
@@ -281,7 +283,7 @@ static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_st
 	while (k < sizeof kinds / sizeof kinds[0] && strcmp(kinds[k].key, key))
 		k++;
 	if (k == sizeof kinds / sizeof kinds[0])
-		return ydoc_fail(d, n, base, "unknown step '%s' (known: power, relay, wait, command, expect, measure, record, fault, update, trace)", key);
+		return ydoc_fail(d, n, base, "unknown step '%s' (known: power, relay, wait, command, expect, measure, record, fault, update, trace, report_period)", key);
 	st->kind = kinds[k].kind;
 	ydoc_keypath(path, sizeof path, "%s.%s", base, key);
 	switch (st->kind) {
@@ -320,6 +322,12 @@ static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_st
 		return read_update(d, v, path, st);
 	case STEP_TRACE:
 		return read_trace(d, v, path, st);
+	case STEP_REPORT_PERIOD:
+		if (read_duration(d, v, path, &st->period_ms))
+			return -1;
+		if (st->period_ms < 1000 || st->period_ms % 1000)
+			return ydoc_fail(d, v, path, "a report period is whole seconds, at least 1s");
+		return 0;
 	}
 	return 0;
 }

@@ -34,8 +34,9 @@ enum scenario_step_kind {
 	STEP_MEASURE,  /* measure a named quantity against limits */
 	STEP_RECORD,   /* record a note in the results */
 	STEP_FAULT,    /* a fault only a simulated rack can inject: a SIM data cap */
-	STEP_UPDATE,   /* firmware update over the command set: fota URL, followed to its end */
+	STEP_UPDATE,   /* firmware update through the driver's ota hook, followed to its end */
 	STEP_TRACE,    /* read the supply at a steady pace while the steps after it run */
+	STEP_REPORT_PERIOD, /* report_period DURATION: how often the unit makes a record (period_ms) */
 };
 
 enum scenario_power { POWER_ON, POWER_OFF, POWER_CYCLE };
@@ -52,6 +53,7 @@ enum scenario_expect_kind {
 	EXPECT_UPLINK, /* telemetry reaching the rig's ingest: "flowing" */
 	EXPECT_FLUSH,  /* the backlog of the last coverage cut arrived: "complete" */
 	EXPECT_GNSS,   /* the receiver through gpsd: "fix"; or "honest": telemetry matched it */
+	EXPECT_RESTART, /* the unit restarted since the last power on and answers: "seen" */
 };
 
 struct scenario_step {

@@ -21,7 +21,7 @@ int slot_health(const struct rack_slot *slot, rig_clock *clock, char *why, size_
 {
 	const struct tracker_proto *proto = tracker_proto_find(slot->protocol);
 	tracker *t;
-	char err[512], a[TRACKER_LINE_MAX + 1];
+	char err[512], imei[16];
 	if (!proto) {
 		snprintf(why, len, "unknown tracker protocol '%s'", slot->protocol);
 		return -1;
@@ -53,7 +53,7 @@ int slot_health(const struct rack_slot *slot, rig_clock *clock, char *why, size_
 	/* A device may still be booting: a few tries over ten seconds of rack time. */
 	int rc = -1;
 	for (int i = 0; i < 3 && !link_works(rc); i++)
-		rc = tracker_command(t, "getver", a, sizeof a, 3500);
+		rc = tracker_ping(t, imei, sizeof imei, 3500);
 	if (!link_works(rc))
 		snprintf(why, len, "console: %.400s", tracker_error(t));
 	tracker_close(t);

@@ -287,11 +287,17 @@ Test(tracker, refusal_is_reported)
 	tracker_close(t);
 }
 
+/* The answers a real FMB gives (Teltonika's SMS/GPRS command documentation):
+ * getinfo's RST is the restart counter, RS the reset source, RF the records
+ * held; the uptime is getver's. */
+#define FMB_GETINFO "INI:2019/7/22 7:22 RTC:2019/7/22 7:53 RST:2 ERR:1 SR:182 BR:0 CF:0 FG:0 FL:0 UT:0 SMS:2 NOGPS:0:30 GPS:3 SAT:7 RS:3 MD:4 RF:11\r\n"
+#define FMB_GETVER "Ver:03.25.14_04 GPS:AXN_5.10_3333 Hw:FMB920 Mod:13 IMEI:352094087230394 Init:2019-7-22 8:9 Uptime:17347 BL:1.10\r\n"
+
 Test(tracker, status_reads_getstatus_and_getinfo)
 {
 	struct script s = {
 		.chunk = { "Data Link: 1 GPRS: 1 Phone: 0 SIM: 0 OP: 24602 Signal: 4 NewSMS: 0 Roaming: 1 SMSFull: 0 LAC: 1 Cell ID: 3055 NetType: 2 FwUpd:-1\r\n",
-			   "RTC:2026/11/26 8:35 Init:2026/11/26 8:35 UpTime:73s PWR:PwrVoltage RST:2 GPS:1 SAT:7 TTFF:31 TTLF:0 NOGPS:0:0 SR:0 FG:0 FL:0 SMS:0 REC:12 MD:0 DB:0 Reset:power_on Boots:3\r\n" },
+			   FMB_GETINFO },
 		.n = 2 };
 	s.release_after_send[0] = 1;
 	s.release_after_send[1] = 2;
@@ -303,12 +309,37 @@ Test(tracker, status_reads_getstatus_and_getinfo)
 	cr_assert_eq(st.roaming, 1);
 	cr_assert_eq(st.net_type, 2);
 	cr_assert_str_eq(st.operator_code, "24602");
-	cr_assert_eq(st.uptime_s, 73);
-	cr_assert_eq(st.reset_code, 2);
-	cr_assert_str_eq(st.reset_reason, "power_on");
-	cr_assert_eq(st.boots, 3);
-	cr_assert_eq(st.records, 12);
-	cr_assert_str_eq(st.power_source, "PwrVoltage");
+	cr_assert_eq(st.gnss_on, 1, "GPS:3 is on with a fix");
+	cr_assert_eq(st.satellites, 7);
+	cr_assert_str_eq(st.power_source, "", "a real getinfo does not say it");
+	tracker_close(t);
+}
+
+Test(tracker, restarts_read_the_counter_source_and_uptime)
+{
+	struct script s = { .chunk = { FMB_GETINFO, FMB_GETVER }, .n = 2 };
+	s.release_after_send[0] = 1;
+	s.release_after_send[1] = 2;
+	tracker *t = open_script(&s);
+	struct tracker_restarts r;
+	cr_assert_eq(tracker_restarts(t, &r, 200), TRACKER_OK, "%s", tracker_error(t));
+	cr_assert_eq(r.count, 2, "RST is the restart counter");
+	cr_assert_eq(r.reset_code, 3);
+	cr_assert_str_eq(r.reset_reason, "watchdog", "RS:3 is the independent watchdog");
+	cr_assert_eq(r.uptime_s, 17347);
+	tracker_close(t);
+}
+
+Test(tracker, empty_operator_is_not_the_next_field)
+{
+	struct script s = { .chunk = { "Data Link: 0 GPRS: 0 Phone: 0 SIM: 0 OP: Signal: 0 NewSMS: 0 Roaming: 0 SMSFull: 0 LAC: 0 Cell ID: 0 NetType: 1 FwUpd:-1\r\n",
+				       FMB_GETINFO }, .n = 2 };
+	s.release_after_send[0] = 1;
+	s.release_after_send[1] = 2;
+	tracker *t = open_script(&s);
+	struct tracker_status st;
+	cr_assert_eq(tracker_status(t, &st, 200), TRACKER_OK, "%s", tracker_error(t));
+	cr_assert_str_eq(st.operator_code, "", "not registered: no operator");
 	tracker_close(t);
 }
 
