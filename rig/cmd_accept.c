@@ -24,6 +24,7 @@
 #include "ingest.h"
 #include "power.h"
 #include "rack.h"
+#include "slotdev.h"
 #include "store.h"
 #include "tracker.h"
 
@@ -278,17 +279,16 @@ static void check_supply(struct session *s)
 				 s->slot ? "slot" : "port", *src ? src : "not told");
 		return;
 	}
-	const struct power_driver *drv = power_driver_find(s->slot->power.driver);
 	struct power_dev *dev = NULL;
-	char err[512] = "unknown supply driver";
+	char err[512];
 	struct power_status ps;
-	if (!drv || drv->open(s->slot->power.bus.transport, s->slot->power.bus.unit, s->o->timeout_ms, &dev, err,
-			      sizeof err) != POWER_OK) {
+	if (slotdev_supply(s->slot, s->o->timeout_ms, &dev, err, sizeof err) != POWER_OK) {
 		accept_add_check(r, "supply", ACCEPT_FAIL, "insufficient_evidence", rule_action("insufficient_evidence", false),
 				 rule_action("insufficient_evidence", true), "supply %s unreachable: %.300s",
 				 s->slot->power.bus.transport, err);
 		return;
 	}
+	const struct power_driver *drv = dev->driver;
 	int rc = drv->status(dev, &ps);
 	if (rc != POWER_OK)
 		snprintf(err, sizeof err, "%.500s", power_error(dev));

@@ -13,6 +13,7 @@
 #include "json.h"
 #include "power.h"
 #include "rack.h"
+#include "slotdev.h"
 #include "store.h"
 #include "tracker.h"
 
@@ -140,31 +141,13 @@ static void audit(store *db, int64_t run_id, const struct opts *o, const struct 
 /* Opens the slot's supply for evidence_supply(): *DEV NULL with ERR on failure. */
 static void open_supply(const struct rack_slot *s, const struct opts *o, struct power_dev **dev, char *err, size_t len)
 {
-	*dev = NULL;
-	const struct power_driver *drv = power_driver_find(s->power.driver);
-	if (!drv) {
-		snprintf(err, len, "unknown supply driver '%s'", s->power.driver);
-		return;
-	}
-	if (drv->open(s->power.bus.transport, s->power.bus.unit, o->timeout_ms, dev, err, len) != POWER_OK)
-		*dev = NULL;
+	slotdev_supply(s, o->timeout_ms, dev, err, len);
 }
 
 /* Opens the slot's console: *T NULL with ERR when the port is missing or will not open. */
 static void open_console(const struct rack_slot *s, const struct opts *o, tracker **t, char *err, size_t len)
 {
-	*t = NULL;
-	const struct tracker_proto *proto = tracker_proto_find(*s->protocol ? s->protocol : "teltonika");
-	if (!proto) {
-		snprintf(err, len, "unknown tracker protocol '%s'", s->protocol);
-		return;
-	}
-	if (tracker_open_console(s->console.path, s->console.baud, SERIAL_BACKEND_AUTO, proto, t, err, len)) {
-		*t = NULL;
-		return;
-	}
-	if (o->clock)
-		tracker_set_clock(*t, clock_for_tracker(o->clock));
+	slotdev_console(s, o->clock ? clock_for_tracker(o->clock) : NULL, t, err, len);
 }
 
 /* A virtual rack's time; on a real-time rack the wall clock, which is what

@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "power.h"
 #include "rack.h"
+#include "slotdev.h"
 #include "slots.h"
 #include "store.h"
 #include "supply.h"
@@ -63,24 +64,67 @@ static int usb_slot(const struct rack_slot *s, enum action act, rig_clock *clk, 
 	return RIG_EXIT_OK;
 }
 
+/* A slot powered through one of its relay lines, as the engine powers it:
+ * the line's state is its supply's. */
+static int relay_slot(const struct rack *rack, const struct rack_slot *s, enum action act, rig_clock *clk, int off_ms,
+		      int timeout_ms, char *result, size_t len)
+{
+	const struct rack_line *line = NULL;
+	for (int i = 0; i < s->n_lines; i++)
+		if (!strcmp(s->lines[i].name, s->power.relay))
+			line = &s->lines[i];
+	int b = line ? slotdev_board_index(rack, line->board) : -1;
+	if (b < 0) {
+		snprintf(result, len, "slot %d: power line '%s' is not on a board of the rack file", s->id, s->power.relay);
+		return RIG_EXIT_USAGE;
+	}
+	struct relay_dev *dev;
+	char err[512];
+	if (slotdev_board(rack, b, timeout_ms, &dev, err, sizeof err) != RELAY_OK) {
+		snprintf(result, len, "slot %d: %s", s->id, err);
+		return RIG_EXIT_INFRA;
+	}
+	int rc = RELAY_OK;
+	bool on = false;
+	if (act == ACT_OFF || act == ACT_CYCLE)
+		rc = dev->driver->set(dev, line->channel, false);
+	if (rc == RELAY_OK && act == ACT_CYCLE)
+		clock_sleep_until(clk, clock_now(clk) + off_ms);
+	if (rc == RELAY_OK && (act == ACT_ON || act == ACT_CYCLE))
+		rc = dev->driver->set(dev, line->channel, true);
+	if (rc == RELAY_OK)
+		rc = dev->driver->get(dev, line->channel, &on);
+	if (rc != RELAY_OK) {
+		snprintf(result, len, "slot %d: board %s: %s", s->id, line->board, relay_error(dev));
+		dev->driver->close(dev);
+		return RIG_EXIT_INFRA;
+	}
+	dev->driver->close(dev);
+	printf("%-4d  %-6s  line %s on board %s channel %d (power by relay line)\n", s->id, on ? "on" : "off",
+	       line->name, line->board, line->channel);
+	snprintf(result, len, "ok: relay line %s %s", line->name, on ? "on" : "off");
+	return RIG_EXIT_OK;
+}
+
 /* Does ACT on one slot's supply; prints one table row. Returns an exit code. */
-static int one_slot(const struct rack_slot *s, enum action act, rig_clock *clk, int off_ms, int timeout_ms,
-		    char *result, size_t len)
+static int one_slot(const struct rack *rack, const struct rack_slot *s, enum action act, rig_clock *clk, int off_ms,
+		    int timeout_ms, char *result, size_t len)
 {
 	if (s->power.kind == RACK_POWER_USB)
 		return usb_slot(s, act, clk, off_ms, result, len);
+	if (s->power.kind == RACK_POWER_RELAY)
+		return relay_slot(rack, s, act, clk, off_ms, timeout_ms, result, len);
 	if (s->power.kind != RACK_POWER_SUPPLY) {
-		snprintf(result, len, "slot %d: no supply in the rack file%s", s->id,
-			 s->power.kind == RACK_POWER_RELAY ? " (power by relay line: use rig relay)" : "");
+		snprintf(result, len, "slot %d: no supply, power line or hub port in the rack file", s->id);
 		return RIG_EXIT_USAGE;
 	}
-	const struct power_driver *drv = power_driver_find(s->power.driver);
 	struct power_dev *dev;
 	char err[512];
-	if (!drv || drv->open(s->power.bus.transport, s->power.bus.unit, timeout_ms, &dev, err, sizeof err) != POWER_OK) {
-		snprintf(result, len, "slot %d: %s", s->id, drv ? err : "unknown supply driver");
+	if (slotdev_supply(s, timeout_ms, &dev, err, sizeof err) != POWER_OK) {
+		snprintf(result, len, "slot %d: %s", s->id, err);
 		return RIG_EXIT_INFRA;
 	}
+	const struct power_driver *drv = dev->driver;
 	int rc = POWER_OK;
 	if (act == ACT_OFF || act == ACT_CYCLE)
 		rc = drv->output(dev, false);
@@ -176,7 +220,7 @@ int cmd_power(int argc, char **argv)
 		const struct rack_slot *s = &rack.slots[i];
 		char result[600], slot[12], command[32];
 		/* One slot's failure is reported and the next slot still served. */
-		int rc = one_slot(s, (enum action)act, clk, off_ms, timeout_ms, result, sizeof result);
+		int rc = one_slot(&rack, s, (enum action)act, clk, off_ms, timeout_ms, result, sizeof result);
 		if (rc != RIG_EXIT_OK) {
 			fprintf(stderr, "rig power: %s\n", result);
 			if (exit_code == RIG_EXIT_OK || rc == RIG_EXIT_INFRA)

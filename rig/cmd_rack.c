@@ -15,6 +15,7 @@
 #include "probe.h"
 #include "rack.h"
 #include "relay.h"
+#include "slotdev.h"
 #include "slots.h"
 #include "supply.h"
 
@@ -93,31 +94,15 @@ static const char *verdict(int exit_code)
 	}
 }
 
-static int board_index(const struct rack *rack, const char *name)
-{
-	for (int b = 0; b < rack->n_boards; b++)
-		if (strcmp(rack->boards[b].name, name) == 0)
-			return b;
-	return -1;
-}
-
 /* Opens board B and reads channel 0: a board answers or it does not. The
  * board stays open for the slots' line reads. */
-static void check_board(const struct rack_board *rb, int modbus_ms, struct board_check *bc)
+static void check_board(const struct rack *rack, int b, int modbus_ms, struct board_check *bc)
 {
+	const struct rack_board *rb = &rack->boards[b];
 	bc->drv = relay_driver_find(rb->driver);
-	if (!bc->drv) {
-		/* rack_load() refuses unknown drivers; kept so a family missing
-		 * from the driver table is an error, not a crash. */
-		snprintf(bc->error, sizeof bc->error, "board %s: unknown relay board driver '%s'", rb->name, rb->driver);
-		bc->exit_code = RIG_EXIT_USAGE;
-		return;
-	}
-	char err[512];
-	if (bc->drv->open(rb->bus.transport, rb->bus.unit, modbus_ms, &bc->dev, err, sizeof err) != RELAY_OK) {
-		snprintf(bc->error, sizeof bc->error, "board %s: %s", rb->name, err);
-		bc->dev = NULL;
-		bc->exit_code = RIG_EXIT_INFRA;
+	if (slotdev_board(rack, b, modbus_ms, &bc->dev, bc->error, sizeof bc->error) != RELAY_OK) {
+		/* an unknown driver is the rack file's fault, a dead link the rig's */
+		bc->exit_code = bc->drv ? RIG_EXIT_INFRA : RIG_EXIT_USAGE;
 		return;
 	}
 	bool on;
@@ -137,20 +122,16 @@ static void check_supply(const struct rack_slot *s, int modbus_ms, struct slot_c
 	if (s->power.kind != RACK_POWER_SUPPLY)
 		return;   /* no supply, or power through a relay line: checked with the lines */
 	sc->have_supply = true;
-	const struct power_driver *drv = power_driver_find(s->power.driver);
-	if (!drv) {
-		snprintf(sc->supply_error, sizeof sc->supply_error, "slot %d: supply: unknown supply driver '%s'", s->id,
-			 s->power.driver);
-		sc->supply_exit = RIG_EXIT_USAGE;
-		return;
-	}
 	struct power_dev *dev;
 	char err[512];
-	if (drv->open(s->power.bus.transport, s->power.bus.unit, modbus_ms, &dev, err, sizeof err) != POWER_OK) {
+	int orc = slotdev_supply(s, modbus_ms, &dev, err, sizeof err);
+	if (orc != POWER_OK) {
 		snprintf(sc->supply_error, sizeof sc->supply_error, "slot %d: supply: %s", s->id, err);
-		sc->supply_exit = RIG_EXIT_INFRA;
+		/* an unknown driver is the rack file's fault, a dead link the rig's */
+		sc->supply_exit = power_driver_find(s->power.driver) ? RIG_EXIT_INFRA : RIG_EXIT_USAGE;
 		return;
 	}
+	const struct power_driver *drv = dev->driver;
 	int rc = drv->status(dev, &sc->supply);
 	if (rc != POWER_OK) {
 		snprintf(sc->supply_error, sizeof sc->supply_error, "slot %d: supply: %s", s->id, power_error(dev));
@@ -181,7 +162,7 @@ static void check_lines(const struct rack *rack, struct board_check *boards, con
 	for (int i = 0; i < s->n_lines; i++) {
 		const struct rack_line *l = &s->lines[i];
 		struct line_check *lc = &sc->lines[i];
-		int b = board_index(rack, l->board);
+		int b = slotdev_board_index(rack, l->board);
 		if (b < 0) {
 			snprintf(lc->error, sizeof lc->error, "slot %d: line %s: no board '%s' in the rack file", s->id,
 				 l->name, l->board);
@@ -334,7 +315,7 @@ static int check_rack(const char *rack_file, const struct check_opts *o)
 	}
 	int exit_code = RIG_EXIT_OK;
 	for (int b = 0; b < rack.n_boards; b++) {
-		check_board(&rack.boards[b], o->modbus_ms, &boards[b]);
+		check_board(&rack, b, o->modbus_ms, &boards[b]);
 		exit_code = worst(exit_code, boards[b].exit_code);
 	}
 	/* Nothing recorded: a check changes nothing on the bench, and the

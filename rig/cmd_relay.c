@@ -10,6 +10,7 @@
 #include "json.h"
 #include "rack.h"
 #include "relay.h"
+#include "slotdev.h"
 #include "slots.h"
 #include "store.h"
 
@@ -64,34 +65,14 @@ static const struct rack_line *find_line(const struct rack_slot *s, const char *
 	return NULL;
 }
 
-static int board_index(const struct rack *rack, const char *name)
-{
-	for (int b = 0; b < rack->n_boards; b++)
-		if (strcmp(rack->boards[b].name, name) == 0)
-			return b;
-	return -1;
-}
-
 /* The open board B, or NULL with the reason in bc->error[B]. */
 static struct relay_dev *board_get(struct board_cache *bc, const struct rack *rack, int b, int timeout_ms)
 {
 	if (bc->tried[b])
 		return bc->dev[b];
 	bc->tried[b] = true;
-	const struct rack_board *rb = &rack->boards[b];
-	bc->drv[b] = relay_driver_find(rb->driver);
-	if (!bc->drv[b]) {
-		/* rack_load() refuses unknown drivers; kept so a new family
-		 * missing from the driver table is an error, not a crash. */
-		snprintf(bc->error[b], sizeof bc->error[b], "board %s: unknown relay board driver '%s'", rb->name,
-			 rb->driver);
-		return NULL;
-	}
-	char err[512];
-	if (bc->drv[b]->open(rb->bus.transport, rb->bus.unit, timeout_ms, &bc->dev[b], err, sizeof err) != RELAY_OK) {
-		snprintf(bc->error[b], sizeof bc->error[b], "board %s: %.400s", rb->name, err);
-		bc->dev[b] = NULL;
-	}
+	bc->drv[b] = relay_driver_find(rack->boards[b].driver);
+	slotdev_board(rack, b, timeout_ms, &bc->dev[b], bc->error[b], sizeof bc->error[b]);
 	return bc->dev[b];
 }
 
@@ -106,7 +87,7 @@ static void board_close_all(struct board_cache *bc)
 static void one_slot(struct board_cache *bc, const struct rack *rack, enum action act, int timeout_ms, struct row *r)
 {
 	const struct rack_line *l = r->line;
-	int b = board_index(rack, l->board);
+	int b = slotdev_board_index(rack, l->board);
 	struct relay_dev *dev = b < 0 ? NULL : board_get(bc, rack, b, timeout_ms);
 	if (!dev) {
 		snprintf(r->result, sizeof r->result, "slot %d: line %s: %s", r->slot->id, l->name,
@@ -285,7 +266,7 @@ int cmd_relay(int argc, char **argv)
 					 r->line->board, r->line->channel);
 			else
 				snprintf(result, sizeof result, "%s", r->result);
-			int b = board_index(&rack, r->line->board);
+			int b = slotdev_board_index(&rack, r->line->board);
 			struct store_audit a = { .operator_ = cli_operator(operator_), .station = rack.station, .slot = slot,
 						 .port = b >= 0 ? rack.boards[b].bus.transport : NULL,
 						 .imei = *r->slot->expect.imei ? r->slot->expect.imei : NULL,

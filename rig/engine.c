@@ -4,6 +4,7 @@
 #include "evidence.h"
 #include "power.h"
 #include "rackctl.h"
+#include "slotdev.h"
 #include "usb.h"
 #include "relay.h"
 #include "supply.h"
@@ -405,14 +406,8 @@ static struct relay_dev *board_for(struct slot_run *sr, const struct rack_line *
 		const struct rack_board *rb = &sr->rack->boards[b];
 		if (strcmp(rb->name, line->board) != 0)
 			continue;
-		if (!sr->boards[b]) {
-			const struct relay_driver *drv = relay_driver_find(rb->driver);
-			if (!drv || drv->open(rb->bus.transport, rb->bus.unit, 0, &sr->boards[b], err, len)) {
-				if (!drv)
-					snprintf(err, len, "board %s: unknown driver %s", rb->name, rb->driver);
-				return NULL;
-			}
-		}
+		if (!sr->boards[b] && slotdev_board(sr->rack, b, 0, &sr->boards[b], err, len) != RELAY_OK)
+			return NULL;
 		return sr->boards[b];
 	}
 	snprintf(err, len, "no board named %s", line->board);
@@ -1436,7 +1431,7 @@ static const char *missing(struct slot_run *sr, const struct scenario *sc, char 
  * NULL: such a slot is SKIPPED with that reason, never failed. */
 static const char *lacks(const struct slot_run *sr, const struct scenario *sc, char *buf, size_t len)
 {
-	const struct tracker_proto *p = tracker_proto_find(*sr->slot->protocol ? sr->slot->protocol : "teltonika");
+	const struct tracker_proto *p = slotdev_proto(sr->slot);
 	for (int i = 0; i < sc->n_requires; i++)
 		if (tracker_cap_known(sc->requires[i]) && !tracker_has(p, sc->requires[i]))
 			return snprintf(buf, len, "needs '%s', which the slot's %s driver cannot tell or do", sc->requires[i],
@@ -1592,22 +1587,10 @@ static void identify(struct slot_run *sr, struct engine_result *r)
 
 static void open_channels(struct slot_run *sr)
 {
-	const struct tracker_proto *proto = tracker_proto_find(sr->slot->protocol);
-	if (!proto)
-		snprintf(sr->console_err, sizeof sr->console_err, "unknown tracker protocol '%s'", sr->slot->protocol);
-	else if (tracker_open_console(sr->slot->console.path, sr->slot->console.baud, SERIAL_BACKEND_AUTO, proto,
-				      &sr->trk, sr->console_err, sizeof sr->console_err) == TRACKER_OK) {
-		sr->trk_clock = (struct tracker_clock){ .now_ms = trk_now, .wait_readable = trk_wait, .ctx = sr };
-		tracker_set_clock(sr->trk, &sr->trk_clock);
-	}
-	if (sr->slot->power.kind == RACK_POWER_SUPPLY) {
-		const struct power_driver *drv = power_driver_find(sr->slot->power.driver);
-		if (!drv)
-			snprintf(sr->supply_err, sizeof sr->supply_err, "unknown supply driver %s", sr->slot->power.driver);
-		else
-			drv->open(sr->slot->power.bus.transport, sr->slot->power.bus.unit, 0, &sr->supply,
-				  sr->supply_err, sizeof sr->supply_err);
-	}
+	sr->trk_clock = (struct tracker_clock){ .now_ms = trk_now, .wait_readable = trk_wait, .ctx = sr };
+	slotdev_console(sr->slot, &sr->trk_clock, &sr->trk, sr->console_err, sizeof sr->console_err);
+	if (sr->slot->power.kind == RACK_POWER_SUPPLY)
+		slotdev_supply(sr->slot, 0, &sr->supply, sr->supply_err, sizeof sr->supply_err);
 }
 
 /* Leaves the slot as the rack file says a stopped rack should be. */

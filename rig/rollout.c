@@ -2,6 +2,7 @@
 #include "rollout.h"
 #include "duration.h"
 #include "json.h"
+#include "slotdev.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -1134,20 +1135,11 @@ static tracker *console_of(struct rollout_console *rc, int slot, char *detail, s
 	if (rc->t[i])
 		return rc->t[i];
 	const struct rack_slot *s = &rc->rack->slots[i];
-	const struct tracker_proto *proto = tracker_proto_find(*s->protocol ? s->protocol : "teltonika");
 	char err[400];
-	if (!proto) {
-		snprintf(detail, len, "unknown tracker protocol '%s'", s->protocol);
-		return NULL;
-	}
-	if (tracker_open_console(s->console.path, s->console.baud, SERIAL_BACKEND_AUTO, proto, &rc->t[i], err,
-				 sizeof err)) {
+	if (slotdev_console(s, rc->clock ? clock_for_tracker(rc->clock) : NULL, &rc->t[i], err, sizeof err)) {
 		snprintf(detail, len, "console: %.200s", err);
-		rc->t[i] = NULL;
 		return NULL;
 	}
-	if (rc->clock)
-		tracker_set_clock(rc->t[i], clock_for_tracker(rc->clock));
 	return rc->t[i];
 }
 
@@ -1206,13 +1198,13 @@ static int con_gate(void *ctx, int slot, char *imei, size_t imeilen, char *gate,
 		return snprintf(gate, gatelen, "model"),
 		       snprintf(detail, len, "slot holds a %s, the image is for %s", s->model, rc->model), -1;
 	if (s->power.kind == RACK_POWER_SUPPLY && rc->min_volts > 0) {
-		const struct power_driver *drv = power_driver_find(s->power.driver);
 		struct power_dev *dev;
 		struct power_status st;
 		char e[300];
 		snprintf(gate, gatelen, "supply");
-		if (!drv || drv->open(s->power.bus.transport, s->power.bus.unit, 0, &dev, e, sizeof e))
-			return snprintf(detail, len, "supply does not answer: %.200s", drv ? e : "unknown driver"), -1;
+		if (slotdev_supply(s, 0, &dev, e, sizeof e))
+			return snprintf(detail, len, "supply does not answer: %.200s", e), -1;
+		const struct power_driver *drv = dev->driver;
 		int r = drv->status(dev, &st);
 		if (r)
 			snprintf(detail, len, "supply: %.200s", power_error(dev));

@@ -1,6 +1,7 @@
 /* slothealth.c - slot health checks and quarantine (see slothealth.h). */
 #include "slothealth.h"
 #include "power.h"
+#include "slotdev.h"
 #include "tracker.h"
 
 #include <sqlite3.h>
@@ -19,37 +20,28 @@ static bool link_works(int rc)
 
 int slot_health(const struct rack_slot *slot, rig_clock *clock, char *why, size_t len)
 {
-	const struct tracker_proto *proto = tracker_proto_find(slot->protocol);
 	tracker *t;
 	char err[512], imei[16];
-	if (!proto) {
-		snprintf(why, len, "unknown tracker protocol '%s'", slot->protocol);
-		return -1;
-	}
 	if (slot->power.kind == RACK_POWER_SUPPLY) {
-		const struct power_driver *drv = power_driver_find(slot->power.driver);
 		struct power_dev *dev;
 		struct power_status st;
-		if (!drv || drv->open(slot->power.bus.transport, slot->power.bus.unit, 0, &dev, err, sizeof err)) {
-			snprintf(why, len, "supply: %.400s", drv ? err : "unknown driver");
+		if (slotdev_supply(slot, 0, &dev, err, sizeof err)) {
+			snprintf(why, len, "supply: %.400s", err);
 			return -1;
 		}
-		int rc = drv->status(dev, &st);
+		int rc = dev->driver->status(dev, &st);
 		if (rc)
 			snprintf(why, len, "supply: %.400s", power_error(dev));
-		drv->close(dev);
+		dev->driver->close(dev);
 		if (rc)
 			return -1;
 		if (!st.output_on) /* a nightly starts powered: the rack's job, not the device's */
 			return snprintf(why, len, "supply %s: output is off", slot->power.bus.transport), -1;
 	}
-	if (tracker_open_console(slot->console.path, slot->console.baud, SERIAL_BACKEND_AUTO, proto, &t, err,
-				 sizeof err)) {
+	if (slotdev_console(slot, clock ? clock_for_tracker(clock) : NULL, &t, err, sizeof err)) {
 		snprintf(why, len, "console: %.400s", err);
 		return -1;
 	}
-	if (clock)
-		tracker_set_clock(t, clock_for_tracker(clock));
 	/* A device may still be booting: a few tries over ten seconds of rack time. */
 	int rc = -1;
 	for (int i = 0; i < 3 && !link_works(rc); i++)
