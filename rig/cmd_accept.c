@@ -838,8 +838,7 @@ int cmd_accept(int argc, char **argv)
 		return accept_on(&o, o.rack);
 	struct embedded_rack er;
 	char err[512];
-	static const char *const extra[] = { "--mix", "lab", "--virtual", NULL };
-	if (embedded_rack_start(&er, 8, 1, extra, err, sizeof err))
+	if (embedded_rack_for(&er, "accept", 8, 1, NULL, err, sizeof err))
 		return cli_fail(RIG_EXIT_INFRA, "accept", "%s", err);
 	rc = accept_on(&o, er.rack_file);
 	embedded_rack_stop(&er);

@@ -91,8 +91,7 @@ int cmd_nightly(int argc, char **argv)
 		return nightly_on(o.rack, &o);
 	struct embedded_rack er;
 	char err[512];
-	static const char *const extra[] = { "--mix", "lab", "--virtual", NULL };
-	if (embedded_rack_start(&er, 8, o.seed, extra, err, sizeof err))
+	if (embedded_rack_for(&er, "nightly", 8, o.seed, NULL, err, sizeof err))
 		return cli_fail(RIG_EXIT_INFRA, "nightly", "%s", err);
 	int rc = nightly_on(er.rack_file, &o);
 	embedded_rack_stop(&er);

@@ -164,17 +164,12 @@ int cmd_qualify(int argc, char **argv)
 		return cli_fail(RIG_EXIT_USAGE, "qualify", "--html %s", perr);
 	if (o.run.rack)
 		return qualify_on(o.run.rack, &o);
-	/* several units per model: reference x3, flush_drops x2, no_reset_reason x3 */
 	struct embedded_rack er;
 	char err[512];
 	/* Simulated units trust the test vendor key when the images are there. */
 	char key[PATH_MAX + 32], dir[PATH_MAX];
 	snprintf(key, sizeof key, "%s/vendor.pub.pem", rig_image_dir(&o.run, dir, sizeof dir));
-	const char *extra[] = {
-		"--profiles", "reference,reference,flush_drops,flush_drops,no_reset_reason,no_reset_reason,reference,no_reset_reason",
-		"--virtual", access(key, R_OK) == 0 ? "--vendor-key" : NULL, key, NULL,
-	};
-	if (embedded_rack_start(&er, 8, o.run.seed, extra, err, sizeof err))
+	if (embedded_rack_for(&er, "qualify", 8, o.run.seed, key, err, sizeof err))
 		return cli_fail(RIG_EXIT_INFRA, "qualify", "%s", err);
 	int rc = qualify_on(er.rack_file, &o);
 	embedded_rack_stop(&er);

@@ -101,21 +101,6 @@ static int read_header(const char *path, struct fwimage_header *h, uint64_t *siz
 	return 0;
 }
 
-/* Does the simrack shipped beside us know OTA (--vendor-key)? */
-static bool simrack_has_ota(void)
-{
-	char prog[PATH_MAX], cmd[PATH_MAX + 40], line[512];
-	cli_sibling_program("simrack", prog, sizeof prog);
-	snprintf(cmd, sizeof cmd, "'%s' --help 2>&1", prog);
-	FILE *p = popen(cmd, "r");
-	bool yes = false;
-	while (p && fgets(line, sizeof line, p))
-		yes |= strstr(line, "--vendor-key") != NULL;
-	if (p)
-		pclose(p);
-	return yes;
-}
-
 struct start_opts {
 	const char *image, *rack, *tag, *stages, *db, *operator_, *stop_file, *vendor_key;
 	const char *success, *max_failures, *device_timeout;
@@ -367,10 +352,7 @@ static int cmd_start(int argc, char **argv)
 	if (so.rack)
 		return start_on(so.rack, &so);
 	/* The embedded rack: simulated OTA devices that check our vendor key. */
-	if (!simrack_has_ota())
-		return cli_fail(RIG_EXIT_INFRA, "rollout",
-				"the simulated rack has no OTA devices yet (simrack --vendor-key); give --rack FILE");
-	char key[PATH_MAX], slotsbuf[16], seedbuf[16];
+	char key[PATH_MAX];
 	if (so.vendor_key) {
 		snprintf(key, sizeof key, "%s", so.vendor_key);
 	} else {
@@ -378,12 +360,9 @@ static int cmd_start(int argc, char **argv)
 		snprintf(dirbuf, sizeof dirbuf, "%s", so.image ? so.image : ".");
 		snprintf(key, sizeof key, "%s/vendor.pub.pem", dirname(dirbuf));
 	}
-	snprintf(slotsbuf, sizeof slotsbuf, "%d", so.slots);
-	snprintf(seedbuf, sizeof seedbuf, "%u", so.seed);
-	const char *const extra[] = { "--mix", "ota", "--vendor-key", key, "--virtual", NULL };
 	struct embedded_rack er;
 	char err[512];
-	if (embedded_rack_start(&er, so.slots, so.seed, extra, err, sizeof err))
+	if (embedded_rack_for(&er, "rollout", so.slots, so.seed, key, err, sizeof err))
 		return cli_fail(RIG_EXIT_INFRA, "rollout", "%s", err);
 	int rc = start_on(er.rack_file, &so);
 	embedded_rack_stop(&er);

@@ -626,8 +626,7 @@ int cmd_run(int argc, char **argv)
 		 * provisioned with their vendor's. */
 		char key[PATH_MAX + 32], dir[PATH_MAX];
 		snprintf(key, sizeof key, "%s/vendor.pub.pem", rig_image_dir(&o, dir, sizeof dir));
-		const char *extra[] = { "--mix", "lab", "--virtual", access(key, R_OK) == 0 ? "--vendor-key" : NULL, key, NULL };
-		if (embedded_rack_start(&er, 8, o.seed, extra, err, sizeof err) != 0) {
+		if (embedded_rack_for(&er, "run", 8, o.seed, key, err, sizeof err) != 0) {
 			rc = cli_fail(RIG_EXIT_INFRA, "run", "%s", err);
 		} else {
 			rc = rig_run_rack(er.rack_file, scs, n_sc, &o);

@@ -105,6 +105,14 @@ int embedded_rack_start(struct embedded_rack *er, int slots, unsigned seed,
 	return -1;
 }
 
+int embedded_rack_for(struct embedded_rack *er, const char *purpose, int slots, unsigned seed,
+		      const char *vendor_key, char *err, size_t errlen)
+{
+	bool key = vendor_key && access(vendor_key, R_OK) == 0;
+	const char *extra[] = { "--for", purpose, "--virtual", key ? "--vendor-key" : NULL, vendor_key, NULL };
+	return embedded_rack_start(er, slots, seed, extra, err, errlen);
+}
+
 void embedded_rack_stop(struct embedded_rack *er)
 {
 	if (er->pid > 0) {

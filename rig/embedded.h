@@ -25,6 +25,14 @@ struct embedded_rack {
 int embedded_rack_start(struct embedded_rack *er, int slots, unsigned seed,
 			const char *const *extra, char *err, size_t errlen);
 
+/* Starts the simulated rack a rig command runs on when it has no rack file:
+ * SLOTS slots on virtual time, holding the units simrack keeps for PURPOSE
+ * (the command's name: "run", "nightly", "accept", "qualify", "rollout"),
+ * trusting VENDOR_KEY (a public key file; ignored when NULL or unreadable)
+ * as provisioned units trust their vendor's. The rig never names a unit. */
+int embedded_rack_for(struct embedded_rack *er, const char *purpose, int slots, unsigned seed,
+		      const char *vendor_key, char *err, size_t errlen);
+
 /* Stops simrack (SIGTERM, then SIGKILL if it lingers) and removes the dir. */
 void embedded_rack_stop(struct embedded_rack *er);
 

@@ -594,8 +594,12 @@ static void gather(struct slot_run *sr, struct diag_evidence *ev, int watch_ms)
 static void note_reason(struct slot_run *sr, const char *code)
 {
 	char *r = sr->cur->reasons;
-	if (strstr(r, code))
-		return;
+	/* a comma-separated list: a code is there whole or not at all */
+	size_t cl = strlen(code);
+	for (const char *p = r; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		if (strcspn(p, ",") == cl && !strncmp(p, code, cl))
+			return;
+	}
 	size_t n = strlen(r);
 	snprintf(r + n, sizeof sr->cur->reasons - n, "%s%s", n ? "," : "", code);
 }
@@ -981,20 +985,22 @@ static enum engine_outcome expect_gnss_honest(struct slot_run *sr, const struct 
 	bool read = false;
 	/* Records made during the cut, a few seconds inside it at both ends
 	 * (the receiver needs a moment to notice). */
-	if (sqlite3_prepare_v2(db, "SELECT ts_ms, lat_e7, lon_e7, io FROM records WHERE +run_id = ?1 AND imei = ?2"
-			       " AND ts_ms > ?3 AND ts_ms < ?4 ORDER BY ts_ms", -1, &q, NULL) == SQLITE_OK) {
+	/* IO 69 (GNSS status) read with SQLite's JSON parser: 1 is a fix. */
+	if (sqlite3_prepare_v2(db, "SELECT ts_ms, lat_e7, lon_e7, json_extract(io, '$.\"69\"') FROM records"
+			       " WHERE +run_id = ?1 AND imei = ?2 AND ts_ms > ?3 AND ts_ms < ?4 AND json_valid(io)"
+			       " ORDER BY ts_ms", -1, &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, sr->o->run_id);
 		sqlite3_bind_text(q, 2, slot_imei(sr), -1, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 3, sr->gnss_cut_ms + 5000);
 		sqlite3_bind_int64(q, 4, sr->gnss_restore_ms);
 		while (sqlite3_step(q) == SQLITE_ROW) {
 			int64_t ts = sqlite3_column_int64(q, 0), lat = sqlite3_column_int64(q, 1), lon = sqlite3_column_int64(q, 2);
-			const char *io = (const char *)sqlite3_column_text(q, 3);
+			bool fix = sqlite3_column_type(q, 3) != SQLITE_NULL && sqlite3_column_int64(q, 3) == 1;
 			if (total++ == 0) {
 				lat0 = lat;
 				lon0 = lon;
 			}
-			if (io && strstr(io, "\"69\":1")) {
+			if (fix) {
 				if (!claimed++)
 					first = ts;
 				last = ts;
