@@ -553,10 +553,25 @@ bool tracker_field_long(const char *line, const char *key, const char *suffix, l
 	return true;
 }
 
+static const struct tracker_proto *extra_protos[TRACKER_EXTRA_PROTOS];
+
+int tracker_proto_register(const struct tracker_proto *proto)
+{
+	for (size_t i = 0; i < TRACKER_EXTRA_PROTOS; i++)
+		if (!extra_protos[i] || extra_protos[i] == proto) {
+			extra_protos[i] = proto;
+			return 0;
+		}
+	return -1;
+}
+
 const struct tracker_proto *tracker_proto_find(const char *name)
 {
 	for (size_t i = 0; tracker_protos[i]; i++)
 		if (strcasecmp(tracker_protos[i]->name, name) == 0)
 			return tracker_protos[i];
+	for (size_t i = 0; i < TRACKER_EXTRA_PROTOS && extra_protos[i]; i++)
+		if (strcasecmp(extra_protos[i]->name, name) == 0)
+			return extra_protos[i];
 	return NULL;
 }

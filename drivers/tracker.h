@@ -209,6 +209,13 @@ extern const struct tracker_proto *const tracker_protos[];
 /* The command set named NAME ("teltonika"), or NULL. */
 const struct tracker_proto *tracker_proto_find(const char *name);
 
+/* Adds a command set of the program's own (a vendor's in-house build, a
+ * test's fake), found by tracker_proto_find() after the built-in ones. Call
+ * before any thread looks one up. Returns 0, or -1 when TRACKER_EXTRA_PROTOS
+ * are registered already. */
+#define TRACKER_EXTRA_PROTOS 4
+int tracker_proto_register(const struct tracker_proto *proto);
+
 /* Called after every command with its outcome, so the rig can keep an
  * audit trail without the driver knowing about it. ANSWER is NULL on error,
  * ERROR NULL on success. */

@@ -1168,6 +1168,8 @@ static enum engine_outcome step_expect(struct slot_run *sr, const struct scenari
 			int rc = read_state(sr, st->text, seen, sizeof seen, &trc);
 			if (rc == -2)
 				return fail(sr, st, OUTCOME_ERROR, "unknown state field '%s'", st->text);
+			if (rc == -3)
+				return fail(sr, st, OUTCOME_SKIPPED, "the slot's driver cannot tell '%s'", st->text);
 			if (rc == 0 && (strcmp(seen, st->value) == 0) != st->negate)
 				return OUTCOME_PASS;
 			if (now(sr) >= deadline) {
