@@ -1,5 +1,6 @@
 /* clock.c - wall and virtual time behind one interface (see clock.h). */
 #include "clock.h"
+#include "timefmt.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -316,14 +317,7 @@ int64_t clock_unix_ms(rig_clock *c, int64_t t) { return c->epoch_unix + t; }
 
 const char *clock_iso(rig_clock *c, int64_t t, char *buf, size_t len)
 {
-	int64_t ms = clock_unix_ms(c, t);
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	char base[32];
-	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%03dZ", base, (int)(ms % 1000));
-	return buf;
+	return time_iso_ms(clock_unix_ms(c, t), buf, len);
 }
 
 void clock_join(rig_clock *c)

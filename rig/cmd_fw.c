@@ -10,6 +10,7 @@
  * input; a file or key that cannot be read is 3.
  */
 #include "cli.h"
+#include "timefmt.h"
 #include "fwimage.h"
 #include "fwserve.h"
 #include "json.h"
@@ -234,11 +235,7 @@ static int fw_sign(int argc, char **argv)
 
 static const char *utc_text(uint64_t t, char *buf, size_t len)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-	if (t > (uint64_t)253402300799ULL || !gmtime_r(&tt, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(buf, len, "(out of range)");
-	return buf;
+	return time_iso_s(t > (uint64_t)INT64_MAX ? -1 : (int64_t)t, buf, len);
 }
 
 static int fw_inspect(int argc, char **argv)

@@ -9,6 +9,7 @@
  * not open, carries no valid NMEA) is named and the others go on.
  */
 #include "cli.h"
+#include "duration.h"
 #include "dispatch.h"
 #include "gnss.h"
 #include "json.h"
@@ -35,7 +36,7 @@ const char cmd_gnss_usage[] =
 	"options:\n"
 	"  --port PATH        an NMEA port (tty, pty or a link to one); repeatable\n"
 	"  --rack FILE        rack file (YAML): slots' nmea ports and the reference position\n"
-	"  --duration D       how long to measure: 5, 2.5s, 800ms, 1m (default 5s)\n"
+	"  --duration D       how long to measure: 5s, 2s500ms, 800ms, 1m (default 5s)\n"
 	"  --reference LAT,LON  surveyed position for position error (overrides the rack's)\n"
 	"  --json             JSON on stdout instead of text\n"
 	"  --gpsd PATH        gpsd program (default /usr/sbin/gpsd)\n"
@@ -68,22 +69,14 @@ struct target {
 	char stale_summary[512];
 };
 
-/* "5", "2.5s", "800ms", "1m" into seconds, 0.1 .. 3600. */
+/* "5s", "2s500ms", "800ms", "1m" (the rig's one duration grammar) into
+ * seconds, 100 ms .. 1 h. */
 static int parse_duration(const char *s, double *out)
 {
-	char *end;
-	double v = strtod(s, &end);
-	if (end == s)
+	int64_t ms;
+	if (duration_parse(s, 3600 * 1000, &ms) != DURATION_OK || ms < 100)
 		return -1;
-	if (strcmp(end, "ms") == 0)
-		v /= 1000;
-	else if (strcmp(end, "m") == 0)
-		v *= 60;
-	else if (*end && strcmp(end, "s") != 0)
-		return -1;
-	if (!(v >= 0.1 && v <= 3600))
-		return -1;
-	*out = v;
+	*out = (double)ms / 1000.0;
 	return 0;
 }
 
@@ -123,7 +116,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'r': o->rack = optarg; break;
 		case 'd':
 			if (parse_duration(optarg, &o->duration_s))
-				return cli_fail(RIG_EXIT_USAGE, "gnss", "--duration '%s': expected 0.1s..1h (5, 2.5s, 800ms, 1m)", optarg);
+				return cli_fail(RIG_EXIT_USAGE, "gnss", "--duration '%s': expected 100ms..1h (5s, 2s500ms, 800ms, 1m)", optarg);
 			break;
 		case 'R':
 			if (parse_reference(optarg, &o->ref_lat, &o->ref_lon))

@@ -4,6 +4,7 @@
  * docs/rollout.md).
  */
 #include "cli.h"
+#include "timefmt.h"
 #include "clock.h"
 #include "embedded.h"
 #include "fwimage.h"
@@ -77,11 +78,8 @@ static void on_sigint(int sig)
 static void progress(void *ctx, const char *line)
 {
 	(void)ctx;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	struct tm tm;
-	localtime_r(&ts.tv_sec, &tm);
-	printf("%02d:%02d:%02d %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, line);
+	char t[16];
+	printf("%s %s\n", time_hms(time_wall_ms(), t, sizeof t), line);
 	fflush(stdout);
 }
 

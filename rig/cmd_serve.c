@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "timefmt.h"
 #include "ingest.h"
 #include "rack.h"
 
@@ -50,11 +51,7 @@ static void log_line(void *ctx, const char *line)
 {
 	(void)ctx;
 	char ts[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	printf("%s %s\n", ts, line);
+	printf("%s %s\n", time_iso_s(time_wall_ms() / 1000, ts, sizeof ts), line);
 	fflush(stdout);
 }
 

@@ -8,6 +8,7 @@
  * honest "cannot tell", never two contradicting causes.
  */
 #include "diagnose.h"
+#include "timefmt.h"
 #include "dispatch.h"
 #include "power.h"
 
@@ -676,15 +677,7 @@ const char *diag_format_time(int64_t ms, char *buf, size_t len)
 		snprintf(buf, len, "never");
 		return buf;
 	}
-	time_t sec = (time_t)(ms / 1000);
-	struct tm tm;
-	char day[24];
-	if (!gmtime_r(&sec, &tm) || !strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm)) {
-		snprintf(buf, len, "never");
-		return buf;
-	}
-	snprintf(buf, len, "%s.%03dZ", day, (int)(ms % 1000));
-	return buf;
+	return time_iso_ms(ms, buf, len);
 }
 
 int64_t diag_parse_time(const char *s)

@@ -1,5 +1,6 @@
 /* engine.c - scenarios on slots, one thread per slot (see engine.h). */
 #include "engine.h"
+#include "timefmt.h"
 #include "diagnose.h"
 #include "evidence.h"
 #include "power.h"
@@ -1019,10 +1020,8 @@ static enum engine_outcome expect_gnss_honest(struct slot_run *sr, const struct 
 	if (!claimed && !moved)
 		return OUTCOME_PASS;
 	char a[16], b[16];
-	time_t fa = (time_t)(first / 1000), la = (time_t)(last / 1000);
-	struct tm tm;
-	strftime(a, sizeof a, "%H:%M:%S", gmtime_r(&fa, &tm));
-	strftime(b, sizeof b, "%H:%M:%S", gmtime_r(&la, &tm));
+	time_hms(first, a, sizeof a);
+	time_hms(last, b, sizeof b);
 	if (moved)
 		return fail(sr, st, OUTCOME_FAIL, "invented positions: %d of %d records made while the receiver had no sky "
 			    "show a new position, %d of them flagged as a GNSS fix (%s..%s)", moved, total, claimed, a, b);

@@ -28,7 +28,8 @@
  * overran its budget, the device never got there). ERROR is the rig's own
  * trouble (a console port gone, a supply or relay link, the image server, the
  * control socket, the ingest, the store), ABORTED a step not finished at
- * Ctrl-C, SKIPPED a slot in quarantine that was not run at all. */
+ * Ctrl-C, SKIPPED a slot in quarantine that was not run at all, or a
+ * scenario needing a capability the slot's driver lacks (it says which). */
 enum engine_outcome { OUTCOME_PASS, OUTCOME_FAIL, OUTCOME_ERROR, OUTCOME_TIMEOUT, OUTCOME_ABORTED, OUTCOME_SKIPPED };
 
 /* "pass", "fail", ... as the store and reports spell them. */

@@ -1,5 +1,6 @@
 /* flush.c - checking an offline backlog against the device's schedule. */
 #include "flush.h"
+#include "timefmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,11 +9,7 @@
 
 static const char *hms(int64_t ms, char *buf, size_t len)
 {
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	strftime(buf, len, "%H:%M:%S", &tm);
-	return buf;
+	return time_hms(ms, buf, len);
 }
 
 /* The schedule point nearest T, and how far T is from it. */

@@ -15,6 +15,7 @@
  * Connections, the store and its statements belong to the thread alone.
  */
 #include "ingest.h"
+#include "timefmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -185,12 +186,7 @@ static void logf_(ingest *ing, const char *fmt, ...)
 
 static void iso_ms(int64_t ms, char *buf, size_t len)
 {
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	char base[32];
-	gmtime_r(&s, &tm);
-	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%03dZ", base, (int)(ms % 1000));
+	time_iso_ms(ms, buf, len);
 }
 
 static int64_t now_ms(ingest *ing) { return clock_now(ing->clock); }

@@ -1,5 +1,6 @@
 /* rollout.c - staged firmware rollouts, state in the store (see rollout.h, docs/rollout.md). */
 #include "rollout.h"
+#include "timefmt.h"
 #include "duration.h"
 #include "json.h"
 #include "slotdev.h"
@@ -116,13 +117,7 @@ static int64_t mono_ns(void)
 
 static const char *iso_ms(int64_t unix_ms, char *buf, size_t len)
 {
-	time_t t = (time_t)(unix_ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	char day[24];
-	strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%.19s.%03uZ", day, (unsigned)(unix_ms % 1000) % 1000u);
-	return buf;
+	return time_iso_ms(unix_ms, buf, len);
 }
 
 /* Runs SQL with text/int parameters given as a format: 't' text, 'i' int64.

@@ -9,6 +9,7 @@
  * million telemetry rows through here, and re-preparing would dominate.
  */
 #include "store.h"
+#include "timefmt.h"
 
 #include <errno.h>
 #include <math.h>
@@ -702,20 +703,12 @@ int store_schema_version(store *s)
 
 const char *store_now(char *buf, size_t len)
 {
-	struct timespec ts;
-	struct tm tm;
-	size_t n;
-
 	if (!buf || len < 25) {
 		if (buf && len)
 			buf[0] = '\0';
 		return NULL;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03dZ", (int)(ts.tv_nsec / 1000000));
-	return buf;
+	return time_iso_ms(time_wall_ms(), buf, len);
 }
 
 /* ---- runs ---- */

@@ -442,7 +442,7 @@ Test(gnss, pty_known_position_measured, .timeout = 60)
 	feed_open(sc.dir, "nmea", &f);
 	char ref[64];
 	snprintf(ref, sizeof ref, "%.6f,%.6f", KNOWN_LAT, KNOWN_LON);
-	const char *args[] = { "--port", f.link, "--json", "--duration", "3", "--reference", ref, NULL };
+	const char *args[] = { "--port", f.link, "--json", "--duration", "3s", "--reference", ref, NULL };
 	struct rig_run r;
 	rig_spawn(&r, sc.dir, args);
 	int rc = feed_until_done(&r, &f, NULL, 1, KNOWN_LAT, KNOWN_LON);
@@ -484,7 +484,7 @@ Test(gnss, replayed_capture_matches_documented_decode, .timeout = 60)
 	scene_init(&sc);
 	struct feed f;
 	feed_open(sc.dir, "nmea", &f);
-	const char *args[] = { "--port", f.link, "--json", "--duration", "5", "--verbose", NULL };
+	const char *args[] = { "--port", f.link, "--json", "--duration", "5s", "--verbose", NULL };
 	struct rig_run r;
 	rig_spawn(&r, sc.dir, args);
 	rig_measuring(&r);
@@ -525,7 +525,7 @@ Test(gnss, garbage_and_bad_checksums_give_no_fix, .timeout = 60)
 	scene_init(&sc);
 	struct feed f;
 	feed_open(sc.dir, "nmea", &f);
-	const char *args[] = { "--port", f.link, "--json", "--duration", "3", NULL };
+	const char *args[] = { "--port", f.link, "--json", "--duration", "3s", NULL };
 	struct rig_run r;
 	rig_spawn(&r, sc.dir, args);
 	char buf[1024];
@@ -571,7 +571,7 @@ Test(gnss, rack_slots_one_gpsd_bad_slot_named_others_go_on, .timeout = 60)
 		fprintf(y, "  - id: %d\n    console: {port: %s/console%d}\n    nmea: {port: %s}\n", i + 1, sc.dir, i + 1,
 			f[i].link);
 	fclose(y);
-	const char *args[] = { "all", "--rack", rackfile, "--json", "--duration", "3", NULL };
+	const char *args[] = { "all", "--rack", rackfile, "--json", "--duration", "3s", NULL };
 	struct rig_run r;
 	rig_spawn(&r, sc.dir, args);
 	bool bad[2] = { false, true };
@@ -601,7 +601,7 @@ static int kill_gpsd_midrun(struct scene *sc, const char *restarts, char **out, 
 {
 	struct feed f;
 	feed_open(sc->dir, "nmea", &f);
-	const char *args[] = { "--port", f.link, "--json", "--duration", "4", "--verbose", "--gpsd-restarts", restarts, NULL };
+	const char *args[] = { "--port", f.link, "--json", "--duration", "4s", "--verbose", "--gpsd-restarts", restarts, NULL };
 	struct rig_run r;
 	rig_spawn(&r, sc->dir, args);
 	pid_t gpsd = rig_measuring(&r);
@@ -655,7 +655,7 @@ Test(gnss, gpsd_missing_is_infra_error)
 {
 	char rig[PATH_MAX], out[4096];
 	support_bin("rig", rig, sizeof rig);
-	char *const argv[] = { rig, "gnss", "--port", "/dev/null", "--gpsd", "/nonexistent/sbin/gpsd", "--duration", "1", NULL };
+	char *const argv[] = { rig, "gnss", "--port", "/dev/null", "--gpsd", "/nonexistent/sbin/gpsd", "--duration", "1s", NULL };
 	int rc = support_run(argv, out, sizeof out);
 	cr_assert_eq(rc, 3, "exit %d: %s", rc, out);
 	cr_assert(strstr(out, "/nonexistent/sbin/gpsd not found"), "%s", out);
@@ -665,7 +665,7 @@ Test(gnss, missing_port_is_named)
 {
 	char rig[PATH_MAX], out[4096];
 	support_bin("rig", rig, sizeof rig);
-	char *const argv[] = { rig, "gnss", "--port", "/nonexistent/ttyGNSS9", "--duration", "1", NULL };
+	char *const argv[] = { rig, "gnss", "--port", "/nonexistent/ttyGNSS9", "--duration", "1s", NULL };
 	int rc = support_run(argv, out, sizeof out);
 	cr_assert_eq(rc, 3, "exit %d: %s", rc, out);
 	cr_assert(strstr(out, "/nonexistent/ttyGNSS9: No such file"), "%s", out);
