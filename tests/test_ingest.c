@@ -696,6 +696,136 @@ Test(ingest, codec12_command_and_tracker_driver_over_the_link)
 	cr_expect_eq(ingest_send_command(ing, IMEI_A, "getver", answer, sizeof answer, 100), TRACKER_ERR_GONE);
 }
 
+/* A scripted device for the codec 12 link: answers its commands in turn,
+ * with the CRC of answer K broken when BAD_CRC[K]. */
+struct c12_script {
+	int fd;
+	int n;                  /* commands to answer */
+	bool bad_crc[4];
+	const char *answer[4];  /* NULL: a getver answer */
+	int answered;
+	char got[4][64];
+};
+
+/* Reads one codec 12 command into TEXT; -1 when none came or it is bad. */
+static int c12_read_command(int fd, char *text, size_t cap)
+{
+	uint8_t buf[1400];
+	if (recv_exact(fd, buf, 8, WAIT_MS) != 8)
+		return -1;
+	size_t len = (size_t)buf[4] << 24 | (size_t)buf[5] << 16 | (size_t)buf[6] << 8 | buf[7];
+	if (len + 12 > sizeof buf || recv_exact(fd, buf + 8, len + 4, WAIT_MS) != (int)(len + 4))
+		return -1;
+	uint8_t type;
+	char err[200];
+	int n = tlt_c12_decode(buf, len + 12, &type, text, cap, err, sizeof err);
+	return n < 0 || type != TLT_C12_COMMAND ? -1 : n;
+}
+
+static void *c12_script_main(void *arg)
+{
+	struct c12_script *d = arg;
+	for (int k = 0; k < d->n; k++) {
+		if (c12_read_command(d->fd, d->got[k], sizeof d->got[k]) < 0)
+			return NULL;
+		const char *ans = d->answer[k] ? d->answer[k]
+			: "Ver:03.28.07_04 GPS:AXN_5.10 Hw:FMB920 Mod:12 IMEI:" IMEI_A " Init:2026-11-26 0:0 Uptime:42";
+		uint8_t out[600];
+		int n = tlt_c12_encode(TLT_C12_RESPONSE, ans, strlen(ans), out, sizeof out);
+		if (n < 0)
+			return NULL;
+		if (d->bad_crc[k])
+			out[n - 1] ^= 0x5A; /* the CRC's low byte: the text itself is intact */
+		if (send(d->fd, out, (size_t)n, MSG_NOSIGNAL) != n)
+			return NULL;
+		d->answered++;
+	}
+	return NULL;
+}
+
+static tracker *c12_tracker(const char *imei)
+{
+	const struct tracker_link_ops *ops;
+	void *ctx;
+	cr_assert_eq(ingest_tracker_link(ing, imei, &ops, &ctx), 0);
+	cr_assert_str_eq(ops->name, "codec12");
+	tracker *t = NULL;
+	cr_assert_eq(tracker_open(tracker_proto_find("teltonika"), ops, ctx, &t), TRACKER_OK);
+	return t;
+}
+
+/* A device that logs in with nothing to send (no packet, so no ack) still
+ * takes commands once its link has been quiet a moment: a Teltonika with
+ * an empty buffer, or simrack's unit right after boot. */
+Test(ingest, codec12_to_a_device_with_nothing_to_send)
+{
+	start_server();
+	struct c12_script d = { .fd = dev_open(ingest_port(ing), IMEI_A), .n = 1 };
+	pthread_t th;
+	pthread_create(&th, NULL, c12_script_main, &d);
+	char answer[TRACKER_LINE_MAX + 1];
+	int n = ingest_send_command(ing, IMEI_A, "getver", answer, sizeof answer, WAIT_MS);
+	cr_expect_gt(n, 0, "ingest_send_command: %s", n < 0 ? tracker_strerror(n) : "");
+	pthread_join(th, NULL);
+	cr_expect_eq(d.answered, 1);
+	cr_expect_str_eq(d.got[0], "getver");
+	close(d.fd);
+}
+
+/* A response whose CRC is wrong is the device's fault, named as such: the
+ * driver gets GARBAGE with the CRC in the message, the store an event, and
+ * the link (still in step: the frame's length was right) stays up for the
+ * next command. */
+Test(ingest, codec12_bad_crc_response_is_a_clear_error)
+{
+	start_server();
+	struct c12_script d = { .fd = dev_open(ingest_port(ing), IMEI_A), .n = 2, .bad_crc = { true, false } };
+	cr_assert_eq(dev_hex(d.fd, VEC8_1), 1);
+	pthread_t th;
+	pthread_create(&th, NULL, c12_script_main, &d);
+	tracker *t = c12_tracker(IMEI_A);
+	char answer[TRACKER_LINE_MAX + 1];
+	int rc = tracker_command(t, "getver", answer, sizeof answer, WAIT_MS);
+	cr_expect_eq(rc, TRACKER_ERR_GARBAGE, "bad CRC gave %s: %s", tracker_strerror(rc), tracker_error(t));
+	cr_expect(strstr(tracker_error(t), "malformed codec 12 response: CRC") != NULL, "error: %s", tracker_error(t));
+	cr_expect(strstr(tracker_error(t), "IMEI " IMEI_A) != NULL, "error: %s", tracker_error(t));
+	rc = tracker_command(t, "getver", answer, sizeof answer, WAIT_MS);
+	cr_expect_eq(rc, TRACKER_OK, "the next command: %s", tracker_error(t));
+	cr_expect(strstr(answer, "Hw:FMB920") != NULL, "answer '%s'", answer);
+	tracker_close(t);
+	pthread_join(th, NULL);
+	cr_expect_eq(d.answered, 2);
+	close(d.fd);
+	ingest_stop(ing);
+	ing = NULL;
+	cr_expect_eq(q_int("SELECT count(*) FROM events WHERE kind = 'command_response_bad' AND imei = ?1"
+			   " AND detail LIKE '%CRC%'", IMEI_A), 1);
+	cr_expect_eq(q_int("SELECT count(*) FROM events WHERE kind = 'connection_dropped'", NULL), 0);
+}
+
+/* An allowed device that is not logged in: the command fails at once with
+ * GONE, naming the IMEI, instead of waiting out its deadline. */
+Test(ingest, codec12_not_connected_is_gone_naming_the_imei)
+{
+	start_server();
+	tracker *t = c12_tracker(IMEI_B);
+	char answer[TRACKER_LINE_MAX + 1];
+	int rc = tracker_command(t, "getver", answer, sizeof answer, WAIT_MS);
+	cr_expect_eq(rc, TRACKER_ERR_GONE, "%s: %s", tracker_strerror(rc), tracker_error(t));
+	cr_expect(strstr(tracker_error(t), "IMEI " IMEI_B ": not connected to the ingest") != NULL, "error: %s",
+		  tracker_error(t));
+	struct tracker_identity id;
+	cr_expect_eq(tracker_identify(t, &id, WAIT_MS), TRACKER_ERR_GONE);
+	/* One link per device at a time; none for an IMEI the rack does not know. */
+	const struct tracker_link_ops *ops;
+	void *ctx;
+	cr_expect_eq(ingest_tracker_link(ing, IMEI_B, &ops, &ctx), -1);
+	cr_expect_eq(ingest_tracker_link(ing, IMEI_STRANGER, &ops, &ctx), -1);
+	tracker_close(t);
+	cr_expect_eq(ingest_tracker_link(ing, IMEI_B, &ops, &ctx), 0);
+	ops->close(ctx);
+}
+
 /* ---- an offline backlog from 8 devices at once ---- */
 
 struct backlog {
