@@ -826,6 +826,87 @@ Test(ingest, codec12_not_connected_is_gone_naming_the_imei)
 	ops->close(ctx);
 }
 
+/* Slot SLOT's IMEI from the rack file simrack wrote. */
+static void rack_imei(const struct simrack_proc *rack, int slot, char *imei, size_t len)
+{
+	char path[PATH_MAX + 16], head[32];
+	char *yaml = support_read_file(simrack_rackfile(rack, path, sizeof path));
+	cr_assert_not_null(yaml, "cannot read %s", path);
+	snprintf(head, sizeof head, "  - id: %d\n", slot);
+	const char *at = strstr(yaml, head);
+	const char *v = at ? strstr(at, "imei: \"") : NULL;
+	size_t n = v ? strcspn(v + 7, "\"") : 0;
+	cr_assert(v && n > 0 && n < len, "no IMEI for slot %d in %s", slot, path);
+	memcpy(imei, v + 7, n);
+	imei[n] = '\0';
+	free(yaml);
+}
+
+/* The field path end to end on rack time: a simulated Teltonika pointed
+ * at the rig's own ingest (setparam 2004/2005 over its console, as an
+ * installer would by SMS) takes the driver's commands as codec 12 over
+ * its TCP link and answers what its console answers; moved to another
+ * server, it is GONE from the ingest, named. */
+Test(ingest, codec12_link_to_a_simulated_teltonika)
+{
+	struct simrack_proc rack;
+	static const char *const args[] = { "--virtual", NULL };
+	cr_assert_eq(simrack_start_args(&rack, 1, 3, args), 0);
+	char imei[16], sock[PATH_MAX + 32], console[PATH_MAX + 32], err[512];
+	rack_imei(&rack, 1, imei, sizeof imei);
+	snprintf(sock, sizeof sock, "%s/control.sock", rack.dir);
+	rig_clock *clk = NULL;
+	cr_assert_eq(clock_open_rack(sock, &clk, err, sizeof err), 0, "%s", err);
+	clock_join(clk);
+	const char *allow[] = { imei };
+	struct ingest_opts o = { .host = "127.0.0.1", .db_path = db_path, .clock = clk, .allow = allow, .n_allow = 1 };
+	cr_assert_eq(ingest_start(&o, &ing, err, sizeof err), 0, "ingest_start: %s", err);
+
+	const struct tracker_proto *tlt = tracker_proto_find("teltonika");
+	tracker *con = NULL;
+	cr_assert_eq(tracker_open_console(simrack_console(&rack, 1, console, sizeof console), 115200,
+					  SERIAL_BACKEND_TERMIOS, tlt, &con, err, sizeof err), TRACKER_OK, "%s", err);
+	tracker_set_clock(con, clock_for_tracker(clk));
+	cr_assert_eq(clock_sleep_until(clk, clock_now(clk) + 60000), 0); /* booted, whatever the model's boot time */
+	char answer[TRACKER_LINE_MAX + 1], cmd[64];
+	cr_assert_eq(tracker_command(con, "setparam 2004:127.0.0.1", answer, sizeof answer, WAIT_MS), TRACKER_OK,
+		     "%s", tracker_error(con));
+	snprintf(cmd, sizeof cmd, "setparam 2005:%d", ingest_port(ing));
+	cr_assert_eq(tracker_command(con, cmd, answer, sizeof answer, WAIT_MS), TRACKER_OK, "%s", tracker_error(con));
+
+	tracker *t = c12_tracker(imei);
+	tracker_set_clock(t, clock_for_tracker(clk));
+	int rc = tracker_command(t, "getver", answer, sizeof answer, WAIT_MS);
+	cr_assert_eq(rc, TRACKER_OK, "getver over codec 12: %s", tracker_error(t));
+	cr_expect(strncmp(answer, "Ver:", 4) == 0, "answer '%s'", answer);
+	cr_expect(strstr(answer, imei) != NULL, "answer '%s' does not name IMEI %s", answer, imei);
+	cr_expect(strncmp(tracker_where(t), imei, strlen(imei)) == 0, "where '%s'", tracker_where(t));
+	struct tracker_identity up, local;
+	cr_assert_eq(tracker_identify(t, &up, WAIT_MS), TRACKER_OK, "identify over codec 12: %s", tracker_error(t));
+	cr_assert_eq(tracker_identify(con, &local, WAIT_MS), TRACKER_OK, "identify on the console: %s",
+		     tracker_error(con));
+	cr_expect_str_eq(up.imei, imei);
+	cr_expect_str_eq(up.imei, local.imei);
+	cr_expect_str_eq(up.model, local.model);
+	cr_expect_str_eq(up.firmware, local.firmware);
+	cr_expect_str_eq(up.iccid, local.iccid);
+
+	/* Pointed elsewhere (a closed port): it leaves the ingest. */
+	cr_assert_eq(tracker_command(con, "setparam 2005:1", answer, sizeof answer, WAIT_MS), TRACKER_OK, "%s",
+		     tracker_error(con));
+	rc = tracker_command(t, "getver", answer, sizeof answer, WAIT_MS);
+	cr_expect_eq(rc, TRACKER_ERR_GONE, "%s: %s", tracker_strerror(rc), tracker_error(t));
+	cr_expect(strstr(tracker_error(t), imei) != NULL, "error: %s", tracker_error(t));
+
+	tracker_close(t);
+	tracker_close(con);
+	clock_leave(clk);
+	ingest_stop(ing);
+	ing = NULL;
+	clock_close(clk);
+	simrack_stop(&rack);
+}
+
 /* ---- an offline backlog from 8 devices at once ---- */
 
 struct backlog {
