@@ -842,6 +842,22 @@ static void rack_imei(const struct simrack_proc *rack, int slot, char *imei, siz
 	free(yaml);
 }
 
+/* Waits (wall time, bounded) until the server sees IMEI logged in or out:
+ * it reads a login at the rack time it came, so no rack time need pass. */
+static bool wait_connected(const char *imei, int want)
+{
+	for (int i = 0; i < WAIT_MS / 10; i++) {
+		struct ingest_device_stats st[4];
+		size_t n = ingest_stats(ing, st, 4);
+		for (size_t k = 0; k < n && k < 4; k++)
+			if (strcmp(st[k].imei, imei) == 0 && st[k].connected == want)
+				return true;
+		struct timespec ts = { 0, 10 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
 /* The field path end to end on rack time: a simulated Teltonika pointed
  * at the rig's own ingest (setparam 2004/2005 over its console, as an
  * installer would by SMS) takes the driver's commands as codec 12 over
@@ -874,6 +890,7 @@ Test(ingest, codec12_link_to_a_simulated_teltonika)
 	snprintf(cmd, sizeof cmd, "setparam 2005:%d", ingest_port(ing));
 	cr_assert_eq(tracker_command(con, cmd, answer, sizeof answer, WAIT_MS), TRACKER_OK, "%s", tracker_error(con));
 
+	cr_assert(wait_connected(imei, 1), "IMEI %s did not log in to the ingest", imei);
 	tracker *t = c12_tracker(imei);
 	tracker_set_clock(t, clock_for_tracker(clk));
 	int rc = tracker_command(t, "getver", answer, sizeof answer, WAIT_MS);
