@@ -757,13 +757,14 @@ static int handle_login(ingest *ing, struct conn *c, const char *imei)
 	ing->n_unauth--;
 	c->last_rx = c->logged_in_at = now_ms(ing);
 	c->settled = false;
+	/* Before the stats say connected: whoever sees that can ask at once. */
+	ingest_cmd_online(d->cmd, c->peer);
 	pthread_mutex_lock(&ing->mu);
 	d->st.connected = 1;
 	d->st.bytes_up += c->pre_login_up;
 	snprintf(d->peer, sizeof d->peer, "%s", c->peer);
 	pthread_mutex_unlock(&ing->mu);
 	logf_(ing, "IMEI %s logged in from %s", imei, c->peer);
-	ingest_cmd_online(d->cmd, c->peer);
 	uint8_t yes = 0x01;
 	return conn_send(ing, c, &yes, 1, true);
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/select.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "teltonika_codec.h"
@@ -37,6 +38,7 @@ struct resp {
 	enum resp_kind kind;
 	char text[TEXT_MAX + 3];   /* R_TEXT: "answer\r\n"; else the reason */
 	size_t len, off;           /* R_TEXT: bytes, bytes already read */
+	int64_t deadline;          /* its command's: stale from then on */
 };
 
 struct command {
@@ -130,8 +132,8 @@ static void resp_pop(struct ingest_cmd *ch)
 	count_down(ch);
 }
 
-__attribute__((format(printf, 3, 4)))
-static void post(struct ingest_cmd *ch, enum resp_kind kind, const char *fmt, ...)
+__attribute__((format(printf, 4, 5)))
+static void post(struct ingest_cmd *ch, enum resp_kind kind, int64_t deadline, const char *fmt, ...)
 {
 	if (ch->r_n == RESP_QUEUE)
 		resp_pop(ch); /* the oldest was stale long ago */
@@ -141,6 +143,7 @@ static void post(struct ingest_cmd *ch, enum resp_kind kind, const char *fmt, ..
 	int n = vsnprintf(r->text, sizeof r->text, fmt, ap);
 	va_end(ap);
 	r->kind = kind;
+	r->deadline = deadline;
 	r->len = n < 0 ? 0 : (size_t)n < sizeof r->text ? (size_t)n : sizeof r->text - 1;
 	r->off = 0;
 	ch->r_n++;
@@ -153,15 +156,41 @@ static void resp_clear(struct ingest_cmd *ch)
 		resp_pop(ch);
 }
 
-/* Someone still waits for an outcome: a live in-flight or queued command. */
-static bool waiting(struct ingest_cmd *ch, int64_t now)
+/* Drops responses whose asker's deadline has passed; true when one that
+ * is still due waits. A deadline reached is a deadline missed: the asker
+ * times out then, so an outcome arriving at that instant is stale too. */
+static bool resp_due(struct ingest_cmd *ch)
 {
-	if (ch->inflight && now <= ch->inflight_deadline)
-		return true;
-	for (int i = 0; i < ch->c_n; i++)
-		if (now <= ch->cmds[(ch->c_head + i) % CMD_QUEUE].deadline)
-			return true;
-	return false;
+	int64_t now = clock_now(ch->clock);
+	while (ch->r_n && now >= ch->resps[ch->r_head].deadline)
+		resp_pop(ch);
+	return ch->r_n > 0;
+}
+
+/* The latest deadline of an asker still waiting (an in-flight or queued
+ * command), or -1 when nobody waits. */
+static int64_t waiting(struct ingest_cmd *ch, int64_t now)
+{
+	int64_t d = -1;
+	if (ch->inflight && now < ch->inflight_deadline)
+		d = ch->inflight_deadline;
+	for (int i = 0; i < ch->c_n; i++) {
+		int64_t c = ch->cmds[(ch->c_head + i) % CMD_QUEUE].deadline;
+		if (now < c && c > d)
+			d = c;
+	}
+	return d;
+}
+
+/* The asker gave up (its wait timed out): what it asked need not go out,
+ * and whatever comes back for it is stale. */
+static void abandon(struct ingest_cmd *ch)
+{
+	pthread_mutex_lock(&ch->mu);
+	ch->inflight = false;
+	ch->c_n = 0;
+	resp_clear(ch);
+	pthread_mutex_unlock(&ch->mu);
 }
 
 /* ---- server thread ---- */
@@ -179,8 +208,9 @@ void ingest_cmd_offline(struct ingest_cmd *ch, const char *why)
 {
 	int64_t now = clock_now(ch->clock);
 	pthread_mutex_lock(&ch->mu);
-	if (waiting(ch, now))
-		post(ch, R_GONE, "IMEI %s: its link to the ingest ended: %s", ch->imei, why);
+	int64_t until = waiting(ch, now);
+	if (until >= 0)
+		post(ch, R_GONE, until, "IMEI %s: its link to the ingest ended: %s", ch->imei, why);
 	ch->connected = false;
 	ch->inflight = false;
 	ch->c_n = 0;
@@ -204,7 +234,7 @@ bool ingest_cmd_take(struct ingest_cmd *ch, char *text, size_t cap)
 		struct command *c = &ch->cmds[ch->c_head];
 		ch->c_head = (ch->c_head + 1) % CMD_QUEUE;
 		ch->c_n--;
-		if (now > c->deadline)
+		if (now >= c->deadline)
 			continue; /* its asker gave up: the device need not hear it */
 		snprintf(text, cap, "%s", c->text);
 		ch->inflight = true;
@@ -228,12 +258,13 @@ enum ingest_cmd_result ingest_cmd_frame(struct ingest_cmd *ch, const uint8_t *fr
 		return INGEST_CMD_NOT_RESPONSE;
 	}
 	pthread_mutex_lock(&ch->mu);
-	bool live = ch->inflight && now <= ch->inflight_deadline;
+	bool live = ch->inflight && now < ch->inflight_deadline;
+	int64_t until = ch->inflight_deadline;
 	ch->inflight = false;
 	if (n < 0) {
 		snprintf(why, whylen, "%s", err);
 		if (live)
-			post(ch, R_BAD, "IMEI %s: malformed codec 12 response: %s", ch->imei, err);
+			post(ch, R_BAD, until, "IMEI %s: malformed codec 12 response: %s", ch->imei, err);
 		pthread_mutex_unlock(&ch->mu);
 		return INGEST_CMD_MALFORMED;
 	}
@@ -243,7 +274,7 @@ enum ingest_cmd_result ingest_cmd_frame(struct ingest_cmd *ch, const uint8_t *fr
 		if (text[i] == '\r' || text[i] == '\n' || text[i] == '\0')
 			text[i] = ' ';
 	if (live)
-		post(ch, R_TEXT, "%s\r\n", text);
+		post(ch, R_TEXT, until, "%s\r\n", text);
 	pthread_mutex_unlock(&ch->mu);
 	if (!live)
 		snprintf(why, whylen, "%.200s", text);
@@ -292,7 +323,7 @@ int ingest_cmd_ask(struct ingest_cmd *ch, const char *text, char *answer, size_t
 		return rc;
 	for (;;) {
 		pthread_mutex_lock(&ch->mu);
-		if (ch->r_n > 0) {
+		if (resp_due(ch)) {
 			struct resp *r = &ch->resps[ch->r_head];
 			enum resp_kind kind = r->kind;
 			size_t n = r->len >= 2 ? r->len - 2 : 0; /* without "\r\n" */
@@ -308,10 +339,10 @@ int ingest_cmd_ask(struct ingest_cmd *ch, const char *text, char *answer, size_t
 		}
 		pthread_mutex_unlock(&ch->mu);
 		int w = clock_wait_fd(ch->clock, ch->efd, deadline);
-		if (w < 0)
-			return TRACKER_ERR_IO;
-		if (w == 0)
-			return TRACKER_ERR_TIMEOUT;
+		if (w < 0 || w == 0) {
+			abandon(ch);
+			return w < 0 ? TRACKER_ERR_IO : TRACKER_ERR_TIMEOUT;
+		}
 	}
 }
 
@@ -321,6 +352,7 @@ struct cmd_link {
 	struct ingest_cmd *ch;
 	char out[TRACKER_LINE_MAX + 8];   /* a command line being assembled */
 	size_t out_len;
+	bool asked;                       /* a command went out since the last give-up */
 	char where[96];
 	char detail[320];
 };
@@ -351,6 +383,7 @@ static int link_send(void *ctx, const void *buf, size_t n, int timeout_ms)
 		int rc = queue(l->ch, l->out, deadline, l->detail, sizeof l->detail);
 		if (rc < 0)
 			return rc;
+		l->asked = true;
 	}
 	return TRACKER_OK;
 }
@@ -375,25 +408,39 @@ static ssize_t take_resp(struct cmd_link *l, char *buf, size_t n)
 	return (ssize_t)k;
 }
 
+/* A TIMEOUT from here ends the driver's wait for good (tracker.c treats
+ * it so, with or without a clock), so it is also where the link learns
+ * that its command was abandoned. */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static ssize_t link_recv(void *ctx, void *buf, size_t n, int timeout_ms)
 {
 	struct cmd_link *l = ctx;
 	struct ingest_cmd *ch = l->ch;
 	if (n == 0)
 		return TRACKER_ERR_ARG;
-	for (int pass = 0; pass < 2; pass++) {
+	int64_t end = mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+	for (;;) {
 		pthread_mutex_lock(&ch->mu);
-		if (ch->r_n > 0) {
+		if (resp_due(ch)) {
 			ssize_t r = take_resp(l, buf, n);
 			pthread_mutex_unlock(&ch->mu);
 			return r;
 		}
 		pthread_mutex_unlock(&ch->mu);
-		if (pass == 0) {
-			struct pollfd p = { .fd = ch->efd, .events = POLLIN };
-			if (poll(&p, 1, timeout_ms < 0 ? 0 : timeout_ms) <= 0)
-				return TRACKER_ERR_TIMEOUT;
-		}
+		int64_t left = end - mono_ms();
+		struct pollfd p = { .fd = ch->efd, .events = POLLIN };
+		if (left < 0 || poll(&p, 1, (int)left) <= 0)
+			break;
+	}
+	if (l->asked) {
+		l->asked = false;
+		abandon(ch);
 	}
 	return TRACKER_ERR_TIMEOUT;
 }

@@ -12,8 +12,12 @@
  * response waits, so a tracker_clock (or clock_wait_fd) can wait on it.
  *
  * Outcomes are delivered only to someone still waiting: a response or a
- * failure for a command whose deadline has passed is stale and dropped,
- * so it can neither pass for the next command's answer nor fail it.
+ * failure for a command whose deadline has been reached, or whose asker
+ * has given up (its wait returned TIMEOUT), is stale and dropped, so it
+ * can neither pass for the next command's answer nor fail it. Codec 12
+ * carries no command id: an answer that comes after the next command
+ * went out cannot be told from that command's (the driver's answer
+ * prefixes catch a different command's answer).
  * docs/uplink.md ("Codec 12 over the uplink") has the rules a user sees.
  */
 #ifndef TRACKRIG_INGEST_CMD_H

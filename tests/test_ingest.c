@@ -702,6 +702,8 @@ struct c12_script {
 	int fd;
 	int n;                  /* commands to answer */
 	bool bad_crc[4];
+	bool hold[4];           /* answer K only once a byte arrives on HOLD_FD */
+	int hold_fd;
 	const char *answer[4];  /* NULL: a getver answer */
 	int answered;
 	char got[4][64];
@@ -727,6 +729,9 @@ static void *c12_script_main(void *arg)
 	struct c12_script *d = arg;
 	for (int k = 0; k < d->n; k++) {
 		if (c12_read_command(d->fd, d->got[k], sizeof d->got[k]) < 0)
+			return NULL;
+		char go;
+		if (d->hold[k] && read(d->hold_fd, &go, 1) != 1)
 			return NULL;
 		const char *ans = d->answer[k] ? d->answer[k]
 			: "Ver:03.28.07_04 GPS:AXN_5.10 Hw:FMB920 Mod:12 IMEI:" IMEI_A " Init:2026-11-26 0:0 Uptime:42";
@@ -801,6 +806,65 @@ Test(ingest, codec12_bad_crc_response_is_a_clear_error)
 	cr_expect_eq(q_int("SELECT count(*) FROM events WHERE kind = 'command_response_bad' AND imei = ?1"
 			   " AND detail LIKE '%CRC%'", IMEI_A), 1);
 	cr_expect_eq(q_int("SELECT count(*) FROM events WHERE kind = 'connection_dropped'", NULL), 0);
+}
+
+/* The server's log lines, for a test to wait on what the server did. */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char log_text[8192];
+
+static void log_keep(void *ctx, const char *line)
+{
+	(void)ctx;
+	pthread_mutex_lock(&log_mu);
+	size_t n = strlen(log_text);
+	snprintf(log_text + n, sizeof log_text - n, "%s\n", line);
+	pthread_mutex_unlock(&log_mu);
+}
+
+static bool wait_log(const char *what)
+{
+	for (int i = 0; i < WAIT_MS / 10; i++) {
+		pthread_mutex_lock(&log_mu);
+		bool seen = strstr(log_text, what) != NULL;
+		pthread_mutex_unlock(&log_mu);
+		if (seen)
+			return true;
+		struct timespec ts = { 0, 10 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+/* An answer that comes after its command's deadline reaches nobody: a
+ * damaged late answer to an abandoned command must not fail the next
+ * command, nor a late good one pass for its answer. */
+Test(ingest, codec12_late_answer_reaches_nobody)
+{
+	struct ingest_opts o = { .login_timeout_ms = 3000, .packet_timeout_ms = 60000, .idle_timeout_ms = 60000,
+				 .log = log_keep };
+	start_server_opts(&o);
+	int hold[2];
+	cr_assert_eq(pipe(hold), 0);
+	struct c12_script d = { .fd = dev_open(ingest_port(ing), IMEI_A), .n = 2, .hold_fd = hold[0],
+				.hold = { true, false }, .bad_crc = { true, false },
+				.answer = { "Ver:LATE", "Ver:FRESH Hw:FMB920" } };
+	cr_assert_eq(dev_hex(d.fd, VEC8_1), 1);
+	pthread_t th;
+	pthread_create(&th, NULL, c12_script_main, &d);
+	tracker *t = c12_tracker(IMEI_A);
+	char answer[TRACKER_LINE_MAX + 1];
+	int rc = tracker_command(t, "getver", answer, sizeof answer, 300);
+	cr_assert_eq(rc, TRACKER_ERR_TIMEOUT, "%s: %s", tracker_strerror(rc), tracker_error(t));
+	cr_assert_eq(write(hold[1], "g", 1), 1); /* now the late, damaged answer */
+	cr_assert(wait_log("malformed codec 12 response"), "the server never read the late answer");
+	rc = tracker_command(t, "getver", answer, sizeof answer, WAIT_MS);
+	cr_expect_eq(rc, TRACKER_OK, "the next command: %s", tracker_error(t));
+	cr_expect_str_eq(answer, "Ver:FRESH Hw:FMB920");
+	tracker_close(t);
+	pthread_join(th, NULL);
+	close(hold[0]);
+	close(hold[1]);
+	close(d.fd);
 }
 
 /* An allowed device that is not logged in: the command fails at once with
