@@ -1079,7 +1079,8 @@ struct serve_proc {
 	int port;
 };
 
-static void serve_start(struct serve_proc *p)
+/* rig serve for IMEI_A; COMMAND (may be NULL) as its --command. */
+static void serve_start_cmd(struct serve_proc *p, const char *command)
 {
 	char bin[PATH_MAX];
 	support_bin("rig", bin, sizeof bin);
@@ -1092,7 +1093,12 @@ static void serve_start(struct serve_proc *p)
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);
-		execl(bin, bin, "serve", "--listen", "127.0.0.1:0", "--db", db_path, "--allow-imei", IMEI_A, (char *)NULL);
+		if (command)
+			execl(bin, bin, "serve", "--listen", "127.0.0.1:0", "--db", db_path, "--allow-imei", IMEI_A,
+			      "--command", command, (char *)NULL);
+		else
+			execl(bin, bin, "serve", "--listen", "127.0.0.1:0", "--db", db_path, "--allow-imei", IMEI_A,
+			      (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);
@@ -1118,6 +1124,48 @@ static void serve_start(struct serve_proc *p)
 		}
 	}
 	cr_assert_gt(p->port, 0, "rig serve did not say where it listens: %s", buf);
+}
+
+static void serve_start(struct serve_proc *p) { serve_start_cmd(p, NULL); }
+
+/* Reads P's output until it holds WHAT (or WAIT_MS of silence); true when seen. */
+static bool serve_expect(struct serve_proc *p, const char *what, char *buf, size_t len)
+{
+	size_t n = 0;
+	buf[0] = '\0';
+	while (n < len - 1 && !strstr(buf, what)) {
+		struct pollfd pf = { .fd = p->out, .events = POLLIN };
+		if (poll(&pf, 1, WAIT_MS) <= 0)
+			return false;
+		ssize_t r = read(p->out, buf + n, len - 1 - n);
+		if (r <= 0)
+			return false;
+		n += (size_t)r;
+		buf[n] = '\0';
+	}
+	return strstr(buf, what) != NULL;
+}
+
+/* `rig serve --command`: the codec 12 path from the command line, in the
+ * rig binary (so `make test-tsan` runs the channel's threads under TSan). */
+Test(ingest, rig_serve_sends_a_codec12_command)
+{
+	struct serve_proc p;
+	serve_start_cmd(&p, IMEI_A ":getver");
+	struct c12_script d = { .fd = dev_open(p.port, IMEI_A), .n = 1 };
+	pthread_t th;
+	pthread_create(&th, NULL, c12_script_main, &d);
+	char out[8192];
+	bool seen = serve_expect(&p, "codec 12 IMEI " IMEI_A ": 'getver' answered 'Ver:03.28.07_04 ", out, sizeof out);
+	pthread_join(th, NULL);
+	cr_expect(seen, "output: %s", out);
+	cr_expect_str_eq(d.got[0], "getver");
+	close(d.fd);
+	kill(p.pid, SIGTERM);
+	int status = 0;
+	cr_assert_eq(waitpid(p.pid, &status, 0), p.pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "rig serve must stop cleanly on SIGTERM");
+	close(p.out);
 }
 
 Test(ingest, rig_serve_acks_real_frames_and_refuses_malformed)
@@ -1158,6 +1206,10 @@ Test(ingest, rig_serve_usage_and_listen_errors)
 	char *const bad_addr[] = { bin, "serve", "--listen", "203.0.113.254:1", "--db", db_path, "--allow-imei", IMEI_A, NULL };
 	cr_expect_eq(support_run(bad_addr, out, sizeof out), 3, "%s", out);
 	cr_expect(strstr(out, "203.0.113.254:1") != NULL, "the error must name the address: %s", out);
+	char *const bad_cmd[] = { bin, "serve", "--listen", "127.0.0.1:0", "--db", db_path, "--allow-imei", IMEI_A,
+				  "--command", IMEI_B ":getver", NULL };
+	cr_expect_eq(support_run(bad_cmd, out, sizeof out), 2, "%s", out);
+	cr_expect(strstr(out, IMEI_B ":getver") != NULL, "the error must name the command: %s", out);
 }
 
 /* ---- rack time ---- */
