@@ -110,8 +110,8 @@ struct conn {
 	uint64_t pre_login_up;
 	int64_t opened, last_rx, pkt_start; /* clock ms; pkt_start -1: none */
 	bool acked_once;
-	/* Logged in and quiet for INGEST_C12_SETTLE_MS: a device with no
-	 * records to send takes commands without a first ack. */
+	/* Logged in INGEST_C12_SETTLE_MS ago: a device with no records to
+	 * send takes commands without a first ack. */
 	bool settled;
 	int64_t logged_in_at;
 	bool cmd_outstanding;
@@ -1134,8 +1134,8 @@ static void expire(ingest *ing)
 }
 
 /* Sends queued codec 12 commands to devices whose link is idle: logged in,
- * its records acked (or nothing sent since a login INGEST_C12_SETTLE_MS
- * ago), nothing half read, no command outstanding. */
+ * its records acked (or its login INGEST_C12_SETTLE_MS ago), nothing
+ * half read or waiting for its ack, no command outstanding. */
 static void pump_commands(ingest *ing)
 {
 	for (size_t i = 0; i < ing->n_allowed; i++) {

@@ -31,8 +31,9 @@
 #define INGEST_LOGIN_MS_DEFAULT 10000    /* connect to login frame */
 #define INGEST_IDLE_MS_DEFAULT 300000    /* silence on a logged-in link */
 #define INGEST_PACKET_MS_DEFAULT 15000   /* first to last byte of one packet */
-/* A logged-in device that has sent nothing for this long (clock time)
- * takes codec 12 commands without a first ack: it has no records to send. */
+/* A device logged in this long (clock time) takes codec 12 commands
+ * without a first ack, when nothing of it is half read: a device with
+ * records sends them at once after its login, one without has none. */
 #define INGEST_C12_SETTLE_MS 1000
 
 typedef struct ingest ingest;
