@@ -106,9 +106,9 @@ size_t ingest_stats(ingest *ing, struct ingest_device_stats *out, size_t cap);
 
 /* Sends TEXT to the device IMEI as a codec 12 command and waits up to
  * TIMEOUT_MS of clock time for its type-6 response, copied into ANSWER.
- * The command goes once the link is idle: its last packet acked (or, on a
- * link that has carried nothing, INGEST_C12_SETTLE_MS after the login), no
- * packet half read, no other command outstanding. Returns the answer
+ * The command goes once the link is idle: its last packet acked (or,
+ * before any ack, INGEST_C12_SETTLE_MS after the login), no packet half
+ * read, no other command outstanding. Returns the answer
  * length, or a negative tracker_err: ARG; GONE (not connected, or the link
  * ended while waiting); GARBAGE (a response came but is malformed: bad
  * CRC, sizes; also stored as a `command_response_bad` event); TIMEOUT;
