@@ -989,8 +989,9 @@ static void conn_readable(ingest *ing, struct conn *c)
 }
 
 /* A rig with 256 slots holds over 1024 fds, and libmodbus select()s on its
- * sockets, which must stay below FD_SETSIZE: the ingest's own fds (two per
- * device, one per connection) go above it when the fd limit allows. */
+ * sockets, which must stay below FD_SETSIZE: the ingest's own fds (one per
+ * connection; each device's command eventfd, rig/ingest_cmd.c) go above it
+ * when the fd limit allows. */
 static int fd_high(int fd)
 {
 	int h = fd >= 0 && fd < FD_SETSIZE ? fcntl(fd, F_DUPFD_CLOEXEC, FD_SETSIZE) : -1;

@@ -65,8 +65,9 @@ struct ingest_cmd {
 	bool link_open;
 };
 
-/* The clock's waits poll fds with select() on some paths: keep ours above
- * FD_SETSIZE's range like the ingest's other fds. */
+/* A rig with 256 slots holds over 1024 fds and libmodbus select()s on its
+ * sockets, which must stay below FD_SETSIZE: one eventfd per device goes
+ * above it when the fd limit allows (as the ingest's other fds do). */
 static int fd_high(int fd)
 {
 	int h = fd >= 0 && fd < FD_SETSIZE ? fcntl(fd, F_DUPFD_CLOEXEC, FD_SETSIZE) : -1;
@@ -215,14 +216,6 @@ void ingest_cmd_offline(struct ingest_cmd *ch, const char *why)
 	ch->inflight = false;
 	ch->c_n = 0;
 	pthread_mutex_unlock(&ch->mu);
-}
-
-bool ingest_cmd_pending(struct ingest_cmd *ch)
-{
-	pthread_mutex_lock(&ch->mu);
-	bool any = ch->c_n > 0;
-	pthread_mutex_unlock(&ch->mu);
-	return any;
 }
 
 bool ingest_cmd_take(struct ingest_cmd *ch, char *text, size_t cap)

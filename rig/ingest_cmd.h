@@ -47,9 +47,6 @@ void ingest_cmd_online(struct ingest_cmd *ch, const char *peer);
  * queued commands are dropped (they would reach a rebooted device). */
 void ingest_cmd_offline(struct ingest_cmd *ch, const char *why);
 
-/* True when a command waits to go out (nothing is taken). */
-bool ingest_cmd_pending(struct ingest_cmd *ch);
-
 /* Takes the next command whose asker still waits into TEXT (at most
  * CAP-1 bytes) and marks it in flight. False when there is none. */
 bool ingest_cmd_take(struct ingest_cmd *ch, char *text, size_t cap);
