@@ -748,6 +748,16 @@ static void *c12_script_main(void *arg)
 	return NULL;
 }
 
+/* Reads one codec 12 command on *ARG and closes the socket. */
+static void *hangup_main(void *arg)
+{
+	int fd = *(int *)arg;
+	char text[64];
+	c12_read_command(fd, text, sizeof text);
+	close(fd);
+	return NULL;
+}
+
 static tracker *c12_tracker(const char *imei)
 {
 	const struct tracker_link_ops *ops;
@@ -865,6 +875,26 @@ Test(ingest, codec12_late_answer_reaches_nobody)
 	close(hold[0]);
 	close(hold[1]);
 	close(d.fd);
+}
+
+/* The device takes the command and hangs up: the driver hears GONE with
+ * how the link ended, not a timeout at its deadline. */
+Test(ingest, codec12_link_ends_under_a_command)
+{
+	start_server();
+	int fd = dev_open(ingest_port(ing), IMEI_A);
+	cr_assert_eq(dev_hex(fd, VEC8_1), 1);
+	tracker *t = c12_tracker(IMEI_A);
+	char answer[TRACKER_LINE_MAX + 1];
+	pthread_t th;
+	/* Hang up once the command is read (a thread: tracker_command blocks). */
+	pthread_create(&th, NULL, hangup_main, &fd);
+	int rc = tracker_command(t, "getver", answer, sizeof answer, WAIT_MS);
+	pthread_join(th, NULL);
+	cr_expect_eq(rc, TRACKER_ERR_GONE, "%s: %s", tracker_strerror(rc), tracker_error(t));
+	cr_expect(strstr(tracker_error(t), "IMEI " IMEI_A ": its link to the ingest ended: the device closed it") != NULL,
+		  "error: %s", tracker_error(t));
+	tracker_close(t);
 }
 
 /* An allowed device that is not logged in: the command fails at once with
