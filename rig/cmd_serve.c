@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@
 
 const char cmd_serve_usage[] =
 	"usage: rig serve --listen HOST:PORT [--db PATH] [--rack FILE] [--allow-imei IMEI ...]\n"
-	"                 [--late-after S]\n"
+	"                 [--late-after S] [--command IMEI:TEXT ...]\n"
 	"\n"
 	"Receives trackers' telemetry (Teltonika TCP: codec 8 / 8E records, codec 12)\n"
 	"and stores every record in the results store, acking each packet only once it\n"
@@ -34,6 +35,9 @@ const char cmd_serve_usage[] =
 	"  --allow-imei IMEI   allow this IMEI too (repeatable)\n"
 	"  --late-after S      a record arriving more than S seconds after its own\n"
 	"                      timestamp is flagged late (default 120)\n"
+	"  --command IMEI:TEXT once IMEI is logged in and idle, send it TEXT as a\n"
+	"                      codec 12 command and print its answer (or why there\n"
+	"                      is none); repeatable, sent in order\n"
 	"  -h, --help          this text\n"
 	"\n"
 	"At least one IMEI must be allowed (from --rack or --allow-imei); every other\n"
@@ -46,6 +50,8 @@ const char cmd_serve_usage[] =
 
 #define STATS_PERIOD_S 60
 #define MAX_ALLOW 4096
+#define MAX_COMMANDS 16
+#define COMMAND_MS 10000   /* a device's answer time, on the wall clock */
 
 static void log_line(void *ctx, const char *line)
 {
@@ -73,6 +79,71 @@ static void print_stats(ingest *ing)
 	}
 	if (n > 64)
 		printf("stats: %zu more devices not shown\n", n - 64);
+}
+
+/* --command: each IMEI:TEXT in turn, on a thread of its own so the
+ * server's stats and signals go on meanwhile. */
+struct commands {
+	ingest *ing;
+	const char *arg[MAX_COMMANDS];
+	int n;
+	pthread_mutex_t mu;
+	bool stop;                 /* mu */
+};
+
+static bool commands_stopping(struct commands *c)
+{
+	pthread_mutex_lock(&c->mu);
+	bool s = c->stop;
+	pthread_mutex_unlock(&c->mu);
+	return s;
+}
+
+/* Waits until IMEI is logged in; false when serve is stopping first. */
+static bool wait_logged_in(struct commands *c, const char *imei)
+{
+	while (!commands_stopping(c)) {
+		struct ingest_device_stats st[64];
+		size_t n = ingest_stats(c->ing, st, 64);
+		for (size_t i = 0; i < n && i < 64; i++)
+			if (strcmp(st[i].imei, imei) == 0 && st[i].connected)
+				return true;
+		struct timespec ts = { 0, 100 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+static void *commands_main(void *arg)
+{
+	struct commands *c = arg;
+	for (int i = 0; i < c->n; i++) {
+		char imei[16], answer[1400], line[1600];
+		const char *colon = strchr(c->arg[i], ':');
+		snprintf(imei, sizeof imei, "%.*s", (int)(colon - c->arg[i]), c->arg[i]);
+		const char *text = colon + 1;
+		if (!wait_logged_in(c, imei))
+			return NULL;
+		int rc = ingest_send_command(c->ing, imei, text, answer, sizeof answer, COMMAND_MS);
+		if (rc >= 0)
+			snprintf(line, sizeof line, "codec 12 IMEI %s: '%s' answered '%s'", imei, text, answer);
+		else
+			snprintf(line, sizeof line, "codec 12 IMEI %s: '%s' failed: %s", imei, text, tracker_strerror(rc));
+		log_line(NULL, line);
+	}
+	return NULL;
+}
+
+/* IMEI:TEXT with IMEI among ALLOW and some TEXT. */
+static bool command_ok(const char *arg, const char *const *allow, size_t n_allow)
+{
+	const char *colon = strchr(arg, ':');
+	if (!colon || colon == arg || !colon[1] || colon - arg > 15)
+		return false;
+	for (size_t i = 0; i < n_allow; i++)
+		if (strlen(allow[i]) == (size_t)(colon - arg) && strncmp(allow[i], arg, (size_t)(colon - arg)) == 0)
+			return true;
+	return false;
 }
 
 /* "HOST:PORT" or "[V6]:PORT" into HOST and PORT. */
@@ -104,12 +175,14 @@ int cmd_serve(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' }, { "db", required_argument, NULL, 'd' },
 		{ "rack", required_argument, NULL, 'r' },   { "allow-imei", required_argument, NULL, 'a' },
 		{ "late-after", required_argument, NULL, 'L' }, { "help", no_argument, NULL, 'h' },
+		{ "command", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen = NULL, *db = NULL, *rackfile = NULL;
 	static const char *allow[MAX_ALLOW];
 	size_t n_allow = 0;
 	long late_s = INGEST_LATE_MS_DEFAULT / 1000;
+	static struct commands cmds = { .mu = PTHREAD_MUTEX_INITIALIZER };
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -126,6 +199,11 @@ int cmd_serve(int argc, char **argv)
 			if (cli_long(optarg, 1, 86400 * 30, &late_s) < 0)
 				return cli_fail(RIG_EXIT_USAGE, "serve", "--late-after: '%s' is not 1..2592000 seconds",
 						optarg);
+			break;
+		case 'c':
+			if (cmds.n == MAX_COMMANDS)
+				return cli_fail(RIG_EXIT_USAGE, "serve", "more than %d --command", MAX_COMMANDS);
+			cmds.arg[cmds.n++] = optarg;
 			break;
 		case 'h': fputs(cmd_serve_usage, stdout); return RIG_EXIT_OK;
 		default: return cli_bad_option("serve", longopts, argv[optind - 1]);
@@ -158,6 +236,12 @@ int cmd_serve(int argc, char **argv)
 		rc = cli_fail(RIG_EXIT_USAGE, "serve", "no IMEI allowed: give --rack with expected IMEIs or --allow-imei");
 		goto out;
 	}
+	for (int i = 0; i < cmds.n; i++)
+		if (!command_ok(cmds.arg[i], allow, n_allow)) {
+			rc = cli_fail(RIG_EXIT_USAGE, "serve", "--command '%s' is not IMEI:TEXT with an allowed IMEI",
+				      cmds.arg[i]);
+			goto out;
+		}
 
 	/* The connection budget keeps the server's own sockets few, but a
 	 * burst waits in the listen backlog: the soft fd limit goes to the hard. */
@@ -190,6 +274,11 @@ int cmd_serve(int argc, char **argv)
 	snprintf(line, sizeof line, "listening on %s:%d, %zu IMEI%s allowed, store %s", host, ingest_port(ing),
 		 n_allow, n_allow == 1 ? "" : "s", o.db_path);
 	log_line(NULL, line);
+	cmds.ing = ing;
+	pthread_t cmd_thread;
+	bool cmd_started = cmds.n > 0 && pthread_create(&cmd_thread, NULL, commands_main, &cmds) == 0;
+	if (cmds.n > 0 && !cmd_started)
+		log_line(NULL, "--command: cannot start a thread; no command sent");
 	for (;;) {
 		struct timespec ts = { STATS_PERIOD_S, 0 };
 		int sig = sigtimedwait(&set, NULL, &ts);
@@ -201,6 +290,13 @@ int cmd_serve(int argc, char **argv)
 		if (sig < 0 && errno == EINTR)
 			continue;
 		print_stats(ing);
+	}
+	if (cmd_started) {
+		/* A command on its way ends within COMMAND_MS; the rest are not sent. */
+		pthread_mutex_lock(&cmds.mu);
+		cmds.stop = true;
+		pthread_mutex_unlock(&cmds.mu);
+		pthread_join(cmd_thread, NULL);
 	}
 	print_stats(ing);
 	char serr[1100];

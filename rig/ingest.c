@@ -11,7 +11,8 @@
  * nothing stored earlier is touched.
  *
  * Locking: the device table's allowed entries are fixed at start; their
- * stats, command queues and the refused entries are guarded by ing->mu.
+ * stats and the refused entries are guarded by ing->mu, their codec 12
+ * command channels (rig/ingest_cmd.c) by the channel's own lock.
  * Connections, the store and its statements belong to the thread alone.
  */
 #include "ingest.h"
@@ -39,6 +40,7 @@
 #include <arpa/inet.h>
 #include <sqlite3.h>
 
+#include "ingest_cmd.h"
 #include "ingest_frame.h"
 #include "store.h"
 #include "teltonika_codec.h"
@@ -48,7 +50,6 @@
 /* Acks are 4 bytes, a command at most ~530: a peer that lets this much
  * pile up is not reading, and is dropped. */
 #define TX_CAP 4096
-#define CMD_QUEUE 8
 /* Refused IMEIs get a stats entry so an operator sees who knocks; a flood
  * of made-up ones must not grow memory without bound. */
 #define MAX_REFUSED 256
@@ -71,12 +72,8 @@ struct device {
 	struct ingest_device_stats st;      /* mu */
 	struct ingest_device_stats flushed; /* thread: what uplink_usage holds */
 	char peer[64];                      /* mu: where it is connected from */
-	/* codec 12: commands waiting to go out (mu), answers come back as
-	 * "text\r\n" on resp[0]; a NUL byte there means the link went away. */
-	char cmdq[CMD_QUEUE][TRACKER_LINE_MAX + 1];
-	int cq_head, cq_n;
-	int resp[2];
-	bool link_open;                     /* mu */
+	/* codec 12 commands and responses (its own lock); allowed IMEIs only */
+	struct ingest_cmd *cmd;
 	/* thread only */
 	struct conn *conn;
 	bool loaded;
@@ -114,6 +111,10 @@ struct conn {
 	uint64_t pre_login_up;
 	int64_t opened, last_rx, pkt_start; /* clock ms; pkt_start -1: none */
 	bool acked_once;
+	/* Logged in INGEST_C12_SETTLE_MS ago: a device with no records to
+	 * send takes commands without a first ack. */
+	bool settled;
+	int64_t logged_in_at;
 	bool cmd_outstanding;
 	int64_t cmd_sent;
 	struct pending pend;
@@ -199,6 +200,8 @@ static void wake(ingest *ing)
 	}
 }
 
+static void wake_cb(void *ing) { wake(ing); }
+
 static struct device *find_allowed(ingest *ing, const char *imei)
 {
 	for (size_t i = 0; i < ing->n_allowed; i++)
@@ -220,7 +223,6 @@ static struct device *refused_entry(ingest *ing, const char *imei)
 	memset(d, 0, sizeof *d);
 	snprintf(d->imei, sizeof d->imei, "%s", imei);
 	snprintf(d->st.imei, sizeof d->st.imei, "%s", imei);
-	d->resp[0] = d->resp[1] = -1;
 	return d;
 }
 
@@ -589,7 +591,8 @@ static void add_pending(struct ingest_device_stats *st, const struct pending *p)
 		st->last_arrival_ms = p->arrival;
 }
 
-static void conn_close(ingest *ing, struct conn *c)
+/* WHY: how the link ended, for a command still waiting on it. */
+static void conn_close(ingest *ing, struct conn *c, const char *why)
 {
 	epoll_ctl(ing->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -607,13 +610,10 @@ static void conn_close(ingest *ing, struct conn *c)
 		d->conn = NULL;
 		pthread_mutex_lock(&ing->mu);
 		d->st.connected = 0;
-		/* A waiting command will never be answered now: tell its reader. */
-		bool waiting = c->cmd_outstanding || d->cq_n > 0;
-		d->cq_n = 0;
 		pthread_mutex_unlock(&ing->mu);
-		if (waiting && d->resp[1] >= 0 && write(d->resp[1], "", 1) < 0) {
-			/* pipe full: the reader will time out instead */
-		}
+		/* A waiting command will never be answered now: tell its asker. */
+		if (d->cmd)
+			ingest_cmd_offline(d->cmd, why ? why : "closed");
 		char at[40];
 		clock_iso(ing->clock, now_ms(ing), at, sizeof at);
 		write_usage(ing, d, at);
@@ -640,7 +640,7 @@ static void conn_drop(ingest *ing, struct conn *c, const char *fmt, ...)
 	if (!c->dev) {
 		/* Never logged in: a stranger, aggregated by address. */
 		stranger_event(ing, "connection_dropped", c->host, NULL, detail);
-		conn_close(ing, c);
+		conn_close(ing, c, why);
 		return;
 	}
 	logf_(ing, "dropped %s IMEI %s: %s", c->peer, imei ? imei : "(none)", why);
@@ -649,7 +649,7 @@ static void conn_drop(ingest *ing, struct conn *c, const char *fmt, ...)
 		c->dev->st.drops++;
 	pthread_mutex_unlock(&ing->mu);
 	store_ingest_event(ing, imei, "connection_dropped", detail);
-	conn_close(ing, c);
+	conn_close(ing, c, why);
 }
 
 static void set_out_interest(ingest *ing, struct conn *c, bool want)
@@ -739,7 +739,7 @@ static int handle_login(ingest *ing, struct conn *c, const char *imei)
 		if (send(c->fd, &no, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 			/* closing anyway */
 		}
-		conn_close(ing, c);
+		conn_close(ing, c, "login refused");
 		return -1;
 	}
 	if (d->conn) {
@@ -751,7 +751,10 @@ static int handle_login(ingest *ing, struct conn *c, const char *imei)
 	d->conn = c;
 	c->state = C_DATA;
 	ing->n_unauth--;
-	c->last_rx = now_ms(ing);
+	c->last_rx = c->logged_in_at = now_ms(ing);
+	c->settled = false;
+	/* Before the stats say connected: whoever sees that can ask at once. */
+	ingest_cmd_online(d->cmd, c->peer);
 	pthread_mutex_lock(&ing->mu);
 	d->st.connected = 1;
 	d->st.bytes_up += c->pre_login_up;
@@ -762,33 +765,34 @@ static int handle_login(ingest *ing, struct conn *c, const char *imei)
 	return conn_send(ing, c, &yes, 1, true);
 }
 
-/* A codec 12 message from the device: the answer to our command. */
+/* A codec 12 message from the device: the answer to our command. A
+ * response that is framed but unreadable (CRC, sizes) leaves the stream in
+ * step, so the link stays up: the asker gets the error and the store an
+ * event. Only a device sending commands itself is dropped. */
 static int handle_c12(ingest *ing, struct conn *c, size_t total)
 {
-	char text[TRACKER_LINE_MAX + 1], err[200];
-	uint8_t type = 0;
-	int n = tlt_c12_decode(c->rx, total, &type, text, sizeof text, err, sizeof err);
-	if (n < 0) {
-		conn_drop(ing, c, "%s (codec 12): %s", tlt_err_name(n), err);
-		return -1;
-	}
-	if (type != TLT_C12_RESPONSE) {
-		conn_drop(ing, c, "codec 12 message of type %u from a device (only responses, type 6, expected)",
-			  type);
-		return -1;
-	}
+	char why[300];
 	c->cmd_outstanding = false;
 	struct device *d = c->dev;
-	/* One line per answer for the tracker driver: line breaks inside the
-	 * text would split it, so they become spaces. */
-	for (int i = 0; i < n; i++)
-		if (text[i] == '\r' || text[i] == '\n' || text[i] == '\0')
-			text[i] = ' ';
-	char line[TRACKER_LINE_MAX + 3];
-	int len = snprintf(line, sizeof line, "%s\r\n", text);
-	if (d->resp[1] >= 0 && write(d->resp[1], line, (size_t)len) != len)
-		logf_(ing, "IMEI %s: codec 12 answer lost (nobody reading): %s", d->imei, text);
-	return 0;
+	switch (ingest_cmd_frame(d->cmd, c->rx, total, why, sizeof why)) {
+	case INGEST_CMD_ANSWER:
+		return 0;
+	case INGEST_CMD_STALE:
+		logf_(ing, "IMEI %s: codec 12 answer nobody waits for any more (dropped): %s", d->imei, why);
+		return 0;
+	case INGEST_CMD_MALFORMED: {
+		char detail[420];
+		snprintf(detail, sizeof detail, "peer %.60s IMEI %s: malformed codec 12 response: %.300s", c->peer, d->imei,
+			 why);
+		logf_(ing, "%s", detail);
+		store_ingest_event(ing, d->imei, "command_response_bad", detail);
+		return 0;
+	}
+	case INGEST_CMD_NOT_RESPONSE:
+		break;
+	}
+	conn_drop(ing, c, "%s", why);
+	return -1;
 }
 
 /* The batch could not be stored: nothing of it is acked, and every
@@ -962,7 +966,7 @@ static void conn_readable(ingest *ing, struct conn *c)
 				/* A stranger's quiet goodbye is not worth a line each. */
 				if (c->dev)
 					logf_(ing, "IMEI %s from %s disconnected", c->dev->imei, c->peer);
-				conn_close(ing, c);
+				conn_close(ing, c, "the device closed it");
 			}
 			return;
 		}
@@ -981,8 +985,9 @@ static void conn_readable(ingest *ing, struct conn *c)
 }
 
 /* A rig with 256 slots holds over 1024 fds, and libmodbus select()s on its
- * sockets, which must stay below FD_SETSIZE: the ingest's own fds (two per
- * device, one per connection) go above it when the fd limit allows. */
+ * sockets, which must stay below FD_SETSIZE: the ingest's own fds (one per
+ * connection; each device's command eventfd, rig/ingest_cmd.c) go above it
+ * when the fd limit allows. */
 static int fd_high(int fd)
 {
 	int h = fd >= 0 && fd < FD_SETSIZE ? fcntl(fd, F_DUPFD_CLOEXEC, FD_SETSIZE) : -1;
@@ -1099,6 +1104,8 @@ static int64_t conn_deadline(ingest *ing, const struct conn *c)
 		d = c->pkt_start + ing->o.packet_timeout_ms;
 	if (c->cmd_outstanding && c->cmd_sent + ing->o.packet_timeout_ms < d)
 		d = c->cmd_sent + ing->o.packet_timeout_ms;
+	if (!c->settled && c->logged_in_at + INGEST_C12_SETTLE_MS < d)
+		d = c->logged_in_at + INGEST_C12_SETTLE_MS;
 	return d;
 }
 
@@ -1118,33 +1125,30 @@ static void expire(ingest *ing)
 			conn_drop(ing, c, "idle for %d ms", ing->o.idle_timeout_ms);
 		else if (c->state == C_DATA && c->cmd_outstanding && now >= c->cmd_sent + ing->o.packet_timeout_ms)
 			c->cmd_outstanding = false; /* unanswered: let the next command go */
+		if (c->state == C_DATA && !c->settled && now >= c->logged_in_at + INGEST_C12_SETTLE_MS)
+			c->settled = true;
 	}
 }
 
 /* Sends queued codec 12 commands to devices whose link is idle: logged in,
- * a packet acked, nothing half read, no command outstanding. */
+ * its records acked (or its login INGEST_C12_SETTLE_MS ago), nothing
+ * half read or waiting for its ack, no command outstanding. */
 static void pump_commands(ingest *ing)
 {
 	for (size_t i = 0; i < ing->n_allowed; i++) {
 		struct device *d = &ing->devs[i];
 		struct conn *c = d->conn;
-		if (!c || c->state != C_DATA || !c->acked_once || c->rx_len || c->cmd_outstanding)
+		if (!c || c->state != C_DATA || c->rx_len || c->cmd_outstanding || c->pend.n)
+			continue;
+		if (!c->acked_once && !c->settled)
 			continue;
 		char text[TRACKER_LINE_MAX + 1];
-		pthread_mutex_lock(&ing->mu);
-		bool have = d->cq_n > 0;
-		if (have) {
-			memcpy(text, d->cmdq[d->cq_head], sizeof text);
-			d->cq_head = (d->cq_head + 1) % CMD_QUEUE;
-			d->cq_n--;
-		}
-		pthread_mutex_unlock(&ing->mu);
-		if (!have)
+		if (!ingest_cmd_take(d->cmd, text, sizeof text))
 			continue;
 		uint8_t buf[TRACKER_LINE_MAX + 32];
 		int n = tlt_c12_encode(TLT_C12_COMMAND, text, strlen(text), buf, sizeof buf);
 		if (n < 0)
-			continue;
+			continue; /* cannot happen: the channel refuses longer text */
 		if (conn_send(ing, c, buf, (size_t)n, true) < 0)
 			continue;
 		c->cmd_outstanding = true;
@@ -1208,7 +1212,7 @@ static void *serve(void *arg)
 			struct conn *c = &ing->conns[i];
 			logf_(ing, "closing %s%s%s%s: server stopping", c->dev ? "IMEI " : "",
 			      c->dev ? c->dev->imei : "", c->dev ? " from " : "", c->peer);
-			conn_close(ing, c);
+			conn_close(ing, c, "the ingest server is stopping");
 		}
 	strangers_flush(ing);
 	batch_end(ing);
@@ -1287,9 +1291,7 @@ static void free_ingest(ingest *ing)
 	if (ing->db)
 		store_close(ing->db);
 	for (size_t i = 0; i < ing->n_devs; i++)
-		for (int k = 0; k < 2; k++)
-			if (ing->devs[i].resp[k] >= 0)
-				close(ing->devs[i].resp[k]);
+		ingest_cmd_free(ing->devs[i].cmd);
 	if (ing->listen_fd >= 0)
 		close(ing->listen_fd);
 	if (ing->wake_fd >= 0)
@@ -1368,14 +1370,6 @@ int ingest_start(const struct ingest_opts *o, ingest **out, char *err, size_t er
 		snprintf(d->imei, sizeof d->imei, "%s", o->allow[i]);
 		snprintf(d->st.imei, sizeof d->st.imei, "%s", o->allow[i]);
 		d->allowed = true;
-		d->resp[0] = d->resp[1] = -1;
-		if (pipe2(d->resp, O_NONBLOCK | O_CLOEXEC) < 0) {
-			snprintf(err, errlen, "ingest: pipe: %s", strerror(errno));
-			free_ingest(ing);
-			return -1;
-		}
-		d->resp[0] = fd_high(d->resp[0]);
-		d->resp[1] = fd_high(d->resp[1]);
 	}
 	ing->n_allowed = ing->n_devs;
 	if (!ing->o.clock) {
@@ -1387,6 +1381,14 @@ int ingest_start(const struct ingest_opts *o, ingest **out, char *err, size_t er
 		ing->own_clock = true;
 	}
 	ing->clock = ing->o.clock;
+	for (size_t i = 0; i < ing->n_allowed; i++) {
+		struct device *d = &ing->devs[i];
+		d->cmd = ingest_cmd_new(d->imei, ing->clock, wake_cb, ing, err, errlen);
+		if (!d->cmd) {
+			free_ingest(ing);
+			return -1;
+		}
+	}
 	char serr[512];
 	if (store_open(o->db_path, &ing->db, serr, sizeof serr) < 0) {
 		snprintf(err, errlen, "ingest: %s", serr);
@@ -1471,35 +1473,7 @@ size_t ingest_stats(ingest *ing, struct ingest_device_stats *out, size_t cap)
 	return n;
 }
 
-/* ---- codec 12 for other threads ---- */
-
-/* Queues one command for D. Returns 0 or a tracker_err. */
-static int queue_command(ingest *ing, struct device *d, const char *text)
-{
-	if (strlen(text) > TRACKER_LINE_MAX)
-		return TRACKER_ERR_ARG;
-	pthread_mutex_lock(&ing->mu);
-	int rc = TRACKER_OK;
-	if (!d->st.connected)
-		rc = TRACKER_ERR_GONE;
-	else if (d->cq_n == CMD_QUEUE)
-		rc = TRACKER_ERR_IO;
-	else {
-		snprintf(d->cmdq[(d->cq_head + d->cq_n) % CMD_QUEUE], TRACKER_LINE_MAX + 1, "%s", text);
-		d->cq_n++;
-	}
-	pthread_mutex_unlock(&ing->mu);
-	if (rc == TRACKER_OK)
-		wake(ing);
-	return rc;
-}
-
-static void drain(int fd)
-{
-	char junk[512];
-	while (read(fd, junk, sizeof junk) > 0) {
-	}
-}
+/* ---- codec 12 for other threads (rig/ingest_cmd.c) ---- */
 
 int ingest_send_command(ingest *ing, const char *imei, const char *text, char *answer, size_t len,
 			int timeout_ms)
@@ -1507,154 +1481,13 @@ int ingest_send_command(ingest *ing, const char *imei, const char *text, char *a
 	struct device *d = imei ? find_allowed(ing, imei) : NULL;
 	if (!d || !text || !answer || len == 0)
 		return TRACKER_ERR_ARG;
-	/* Answers to earlier, timed-out commands must not pass for this one's. */
-	drain(d->resp[0]);
-	int rc = queue_command(ing, d, text);
-	if (rc < 0)
-		return rc;
-	int64_t deadline = clock_now(ing->clock) + timeout_ms;
-	char line[TRACKER_LINE_MAX + 3];
-	size_t n = 0;
-	for (;;) {
-		int w = clock_wait_fd(ing->clock, d->resp[0], deadline);
-		if (w < 0)
-			return TRACKER_ERR_IO;
-		if (w == 0)
-			return TRACKER_ERR_TIMEOUT;
-		ssize_t r = read(d->resp[0], line + n, sizeof line - 1 - n);
-		if (r <= 0)
-			continue;
-		if (memchr(line + n, '\0', (size_t)r))
-			return TRACKER_ERR_GONE;
-		n += (size_t)r;
-		line[n] = '\0';
-		char *end = strstr(line, "\r\n");
-		if (end || n == sizeof line - 1) {
-			if (end)
-				*end = '\0';
-			snprintf(answer, len, "%s", line);
-			return (int)strlen(answer);
-		}
-	}
+	return ingest_cmd_ask(d->cmd, text, answer, len, timeout_ms);
 }
-
-struct ingest_link {
-	ingest *ing;
-	struct device *d;
-	char out[TRACKER_LINE_MAX + 8];
-	size_t out_len;
-	bool gone;
-	char where[96];
-	char detail[96];
-};
-
-static int link_send(void *ctx, const void *buf, size_t n, int timeout_ms)
-{
-	(void)timeout_ms; /* queueing never blocks */
-	struct ingest_link *l = ctx;
-	const char *p = buf;
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '\r')
-			continue;
-		if (p[i] != '\n') {
-			if (l->out_len == sizeof l->out - 1)
-				return TRACKER_ERR_ARG;
-			l->out[l->out_len++] = p[i];
-			continue;
-		}
-		l->out[l->out_len] = '\0';
-		l->out_len = 0;
-		if (!l->out[0])
-			continue;
-		int rc = queue_command(l->ing, l->d, l->out);
-		if (rc < 0) {
-			snprintf(l->detail, sizeof l->detail, "%s",
-				 rc == TRACKER_ERR_GONE ? "not connected to the ingest server" : "command queue full");
-			return rc;
-		}
-	}
-	return TRACKER_OK;
-}
-
-static ssize_t link_recv(void *ctx, void *buf, size_t n, int timeout_ms)
-{
-	struct ingest_link *l = ctx;
-	if (l->gone) {
-		l->gone = false;
-		snprintf(l->detail, sizeof l->detail, "the device's connection closed");
-		return TRACKER_ERR_GONE;
-	}
-	struct pollfd p = { .fd = l->d->resp[0], .events = POLLIN };
-	if (poll(&p, 1, timeout_ms < 0 ? 0 : timeout_ms) <= 0)
-		return TRACKER_ERR_TIMEOUT;
-	ssize_t r = read(l->d->resp[0], buf, n);
-	if (r <= 0)
-		return TRACKER_ERR_TIMEOUT;
-	char *nul = memchr(buf, '\0', (size_t)r);
-	if (nul) {
-		/* Hand over what came before the link died; report it next. */
-		size_t k = (size_t)(nul - (char *)buf);
-		if (k == 0) {
-			snprintf(l->detail, sizeof l->detail, "the device's connection closed");
-			return TRACKER_ERR_GONE;
-		}
-		l->gone = true;
-		return (ssize_t)k;
-	}
-	return r;
-}
-
-static const char *link_where(void *ctx)
-{
-	struct ingest_link *l = ctx;
-	pthread_mutex_lock(&l->ing->mu);
-	snprintf(l->where, sizeof l->where, "%s@%s", l->d->imei, l->d->peer[0] ? l->d->peer : "ingest");
-	pthread_mutex_unlock(&l->ing->mu);
-	return l->where;
-}
-
-static const char *link_detail(void *ctx) { return ((struct ingest_link *)ctx)->detail; }
-static int link_fd(void *ctx) { return ((struct ingest_link *)ctx)->d->resp[0]; }
-
-static void link_close(void *ctx)
-{
-	struct ingest_link *l = ctx;
-	pthread_mutex_lock(&l->ing->mu);
-	l->d->link_open = false;
-	pthread_mutex_unlock(&l->ing->mu);
-	free(l);
-}
-
-static const struct tracker_link_ops link_ops = {
-	.name = "codec12",
-	.send = link_send,
-	.recv = link_recv,
-	.where = link_where,
-	.describe = NULL,
-	.detail = link_detail,
-	.close = link_close,
-	.fd = link_fd,
-};
 
 int ingest_tracker_link(ingest *ing, const char *imei, const struct tracker_link_ops **ops, void **ctx)
 {
 	struct device *d = imei ? find_allowed(ing, imei) : NULL;
 	if (!d)
 		return -1;
-	struct ingest_link *l = calloc(1, sizeof *l);
-	if (!l)
-		return -1;
-	pthread_mutex_lock(&ing->mu);
-	bool busy = d->link_open;
-	d->link_open = true;
-	pthread_mutex_unlock(&ing->mu);
-	if (busy) {
-		free(l);
-		return -1;
-	}
-	l->ing = ing;
-	l->d = d;
-	*ops = &link_ops;
-	*ctx = l;
-	return 0;
+	return ingest_cmd_link(d->cmd, ops, ctx);
 }

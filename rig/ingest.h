@@ -6,8 +6,9 @@
  *
  * One thread runs every connection (epoll, non-blocking sockets) and owns
  * its own SQLite connection to the store: connections are never shared
- * between threads. Other threads only read stats, queue codec 12 commands
- * and read their answers; everything they touch is behind one mutex.
+ * between threads. Other threads only read stats (behind the server's
+ * mutex), queue codec 12 commands and read their answers (behind each
+ * device's command channel, rig/ingest_cmd.c).
  *
  * On a virtual rack the thread joins the rig clock and waits only through
  * clock_wait_fd() on one epoll fd, so rack time does not move while a
@@ -30,6 +31,10 @@
 #define INGEST_LOGIN_MS_DEFAULT 10000    /* connect to login frame */
 #define INGEST_IDLE_MS_DEFAULT 300000    /* silence on a logged-in link */
 #define INGEST_PACKET_MS_DEFAULT 15000   /* first to last byte of one packet */
+/* A device logged in this long (clock time) takes codec 12 commands
+ * without a first ack, when nothing of it is half read: a device with
+ * records sends them at once after its login, one without has none. */
+#define INGEST_C12_SETTLE_MS 1000
 
 typedef struct ingest ingest;
 
@@ -99,20 +104,32 @@ uint64_t ingest_commits(ingest *ing);
  * there are (may exceed CAP). Safe from any thread. */
 size_t ingest_stats(ingest *ing, struct ingest_device_stats *out, size_t cap);
 
-/* Sends TEXT to the device IMEI as a codec 12 command (once its link is
- * idle: its last packet acked, no packet half read) and waits up to
+/* Sends TEXT to the device IMEI as a codec 12 command and waits up to
  * TIMEOUT_MS of clock time for its type-6 response, copied into ANSWER.
- * Returns the answer length, or a negative tracker_err: ARG, GONE (not
- * connected, or the link dropped), TIMEOUT. A caller on a virtual rack
- * must have joined the clock. One caller per device at a time. */
+ * The command goes once the link is idle: its last packet acked (or,
+ * before any ack, INGEST_C12_SETTLE_MS after the login), no packet half
+ * read, no other command outstanding. Returns the answer
+ * length, or a negative tracker_err: ARG; GONE (not connected, or the link
+ * ended while waiting); GARBAGE (a response came but is malformed: bad
+ * CRC, sizes; also stored as a `command_response_bad` event); TIMEOUT;
+ * IO (the clock was aborted). A caller on a virtual rack must have joined
+ * the clock. One caller per device at a time (this or a link). */
 int ingest_send_command(ingest *ing, const char *imei, const char *text, char *answer,
 			size_t len, int timeout_ms);
 
-/* A tracker link over the codec 12 channel of device IMEI: each line the
- * tracker driver sends becomes one command, each response one text line
- * ending in "\r\n". For tracker_open() (which takes ownership of *CTX).
- * The link lives no longer than ING. Returns 0, or -1 when IMEI is not on
- * the allow list or a link to it is already open. */
+/* A tracker link (name "codec12") over the codec 12 channel of device
+ * IMEI, for tracker_open() (which takes ownership of *CTX): each line the
+ * driver sends becomes one command, sent as ingest_send_command describes;
+ * each response comes back as one text line ending in "\r\n" (line breaks
+ * inside it become spaces). send() fails with TRACKER_ERR_GONE and the
+ * detail "IMEI N: not connected to the ingest" while the device is not
+ * logged in; recv() gives GONE when the link ends under a command and
+ * GARBAGE for a malformed response, the reason in the link's detail. A
+ * response after its command's deadline is dropped, never taken as the
+ * next command's. fd() polls readable while a response waits, so a
+ * tracker_clock can wait on it. The link lives no longer than ING.
+ * Returns 0, or -1 when IMEI is not on the allow list or a link to it is
+ * already open. */
 int ingest_tracker_link(ingest *ing, const char *imei, const struct tracker_link_ops **ops,
 			void **ctx);
 

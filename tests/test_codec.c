@@ -215,6 +215,27 @@ Test(codec, codec12_getio_response)
 	cr_assert_eq(tlt_c12_decode(buf, len, NULL, text, sizeof text, NULL, 0), TLT_ERR_CODEC);
 }
 
+/* The getio response with one bit of its text or of its CRC changed: the
+ * CRC names where it sits and both values, so a damaged answer is told
+ * from a wrong one; a frame cut short says so instead of reading on. */
+Test(codec, codec12_response_crc_and_length_checked)
+{
+	uint8_t buf[TLT_PACKET_MAX];
+	char text[128], err[160];
+	size_t len = from_hex(VEC12_GETIO, buf, sizeof buf);
+	cr_assert_eq(len, 67u);
+	buf[19] ^= 0x01; /* "DI1:1" becomes "DI1:0" */
+	cr_assert_eq(tlt_c12_decode(buf, len, NULL, text, sizeof text, err, sizeof err), TLT_ERR_CRC, "%s", err);
+	cr_assert_str_eq(err, "CRC at byte 63 is 0x000066E3, the data gives 0xF723");
+	buf[19] ^= 0x01;
+	buf[len - 1] ^= 0x01;
+	cr_assert_eq(tlt_c12_decode(buf, len, NULL, text, sizeof text, err, sizeof err), TLT_ERR_CRC, "%s", err);
+	buf[len - 1] ^= 0x01;
+	cr_assert_eq(tlt_c12_decode(buf, len - 1, NULL, text, sizeof text, err, sizeof err), TLT_ERR_FORMAT);
+	cr_assert(strstr(err, "66 bytes") != NULL, "%s", err);
+	cr_assert_eq(tlt_c12_decode(buf, len, NULL, text, sizeof text, err, sizeof err), 47);
+}
+
 Test(codec, codec12_encode_limits)
 {
 	uint8_t out[TLT_PACKET_MAX + 64];

@@ -696,6 +696,328 @@ Test(ingest, codec12_command_and_tracker_driver_over_the_link)
 	cr_expect_eq(ingest_send_command(ing, IMEI_A, "getver", answer, sizeof answer, 100), TRACKER_ERR_GONE);
 }
 
+/* A scripted device for the codec 12 link: answers its commands in turn,
+ * with the CRC of answer K broken when BAD_CRC[K]. */
+struct c12_script {
+	int fd;
+	int n;                  /* commands to answer */
+	bool bad_crc[4];
+	bool hold[4];           /* answer K only once a byte arrives on HOLD_FD */
+	int hold_fd;
+	const char *answer[4];  /* NULL: a getver answer */
+	int answered;
+	char got[4][64];
+};
+
+/* Reads one codec 12 command into TEXT; -1 when none came or it is bad. */
+static int c12_read_command(int fd, char *text, size_t cap)
+{
+	uint8_t buf[1400];
+	if (recv_exact(fd, buf, 8, WAIT_MS) != 8)
+		return -1;
+	size_t len = (size_t)buf[4] << 24 | (size_t)buf[5] << 16 | (size_t)buf[6] << 8 | buf[7];
+	if (len + 12 > sizeof buf || recv_exact(fd, buf + 8, len + 4, WAIT_MS) != (int)(len + 4))
+		return -1;
+	uint8_t type;
+	char err[200];
+	int n = tlt_c12_decode(buf, len + 12, &type, text, cap, err, sizeof err);
+	return n < 0 || type != TLT_C12_COMMAND ? -1 : n;
+}
+
+static void *c12_script_main(void *arg)
+{
+	struct c12_script *d = arg;
+	for (int k = 0; k < d->n; k++) {
+		if (c12_read_command(d->fd, d->got[k], sizeof d->got[k]) < 0)
+			return NULL;
+		char go;
+		if (d->hold[k] && read(d->hold_fd, &go, 1) != 1)
+			return NULL;
+		const char *ans = d->answer[k] ? d->answer[k]
+			: "Ver:03.28.07_04 GPS:AXN_5.10 Hw:FMB920 Mod:12 IMEI:" IMEI_A " Init:2026-11-26 0:0 Uptime:42";
+		uint8_t out[600];
+		int n = tlt_c12_encode(TLT_C12_RESPONSE, ans, strlen(ans), out, sizeof out);
+		if (n < 0)
+			return NULL;
+		if (d->bad_crc[k])
+			out[n - 1] ^= 0x5A; /* the CRC's low byte: the text itself is intact */
+		if (send(d->fd, out, (size_t)n, MSG_NOSIGNAL) != n)
+			return NULL;
+		d->answered++;
+	}
+	return NULL;
+}
+
+/* Reads one codec 12 command on *ARG and closes the socket. */
+static void *hangup_main(void *arg)
+{
+	int fd = *(int *)arg;
+	char text[64];
+	c12_read_command(fd, text, sizeof text);
+	close(fd);
+	return NULL;
+}
+
+static tracker *c12_tracker(const char *imei)
+{
+	const struct tracker_link_ops *ops;
+	void *ctx;
+	cr_assert_eq(ingest_tracker_link(ing, imei, &ops, &ctx), 0);
+	cr_assert_str_eq(ops->name, "codec12");
+	tracker *t = NULL;
+	cr_assert_eq(tracker_open(tracker_proto_find("teltonika"), ops, ctx, &t), TRACKER_OK);
+	return t;
+}
+
+/* A device that logs in with nothing to send (no packet, so no ack) still
+ * takes commands once its link has been quiet a moment: a Teltonika with
+ * an empty buffer, or simrack's unit right after boot. */
+Test(ingest, codec12_to_a_device_with_nothing_to_send)
+{
+	start_server();
+	struct c12_script d = { .fd = dev_open(ingest_port(ing), IMEI_A), .n = 1 };
+	pthread_t th;
+	pthread_create(&th, NULL, c12_script_main, &d);
+	char answer[TRACKER_LINE_MAX + 1];
+	int n = ingest_send_command(ing, IMEI_A, "getver", answer, sizeof answer, WAIT_MS);
+	cr_expect_gt(n, 0, "ingest_send_command: %s", n < 0 ? tracker_strerror(n) : "");
+	pthread_join(th, NULL);
+	cr_expect_eq(d.answered, 1);
+	cr_expect_str_eq(d.got[0], "getver");
+	close(d.fd);
+}
+
+/* A response whose CRC is wrong is the device's fault, named as such: the
+ * driver gets GARBAGE with the CRC in the message, the store an event, and
+ * the link (still in step: the frame's length was right) stays up for the
+ * next command. */
+Test(ingest, codec12_bad_crc_response_is_a_clear_error)
+{
+	start_server();
+	struct c12_script d = { .fd = dev_open(ingest_port(ing), IMEI_A), .n = 2, .bad_crc = { true, false } };
+	cr_assert_eq(dev_hex(d.fd, VEC8_1), 1);
+	pthread_t th;
+	pthread_create(&th, NULL, c12_script_main, &d);
+	tracker *t = c12_tracker(IMEI_A);
+	char answer[TRACKER_LINE_MAX + 1];
+	int rc = tracker_command(t, "getver", answer, sizeof answer, WAIT_MS);
+	cr_expect_eq(rc, TRACKER_ERR_GARBAGE, "bad CRC gave %s: %s", tracker_strerror(rc), tracker_error(t));
+	cr_expect(strstr(tracker_error(t), "malformed codec 12 response: CRC") != NULL, "error: %s", tracker_error(t));
+	cr_expect(strstr(tracker_error(t), "IMEI " IMEI_A) != NULL, "error: %s", tracker_error(t));
+	rc = tracker_command(t, "getver", answer, sizeof answer, WAIT_MS);
+	cr_expect_eq(rc, TRACKER_OK, "the next command: %s", tracker_error(t));
+	cr_expect(strstr(answer, "Hw:FMB920") != NULL, "answer '%s'", answer);
+	tracker_close(t);
+	pthread_join(th, NULL);
+	cr_expect_eq(d.answered, 2);
+	close(d.fd);
+	ingest_stop(ing);
+	ing = NULL;
+	cr_expect_eq(q_int("SELECT count(*) FROM events WHERE kind = 'command_response_bad' AND imei = ?1"
+			   " AND detail LIKE '%CRC%'", IMEI_A), 1);
+	cr_expect_eq(q_int("SELECT count(*) FROM events WHERE kind = 'connection_dropped'", NULL), 0);
+}
+
+/* The server's log lines, for a test to wait on what the server did. */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char log_text[8192];
+
+static void log_keep(void *ctx, const char *line)
+{
+	(void)ctx;
+	pthread_mutex_lock(&log_mu);
+	size_t n = strlen(log_text);
+	snprintf(log_text + n, sizeof log_text - n, "%s\n", line);
+	pthread_mutex_unlock(&log_mu);
+}
+
+static bool wait_log(const char *what)
+{
+	for (int i = 0; i < WAIT_MS / 10; i++) {
+		pthread_mutex_lock(&log_mu);
+		bool seen = strstr(log_text, what) != NULL;
+		pthread_mutex_unlock(&log_mu);
+		if (seen)
+			return true;
+		struct timespec ts = { 0, 10 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+/* An answer that comes after its command's deadline reaches nobody: a
+ * damaged late answer to an abandoned command must not fail the next
+ * command, nor a late good one pass for its answer. */
+Test(ingest, codec12_late_answer_reaches_nobody)
+{
+	struct ingest_opts o = { .login_timeout_ms = 3000, .packet_timeout_ms = 60000, .idle_timeout_ms = 60000,
+				 .log = log_keep };
+	start_server_opts(&o);
+	int hold[2];
+	cr_assert_eq(pipe(hold), 0);
+	struct c12_script d = { .fd = dev_open(ingest_port(ing), IMEI_A), .n = 2, .hold_fd = hold[0],
+				.hold = { true, false }, .bad_crc = { true, false },
+				.answer = { "Ver:LATE", "Ver:FRESH Hw:FMB920" } };
+	cr_assert_eq(dev_hex(d.fd, VEC8_1), 1);
+	pthread_t th;
+	pthread_create(&th, NULL, c12_script_main, &d);
+	tracker *t = c12_tracker(IMEI_A);
+	char answer[TRACKER_LINE_MAX + 1];
+	int rc = tracker_command(t, "getver", answer, sizeof answer, 300);
+	cr_assert_eq(rc, TRACKER_ERR_TIMEOUT, "%s: %s", tracker_strerror(rc), tracker_error(t));
+	cr_assert_eq(write(hold[1], "g", 1), 1); /* now the late, damaged answer */
+	cr_assert(wait_log("malformed codec 12 response"), "the server never read the late answer");
+	rc = tracker_command(t, "getver", answer, sizeof answer, WAIT_MS);
+	cr_expect_eq(rc, TRACKER_OK, "the next command: %s", tracker_error(t));
+	cr_expect_str_eq(answer, "Ver:FRESH Hw:FMB920");
+	tracker_close(t);
+	pthread_join(th, NULL);
+	close(hold[0]);
+	close(hold[1]);
+	close(d.fd);
+}
+
+/* The device takes the command and hangs up: the driver hears GONE with
+ * how the link ended, not a timeout at its deadline. */
+Test(ingest, codec12_link_ends_under_a_command)
+{
+	start_server();
+	int fd = dev_open(ingest_port(ing), IMEI_A);
+	cr_assert_eq(dev_hex(fd, VEC8_1), 1);
+	tracker *t = c12_tracker(IMEI_A);
+	char answer[TRACKER_LINE_MAX + 1];
+	pthread_t th;
+	/* Hang up once the command is read (a thread: tracker_command blocks). */
+	pthread_create(&th, NULL, hangup_main, &fd);
+	int rc = tracker_command(t, "getver", answer, sizeof answer, WAIT_MS);
+	pthread_join(th, NULL);
+	cr_expect_eq(rc, TRACKER_ERR_GONE, "%s: %s", tracker_strerror(rc), tracker_error(t));
+	cr_expect(strstr(tracker_error(t), "IMEI " IMEI_A ": its link to the ingest ended: the device closed it") != NULL,
+		  "error: %s", tracker_error(t));
+	tracker_close(t);
+}
+
+/* An allowed device that is not logged in: the command fails at once with
+ * GONE, naming the IMEI, instead of waiting out its deadline. */
+Test(ingest, codec12_not_connected_is_gone_naming_the_imei)
+{
+	start_server();
+	tracker *t = c12_tracker(IMEI_B);
+	char answer[TRACKER_LINE_MAX + 1];
+	int rc = tracker_command(t, "getver", answer, sizeof answer, WAIT_MS);
+	cr_expect_eq(rc, TRACKER_ERR_GONE, "%s: %s", tracker_strerror(rc), tracker_error(t));
+	cr_expect(strstr(tracker_error(t), "IMEI " IMEI_B ": not connected to the ingest") != NULL, "error: %s",
+		  tracker_error(t));
+	struct tracker_identity id;
+	cr_expect_eq(tracker_identify(t, &id, WAIT_MS), TRACKER_ERR_GONE);
+	/* One link per device at a time; none for an IMEI the rack does not know. */
+	const struct tracker_link_ops *ops;
+	void *ctx;
+	cr_expect_eq(ingest_tracker_link(ing, IMEI_B, &ops, &ctx), -1);
+	cr_expect_eq(ingest_tracker_link(ing, IMEI_STRANGER, &ops, &ctx), -1);
+	tracker_close(t);
+	cr_expect_eq(ingest_tracker_link(ing, IMEI_B, &ops, &ctx), 0);
+	ops->close(ctx);
+}
+
+/* Slot SLOT's IMEI from the rack file simrack wrote. */
+static void rack_imei(const struct simrack_proc *rack, int slot, char *imei, size_t len)
+{
+	char path[PATH_MAX + 16], head[32];
+	char *yaml = support_read_file(simrack_rackfile(rack, path, sizeof path));
+	cr_assert_not_null(yaml, "cannot read %s", path);
+	snprintf(head, sizeof head, "  - id: %d\n", slot);
+	const char *at = strstr(yaml, head);
+	const char *v = at ? strstr(at, "imei: \"") : NULL;
+	size_t n = v ? strcspn(v + 7, "\"") : 0;
+	cr_assert(v && n > 0 && n < len, "no IMEI for slot %d in %s", slot, path);
+	memcpy(imei, v + 7, n);
+	imei[n] = '\0';
+	free(yaml);
+}
+
+/* Waits (wall time, bounded) until the server sees IMEI logged in or out:
+ * it reads a login at the rack time it came, so no rack time need pass. */
+static bool wait_connected(const char *imei, int want)
+{
+	for (int i = 0; i < WAIT_MS / 10; i++) {
+		struct ingest_device_stats st[4];
+		size_t n = ingest_stats(ing, st, 4);
+		for (size_t k = 0; k < n && k < 4; k++)
+			if (strcmp(st[k].imei, imei) == 0 && st[k].connected == want)
+				return true;
+		struct timespec ts = { 0, 10 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+/* The field path end to end on rack time: a simulated Teltonika pointed
+ * at the rig's own ingest (setparam 2004/2005 over its console, as an
+ * installer would by SMS) takes the driver's commands as codec 12 over
+ * its TCP link and answers what its console answers; moved to another
+ * server, it is GONE from the ingest, named. */
+Test(ingest, codec12_link_to_a_simulated_teltonika)
+{
+	struct simrack_proc rack;
+	static const char *const args[] = { "--virtual", NULL };
+	cr_assert_eq(simrack_start_args(&rack, 1, 3, args), 0);
+	char imei[16], sock[PATH_MAX + 32], console[PATH_MAX + 32], err[512];
+	rack_imei(&rack, 1, imei, sizeof imei);
+	snprintf(sock, sizeof sock, "%s/control.sock", rack.dir);
+	rig_clock *clk = NULL;
+	cr_assert_eq(clock_open_rack(sock, &clk, err, sizeof err), 0, "%s", err);
+	clock_join(clk);
+	const char *allow[] = { imei };
+	struct ingest_opts o = { .host = "127.0.0.1", .db_path = db_path, .clock = clk, .allow = allow, .n_allow = 1 };
+	cr_assert_eq(ingest_start(&o, &ing, err, sizeof err), 0, "ingest_start: %s", err);
+
+	const struct tracker_proto *tlt = tracker_proto_find("teltonika");
+	tracker *con = NULL;
+	cr_assert_eq(tracker_open_console(simrack_console(&rack, 1, console, sizeof console), 115200,
+					  SERIAL_BACKEND_TERMIOS, tlt, &con, err, sizeof err), TRACKER_OK, "%s", err);
+	tracker_set_clock(con, clock_for_tracker(clk));
+	cr_assert_eq(clock_sleep_until(clk, clock_now(clk) + 60000), 0); /* booted, whatever the model's boot time */
+	char answer[TRACKER_LINE_MAX + 1], cmd[64];
+	cr_assert_eq(tracker_command(con, "setparam 2004:127.0.0.1", answer, sizeof answer, WAIT_MS), TRACKER_OK,
+		     "%s", tracker_error(con));
+	snprintf(cmd, sizeof cmd, "setparam 2005:%d", ingest_port(ing));
+	cr_assert_eq(tracker_command(con, cmd, answer, sizeof answer, WAIT_MS), TRACKER_OK, "%s", tracker_error(con));
+
+	cr_assert(wait_connected(imei, 1), "IMEI %s did not log in to the ingest", imei);
+	tracker *t = c12_tracker(imei);
+	tracker_set_clock(t, clock_for_tracker(clk));
+	int rc = tracker_command(t, "getver", answer, sizeof answer, WAIT_MS);
+	cr_assert_eq(rc, TRACKER_OK, "getver over codec 12: %s", tracker_error(t));
+	cr_expect(strncmp(answer, "Ver:", 4) == 0, "answer '%s'", answer);
+	cr_expect(strstr(answer, imei) != NULL, "answer '%s' does not name IMEI %s", answer, imei);
+	cr_expect(strncmp(tracker_where(t), imei, strlen(imei)) == 0, "where '%s'", tracker_where(t));
+	struct tracker_identity up, local;
+	cr_assert_eq(tracker_identify(t, &up, WAIT_MS), TRACKER_OK, "identify over codec 12: %s", tracker_error(t));
+	cr_assert_eq(tracker_identify(con, &local, WAIT_MS), TRACKER_OK, "identify on the console: %s",
+		     tracker_error(con));
+	cr_expect_str_eq(up.imei, imei);
+	cr_expect_str_eq(up.imei, local.imei);
+	cr_expect_str_eq(up.model, local.model);
+	cr_expect_str_eq(up.firmware, local.firmware);
+	cr_expect_str_eq(up.iccid, local.iccid);
+
+	/* Pointed elsewhere (a closed port): it leaves the ingest. */
+	cr_assert_eq(tracker_command(con, "setparam 2005:1", answer, sizeof answer, WAIT_MS), TRACKER_OK, "%s",
+		     tracker_error(con));
+	rc = tracker_command(t, "getver", answer, sizeof answer, WAIT_MS);
+	cr_expect_eq(rc, TRACKER_ERR_GONE, "%s: %s", tracker_strerror(rc), tracker_error(t));
+	cr_expect(strstr(tracker_error(t), imei) != NULL, "error: %s", tracker_error(t));
+
+	tracker_close(t);
+	tracker_close(con);
+	clock_leave(clk);
+	ingest_stop(ing);
+	ing = NULL;
+	clock_close(clk);
+	simrack_stop(&rack);
+}
+
 /* ---- an offline backlog from 8 devices at once ---- */
 
 struct backlog {
@@ -787,7 +1109,8 @@ struct serve_proc {
 	int port;
 };
 
-static void serve_start(struct serve_proc *p)
+/* rig serve for IMEI_A; COMMAND (may be NULL) as its --command. */
+static void serve_start_cmd(struct serve_proc *p, const char *command)
 {
 	char bin[PATH_MAX];
 	support_bin("rig", bin, sizeof bin);
@@ -800,7 +1123,12 @@ static void serve_start(struct serve_proc *p)
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);
-		execl(bin, bin, "serve", "--listen", "127.0.0.1:0", "--db", db_path, "--allow-imei", IMEI_A, (char *)NULL);
+		if (command)
+			execl(bin, bin, "serve", "--listen", "127.0.0.1:0", "--db", db_path, "--allow-imei", IMEI_A,
+			      "--command", command, (char *)NULL);
+		else
+			execl(bin, bin, "serve", "--listen", "127.0.0.1:0", "--db", db_path, "--allow-imei", IMEI_A,
+			      (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);
@@ -826,6 +1154,48 @@ static void serve_start(struct serve_proc *p)
 		}
 	}
 	cr_assert_gt(p->port, 0, "rig serve did not say where it listens: %s", buf);
+}
+
+static void serve_start(struct serve_proc *p) { serve_start_cmd(p, NULL); }
+
+/* Reads P's output until it holds WHAT (or WAIT_MS of silence); true when seen. */
+static bool serve_expect(struct serve_proc *p, const char *what, char *buf, size_t len)
+{
+	size_t n = 0;
+	buf[0] = '\0';
+	while (n < len - 1 && !strstr(buf, what)) {
+		struct pollfd pf = { .fd = p->out, .events = POLLIN };
+		if (poll(&pf, 1, WAIT_MS) <= 0)
+			return false;
+		ssize_t r = read(p->out, buf + n, len - 1 - n);
+		if (r <= 0)
+			return false;
+		n += (size_t)r;
+		buf[n] = '\0';
+	}
+	return strstr(buf, what) != NULL;
+}
+
+/* `rig serve --command`: the codec 12 path from the command line, in the
+ * rig binary (so `make test-tsan` runs the channel's threads under TSan). */
+Test(ingest, rig_serve_sends_a_codec12_command)
+{
+	struct serve_proc p;
+	serve_start_cmd(&p, IMEI_A ":getver");
+	struct c12_script d = { .fd = dev_open(p.port, IMEI_A), .n = 1 };
+	pthread_t th;
+	pthread_create(&th, NULL, c12_script_main, &d);
+	char out[8192];
+	bool seen = serve_expect(&p, "codec 12 IMEI " IMEI_A ": 'getver' answered 'Ver:03.28.07_04 ", out, sizeof out);
+	pthread_join(th, NULL);
+	cr_expect(seen, "output: %s", out);
+	cr_expect_str_eq(d.got[0], "getver");
+	close(d.fd);
+	kill(p.pid, SIGTERM);
+	int status = 0;
+	cr_assert_eq(waitpid(p.pid, &status, 0), p.pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "rig serve must stop cleanly on SIGTERM");
+	close(p.out);
 }
 
 Test(ingest, rig_serve_acks_real_frames_and_refuses_malformed)
@@ -866,6 +1236,10 @@ Test(ingest, rig_serve_usage_and_listen_errors)
 	char *const bad_addr[] = { bin, "serve", "--listen", "203.0.113.254:1", "--db", db_path, "--allow-imei", IMEI_A, NULL };
 	cr_expect_eq(support_run(bad_addr, out, sizeof out), 3, "%s", out);
 	cr_expect(strstr(out, "203.0.113.254:1") != NULL, "the error must name the address: %s", out);
+	char *const bad_cmd[] = { bin, "serve", "--listen", "127.0.0.1:0", "--db", db_path, "--allow-imei", IMEI_A,
+				  "--command", IMEI_B ":getver", NULL };
+	cr_expect_eq(support_run(bad_cmd, out, sizeof out), 2, "%s", out);
+	cr_expect(strstr(out, IMEI_B ":getver") != NULL, "the error must name the command: %s", out);
 }
 
 /* ---- rack time ---- */

@@ -539,6 +539,35 @@ Test(simrack_uplink, codec12_answers_like_the_console)
 	cr_expect_str_eq(srv.c12, port);
 }
 
+/* A command frame that arrives whole but with a wrong CRC is ignored, as
+ * an FMB ignores it: no answer, no dropped link; the next good command is
+ * answered on the same link. (A stream that cannot be framed at all, e.g.
+ * a bad preamble, closes the link and the unit reconnects after its
+ * open-link timeout.) */
+Test(simrack_uplink, codec12_bad_crc_command_is_ignored)
+{
+	setup(1, NULL, true);
+	run_to(120300);
+	uint8_t out[600];
+	int n = tlt_c12_encode(TLT_C12_COMMAND, "getver", 6, out, sizeof out);
+	cr_assert_gt(n, 0);
+	out[n - 1] ^= 0x5A;
+	int k = 0;
+	while (k < 4 && srv.c[k].fd < 0)
+		k++;
+	cr_assert_lt(k, 4, "no device connected");
+	cr_assert_eq(write(srv.c[k].fd, out, (size_t)n), n);
+	int logins = srv.logins;
+	run_to(now_ms + 1000);
+	cr_expect_eq(srv.c12_count, 0, "answered a command with a bad CRC: '%s'", srv.c12);
+	cr_expect_geq(srv.c[k].fd, 0, "the link was dropped");
+	server_command("getver");
+	run_to(now_ms);
+	cr_expect_eq(srv.c12_count, 1, "no answer to the good command after the bad one");
+	cr_expect_eq(strncmp(srv.c12, "Ver:", 4), 0, "%s", srv.c12);
+	cr_expect_eq(srv.logins, logins, "the unit logged in again");
+}
+
 Test(simrack_uplink, datacap_rejects_the_data_session)
 {
 	setup(1, NULL, true);
