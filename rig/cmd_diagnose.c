@@ -147,7 +147,7 @@ static void open_supply(const struct rack_slot *s, const struct opts *o, struct 
 /* Opens the slot's console: *T NULL with ERR when the port is missing or will not open. */
 static void open_console(const struct rack_slot *s, const struct opts *o, tracker **t, char *err, size_t len)
 {
-	slotdev_console(s, o->clock ? clock_for_tracker(o->clock) : NULL, t, err, len);
+	slotdev_console(s, NULL, o->clock ? clock_for_tracker(o->clock) : NULL, t, err, len);
 }
 
 /* A virtual rack's time; on a real-time rack the wall clock, which is what

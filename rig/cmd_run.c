@@ -439,14 +439,20 @@ int rig_run_rack(const char *rack_file, struct scenario *scs, int n_sc, struct r
 	for (int i = 0; i < n_sc; i++)
 		for (int k = 0; k < scs[i].n_requires; k++)
 			uplink |= !strcmp(scs[i].requires[k], "uplink");
+	/* A slot without a console takes every command over its uplink. */
+	for (int i = 0; i < rack.n_slots; i++)
+		uplink |= sel[i] && !*rack.slots[i].console.path;
 	if (uplink) {
-		const char **allow = calloc((size_t)rack.n_slots, sizeof *allow);
+		const char **allow = calloc((size_t)(rack.n_slots > 0 ? rack.n_slots : 1), sizeof *allow);
 		size_t n_allow = 0;
 		for (int i = 0; allow && i < rack.n_slots; i++)
 			if (*rack.slots[i].expect.imei)
 				allow[n_allow++] = rack.slots[i].expect.imei;
+		/* On the port the rack file fixes, if it does: its units are set
+		 * to send there. */
 		struct ingest_opts io = { .db_path = cli_db_path(o->db), .run_id = run_id, .clock = clk,
-					  .allow = allow, .n_allow = n_allow };
+					  .allow = allow, .n_allow = n_allow, .port = rack.uplink_port,
+					  .host = rack.uplink_port ? rack.uplink_host : NULL };
 		if (!allow || ingest_start(&io, &ing, err, sizeof err)) {
 			fprintf(stderr, "rig %s: telemetry ingest: %s\n", o->command, allow ? err : "out of memory");
 			ing = NULL;

@@ -186,10 +186,22 @@ static enum engine_outcome fail(struct slot_run *sr, const struct scenario_step 
 
 /* ---- whose fault: the device's (FAIL) or the rig's (ERROR) ---- */
 
+/* A slot without a console port takes its commands over its uplink
+ * (codec 12 through the rig's ingest). */
+static bool over_uplink(const struct slot_run *sr) { return !*sr->slot->console.path; }
+
+/* Where the slot's commands go, for the audit trail. */
+static const char *cmd_where(const struct slot_run *sr)
+{
+	return sr->trk ? tracker_where(sr->trk) : sr->slot->console.path;
+}
+
 /* Why the last console call failed, in words naming the port. */
 static const char *console_why(struct slot_run *sr, char *buf, size_t len)
 {
-	if (!sr->trk)
+	if (!sr->trk && over_uplink(sr))
+		snprintf(buf, len, "no command link to IMEI %s through the rig's ingest", sr->slot->expect.imei);
+	else if (!sr->trk)
 		snprintf(buf, len, "console %s gone (hang-up or unplugged)", sr->slot->console.path);
 	else
 		snprintf(buf, len, "%s", tracker_error(sr->trk));
@@ -205,6 +217,11 @@ static enum engine_outcome console_verdict(struct slot_run *sr, int rc)
 {
 	if (clock_aborted(sr->o->clock))
 		return OUTCOME_ABORTED;
+	/* Over the uplink the link is the device's own connection: one that is
+	 * not there (GONE) is the device's doing; the rig's are a bad request
+	 * (ARG), its clock or ingest (IO). */
+	if (over_uplink(sr))
+		return !sr->trk || rc == TRACKER_ERR_IO || rc == TRACKER_ERR_ARG ? OUTCOME_ERROR : OUTCOME_FAIL;
 	if (!sr->trk || rc == TRACKER_ERR_GONE || rc == TRACKER_ERR_IO || rc == TRACKER_ERR_ARG)
 		return OUTCOME_ERROR;
 	if (access(sr->slot->console.path, F_OK) != 0)
@@ -221,7 +238,7 @@ static enum engine_outcome console_fail(struct slot_run *sr, const struct scenar
 	if (o != OUTCOME_ERROR)
 		return fail(sr, st, o, "%s: %s", what, why);
 	const char *clk = clock_error(sr->o->clock);
-	if (sr->trk && access(sr->slot->console.path, F_OK) != 0)
+	if (sr->trk && !over_uplink(sr) && access(sr->slot->console.path, F_OK) != 0)
 		snprintf(whose, sizeof whose, "the console port is gone: the rig's link, not the device");
 	else if (*clk)
 		snprintf(whose, sizeof whose, "the rig's clock: %.200s", clk);
@@ -588,7 +605,7 @@ static void gather(struct slot_run *sr, struct diag_evidence *ev, int watch_ms)
 	if (!known) {
 		char b[128];
 		evidence_boot_text(&boot, b, sizeof b);
-		audit(sr, sr->slot->console.path, "restarts", b);
+		audit(sr, cmd_where(sr), "restarts", b);
 	}
 }
 
@@ -1357,7 +1374,7 @@ static enum engine_outcome step_run(struct slot_run *sr, const struct scenario_s
 	case STEP_COMMAND: {
 		sr->mark = sr->cur->n_events;
 		int rc = command(sr, st->text, sr->last_answer, sizeof sr->last_answer, timeout_ms(sr));
-		audit(sr, sr->slot->console.path, st->text, rc ? (sr->trk ? tracker_error(sr->trk) : "console gone") : "ok");
+		audit(sr, cmd_where(sr), st->text, rc ? (sr->trk ? tracker_error(sr->trk) : "console gone") : "ok");
 		if (rc == TRACKER_OK)
 			return OUTCOME_PASS;
 		char what[TRACKER_LINE_MAX + 16];
@@ -1460,6 +1477,8 @@ static int point_at_ingest(struct slot_run *sr)
 {
 	if (!sr->trk)
 		return TRACKER_ERR_GONE;
+	if (over_uplink(sr))
+		return TRACKER_OK; /* it sends to the rack file's uplink already: how it is reached at all */
 	struct tracker_server srv = { .port = ingest_port(sr->o->ingest), .protocol = 0 };
 	snprintf(srv.host, sizeof srv.host, "%s", sr->o->ingest_host ? sr->o->ingest_host : "127.0.0.1");
 	int rc = tracker_server_set(sr->trk, &srv, timeout_ms(sr));
@@ -1595,7 +1614,7 @@ static void identify(struct slot_run *sr, struct engine_result *r)
 static void open_channels(struct slot_run *sr)
 {
 	sr->trk_clock = (struct tracker_clock){ .now_ms = trk_now, .wait_readable = trk_wait, .ctx = sr };
-	slotdev_console(sr->slot, &sr->trk_clock, &sr->trk, sr->console_err, sizeof sr->console_err);
+	slotdev_console(sr->slot, sr->o->ingest, &sr->trk_clock, &sr->trk, sr->console_err, sizeof sr->console_err);
 	if (sr->slot->power.kind == RACK_POWER_SUPPLY)
 		slotdev_supply(sr->slot, 0, &sr->supply, sr->supply_err, sizeof sr->supply_err);
 }

@@ -9,7 +9,8 @@
 
 #define P(...) ydoc_keypath(path, sizeof path, __VA_ARGS__)
 
-static const char *const top_keys[] = { "station", "control", "reference", "boards", "slots", NULL };
+static const char *const top_keys[] = { "station", "control", "reference", "uplink", "boards", "slots", NULL };
+static const char *const uplink_keys[] = { "host", "port", NULL };
 static const char *const ref_keys[] = { "lat", "lon", "alt", NULL };
 static const char *const board_keys[] = { "name", "driver", "transport", "unit", NULL };
 static const char *const slot_keys[] = { "id", "console", "nmea", "usb", "power", "lines", "vendor",
@@ -245,9 +246,9 @@ static int read_slot(struct ydoc *d, yaml_node_t *n, int idx, const struct rack 
 	if (ydoc_long(d, v, P("%s.id", base), 1, 9999, &id))
 		return -1;
 	s->id = (int)id;
-	if (!(v = ydoc_get(d, n, "console")))
-		return ydoc_fail(d, n, base, "missing 'console' (every slot needs a console port)");
-	if (read_port(d, v, P("%s.console", base), &s->console, 115200))
+	/* No console: the unit takes its commands over its uplink (codec 12
+	 * through the rig's ingest), found there by its IMEI (checked below). */
+	if ((v = ydoc_get(d, n, "console")) && read_port(d, v, P("%s.console", base), &s->console, 115200))
 		return -1;
 	if ((v = ydoc_get(d, n, "nmea")) && read_port(d, v, P("%s.nmea", base), &s->nmea, 9600))
 		return -1;
@@ -268,6 +269,12 @@ static int read_slot(struct ydoc *d, yaml_node_t *n, int idx, const struct rack 
 		    opt_str(d, v, "vehicle", eb, s->expect.vehicle, sizeof s->expect.vehicle))
 			return -1;
 	}
+	if (!*s->console.path && !*s->expect.imei)
+		return ydoc_fail(d, n, base, "a slot without a console takes its commands over the uplink: give its "
+				 "IMEI (expect: {imei: ...}) so the rig knows which connection is its");
+	if (!*s->console.path && !rack->uplink_port)
+		return ydoc_fail(d, n, base, "a slot without a console takes its commands over the uplink: the rack "
+				 "needs 'uplink: {port: N}', the port its units send to");
 	if ((v = ydoc_get(d, n, "lines")) && read_lines(d, v, P("%s.lines", base), rack, s))
 		return -1;
 	if ((v = ydoc_get(d, n, "declared"))) {
@@ -340,6 +347,16 @@ static int read_rack(struct ydoc *d, struct rack *rack)
 		if (rack->ref_lat < -90 || rack->ref_lat > 90 || rack->ref_lon < -180 || rack->ref_lon > 180)
 			return ydoc_fail(d, v, "reference", "lat/lon outside -90..90 / -180..180");
 		rack->has_reference = true;
+	}
+	if ((v = ydoc_get(d, root, "uplink"))) {
+		if (ydoc_map(d, v, "uplink", uplink_keys))
+			return -1;
+		if (!ydoc_get(d, v, "port"))
+			return ydoc_fail(d, v, "uplink", "needs 'port': the rig's ingest port the units are set to send to");
+		snprintf(rack->uplink_host, sizeof rack->uplink_host, "127.0.0.1");
+		if (opt_long(d, v, "port", "uplink", 1, 65535, &rack->uplink_port) ||
+		    opt_str(d, v, "host", "uplink", rack->uplink_host, sizeof rack->uplink_host))
+			return -1;
 	}
 	if ((v = ydoc_get(d, root, "boards"))) {
 		int n = ydoc_seq(d, v, "boards");

@@ -95,6 +95,11 @@ struct rack {
 	char station[RACK_NAME_MAX];
 	char control[RACK_PATH_MAX];   /* simulated rack's control socket; "" on real racks */
 	bool has_reference;
+	/* Where the rig's ingest listens when the rack file fixes it (`uplink:`):
+	 * the server its units are set to send to. 0: a free port, the rig
+	 * points each unit at it over its console. */
+	int uplink_port;
+	char uplink_host[64];
 	double ref_lat, ref_lon, ref_alt;
 	struct rack_board boards[RACK_MAX_BOARDS];
 	int n_boards;

@@ -1131,7 +1131,7 @@ static tracker *console_of(struct rollout_console *rc, int slot, char *detail, s
 		return rc->t[i];
 	const struct rack_slot *s = &rc->rack->slots[i];
 	char err[400];
-	if (slotdev_console(s, rc->clock ? clock_for_tracker(rc->clock) : NULL, &rc->t[i], err, sizeof err)) {
+	if (slotdev_console(s, NULL, rc->clock ? clock_for_tracker(rc->clock) : NULL, &rc->t[i], err, sizeof err)) {
 		snprintf(detail, len, "console: %.200s", err);
 		return NULL;
 	}

@@ -18,8 +18,32 @@ static void known_protos(char *buf, size_t len)
 		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", tracker_protos[i]->name);
 }
 
-int slotdev_console(const struct rack_slot *s, const struct tracker_clock *clock, tracker **out, char *err,
-		    size_t len)
+/* The slot's commands over codec 12 through the ingest (slotdev.h). */
+static int uplink_console(const struct rack_slot *s, const struct tracker_proto *proto, ingest *ing, tracker **out,
+			  char *err, size_t len)
+{
+	if (!ing) {
+		snprintf(err, len, "slot %d has no console: its commands go over the uplink, and this command runs no ingest",
+			 s->id);
+		return TRACKER_ERR_ARG;
+	}
+	const struct tracker_link_ops *ops;
+	void *ctx;
+	if (ingest_tracker_link(ing, s->expect.imei, &ops, &ctx)) {
+		snprintf(err, len, "slot %d: IMEI %s: no command link through the ingest (not allowed, or one is open)",
+			 s->id, s->expect.imei);
+		return TRACKER_ERR_ARG;
+	}
+	int rc = tracker_open(proto, ops, ctx, out);
+	if (rc != TRACKER_OK) {
+		snprintf(err, len, "slot %d: IMEI %s: %s", s->id, s->expect.imei, tracker_strerror(rc));
+		*out = NULL;
+	}
+	return rc;
+}
+
+int slotdev_console(const struct rack_slot *s, ingest *ing, const struct tracker_clock *clock, tracker **out,
+		    char *err, size_t len)
 {
 	*out = NULL;
 	const struct tracker_proto *proto = slotdev_proto(s);
@@ -29,7 +53,9 @@ int slotdev_console(const struct rack_slot *s, const struct tracker_clock *clock
 		snprintf(err, len, "unknown tracker protocol '%s' (known: %s)", s->protocol, known);
 		return TRACKER_ERR_ARG;
 	}
-	int rc = tracker_open_console(s->console.path, s->console.baud, SERIAL_BACKEND_AUTO, proto, out, err, len);
+	int rc = *s->console.path
+			 ? tracker_open_console(s->console.path, s->console.baud, SERIAL_BACKEND_AUTO, proto, out, err, len)
+			 : uplink_console(s, proto, ing, out, err, len);
 	if (rc != TRACKER_OK) {
 		*out = NULL;
 		return rc;

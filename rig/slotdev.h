@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 
+#include "ingest.h"
 #include "power.h"
 #include "rack.h"
 #include "relay.h"
@@ -23,10 +24,13 @@
 const struct tracker_proto *slotdev_proto(const struct rack_slot *s);
 
 /* Opens the slot's console with its command set; its waits go through CLOCK
- * when not NULL. Returns TRACKER_OK or a tracker_err with the reason in ERR
- * ("unknown tracker protocol 'x' (known: teltonika, agent)", "PORT: ..."). */
-int slotdev_console(const struct rack_slot *s, const struct tracker_clock *clock, tracker **out, char *err,
-		    size_t len);
+ * when not NULL. A slot without a console port takes its commands over its
+ * uplink: codec 12 through the rig's ingest ING, found by the slot's IMEI
+ * (ING NULL: the command has no ingest, an error for such a slot). Returns
+ * TRACKER_OK or a tracker_err with the reason in ERR ("unknown tracker
+ * protocol 'x' (known: teltonika, agent)", "PORT: ..."). */
+int slotdev_console(const struct rack_slot *s, ingest *ing, const struct tracker_clock *clock, tracker **out,
+		    char *err, size_t len);
 
 /* Opens the slot's supply (TIMEOUT_MS <= 0: the driver's default). Returns
  * POWER_OK, POWER_ERR_ARG when the slot has none or names an unknown
