@@ -38,6 +38,12 @@ enum scenario_step_kind {
 	STEP_TRACE,    /* read the supply at a steady pace while the steps after it run */
 	STEP_REPORT_PERIOD, /* report_period DURATION: how often the unit makes a record (period_ms) */
 };
+/* The last kind + 1: scenario.c's step table is checked against it at build time. */
+#define SCENARIO_STEP_KINDS (STEP_REPORT_PERIOD + 1)
+
+/* The step kind's key in a scenario file ("power", "report_period"), or "?"
+ * for a value that is no kind. */
+const char *scenario_step_name(enum scenario_step_kind k);
 
 enum scenario_power { POWER_ON, POWER_OFF, POWER_CYCLE };
 

@@ -57,7 +57,7 @@ Test(scenario, shipped_power_loss_reads)
 	char err[512];
 	cr_assert_eq(scenario_load("scenarios/power-loss.yaml", &sc, err, sizeof err), 0, "%s", err);
 	cr_assert_str_eq(sc.name, "power-loss");
-	cr_assert_eq(sc.n_requires, 2);
+	cr_assert_eq(sc.n_requires, 3);
 	cr_assert_gt(sc.n_steps, 5);
 	scenario_free(&sc);
 }
@@ -143,6 +143,29 @@ Test(scenario, errors_name_line_column_and_key)
 	expect_error("name: t\nsteps:\n  - trace: {source: supply, every: 100ms, for: 2h}\n", "to 6000 readings", NULL);
 	expect_error("name: t\nsteps:\n  - trace: {source: supply, every: 1s, for: 500ms}\n", "from one reading", NULL);
 	expect_error("name: t\nsteps:\n  - trace: {source: supply, every: 1s, for: 5s, at: 3}\n", "unknown key 'at'", NULL);
+}
+
+/* The step table is the one list of step types: the error for an unknown
+ * one names every type, and each type's name is the key that loads it. */
+Test(scenario, unknown_step_lists_every_step_type)
+{
+	struct scenario sc;
+	char err[512] = "";
+	const char *p = write_file("name: t\nsteps:\n  - reboot: now\n");
+	cr_assert_eq(scenario_load(p, &sc, err, sizeof err), -1);
+	char *known = strstr(err, "(known: ");
+	cr_assert_not_null(known, "%s", err);
+	known += strlen("(known: ");
+	known[strcspn(known, ")")] = 0;
+	int listed = 0;
+	for (char *w = strtok(known, ", "); w; w = strtok(NULL, ", "), listed++)
+		cr_assert_str_eq(w, scenario_step_name((enum scenario_step_kind)listed), "known list out of step with the table");
+	cr_assert_eq(listed, SCENARIO_STEP_KINDS, "the list names %d of %d step types", listed, SCENARIO_STEP_KINDS);
+	for (int k = 0; k < SCENARIO_STEP_KINDS; k++)
+		cr_assert_str_neq(scenario_step_name((enum scenario_step_kind)k), "?", "step kind %d has no table entry", k);
+	cr_assert_str_eq(scenario_step_name(STEP_REPORT_PERIOD), "report_period");
+	cr_assert_str_eq(scenario_step_name((enum scenario_step_kind)SCENARIO_STEP_KINDS), "?");
+	expect_error("name: t\nsteps:\n  - wiat: 5s\n", "s.yaml:3:5: steps[0]: unknown step 'wiat'", "did you mean 'wait'?");
 }
 
 Test(scenario, trace_step_reads)
