@@ -1,7 +1,9 @@
 /* scenario.c - reading and checking scenario files (see scenario.h). */
 #include "scenario.h"
 #include "cli.h"
+#include "diagnose.h"
 #include "duration.h"
+#include "tracker.h"
 #include "yamldoc.h"
 
 #include <ctype.h>
@@ -25,6 +27,22 @@ const char *const scenario_sources[] = {
 	"ota.recovery_time", /* s from the update's start to its last word (committed, rolled back, ...) */
 	NULL,
 };
+
+const struct scenario_state scenario_states[] = {
+	{ "reset_reason", "restarts" },  /* the last reset's source: power_on, watchdog, ... */
+	{ "restarts", "restarts" },      /* the restart counter */
+	{ "bank", "ota" },               /* the firmware bank running: A or B */
+	{ "ota_state", "ota" },          /* where an update stands: committed, deferred, ... */
+	{ "data_session", "data_session" }, /* up, down or refused */
+	{ "power_source", NULL },
+	{ "data_link", NULL },
+	{ "gprs", NULL },
+	{ "signal", NULL },
+	{ "operator", NULL },
+	{ NULL, NULL },
+};
+
+const char *const scenario_rig_requires[] = { "console", "power", "uplink", "gnss", "fault:datacap", NULL };
 
 static const char *const top_keys[] = { "name", "summary", "requires", "steps", NULL };
 static const char *const relay_keys[] = { "line", "state", NULL };
@@ -81,16 +99,23 @@ static const char *join(const char *const *words, size_t n, char *buf, size_t le
 	return buf;
 }
 
-/* "unknown WHAT 'WORD'; did you mean 'X'? (known: ...)": the guess when one
- * is close (cli_suggest), the whole list always. */
+/* "unknown WHAT 'WORD'; did you mean 'X'? (known: ...)": the guess from
+ * GUESSES when one is close (cli_suggest), the KNOWN list always. */
+static int refuse_guess(struct ydoc *d, const yaml_node_t *at, const char *path, const char *what, const char *word,
+			const char *const *guesses, size_t n_guesses, const char *const *known, size_t n_known)
+{
+	char list[400], guess[96] = "";
+	const char *g = cli_suggest(word, guesses, n_guesses);
+	if (g)
+		snprintf(guess, sizeof guess, "; did you mean '%s'?", g);
+	return ydoc_fail(d, at, path, "unknown %s '%s'%s (known: %s)", what, word, guess,
+			 join(known, n_known, list, sizeof list));
+}
+
 static int refuse_unknown(struct ydoc *d, const yaml_node_t *at, const char *path, const char *what, const char *word,
 			  const char *const *known, size_t n)
 {
-	char list[400], guess[96] = "";
-	const char *g = cli_suggest(word, known, n);
-	if (g)
-		snprintf(guess, sizeof guess, "; did you mean '%s'?", g);
-	return ydoc_fail(d, at, path, "unknown %s '%s'%s (known: %s)", what, word, guess, join(known, n, list, sizeof list));
+	return refuse_guess(d, at, path, what, word, known, n, known, n);
 }
 
 static int read_on_off(struct ydoc *d, yaml_node_t *n, const char *path, bool *on)
@@ -110,6 +135,41 @@ static int read_limit(struct ydoc *d, yaml_node_t *map, const char *key, const c
 	return v ? ydoc_double(d, v, ydoc_keypath(path, sizeof path, "%s.%s", base, key), out) : 0;
 }
 
+#define NAMES_MAX 32
+
+static const struct scenario_state *state_find(const char *name)
+{
+	for (const struct scenario_state *s = scenario_states; s->name; s++)
+		if (!strcmp(s->name, name))
+			return s;
+	return NULL;
+}
+
+/* A state the engine cannot read would only be found once the rack runs. */
+static int check_state(struct ydoc *d, yaml_node_t *n, const char *path, const char *value)
+{
+	if (state_find(value))
+		return 0;
+	const char *names[NAMES_MAX];
+	size_t k = 0;
+	for (const struct scenario_state *s = scenario_states; s->name && k < NAMES_MAX; s++)
+		names[k++] = s->name;
+	return refuse_unknown(d, n, path, "state", value, names, k);
+}
+
+/* A misspelt reason code is never diagnosed: with 'absent: true' the step
+ * would pass whatever the unit did. */
+static int check_reason(struct ydoc *d, yaml_node_t *n, const char *path, const char *value)
+{
+	if (diag_rule_find(value))
+		return 0;
+	const char *codes[NAMES_MAX];
+	size_t k = 0;
+	for (size_t i = 0; i < diag_rule_count && k < NAMES_MAX; i++)
+		codes[k++] = diag_rules[i].code;
+	return refuse_unknown(d, n, path, "reason code", value, codes, k);
+}
+
 /* What an expect step can wait for: one entry per subject, indexed by its
  * kind. VALUES lists the allowed values ("fix|honest"); NULL: the value is
  * free (an event kind, an answer) or checked by CHECK. */
@@ -117,17 +177,18 @@ struct expect_subject {
 	const char *key;
 	const char *values;
 	int (*check)(struct ydoc *d, yaml_node_t *n, const char *path, const char *value);
+	const char *needs;  /* in `requires:`; NULL: nothing (a state: the state's own) */
 };
 
 static const struct expect_subject expect_subjects[] = {
-	[EXPECT_EVENT] = { .key = "event" },
-	[EXPECT_STATE] = { .key = "state" },
-	[EXPECT_REASON] = { .key = "reason" },
+	[EXPECT_EVENT] = { .key = "event", .needs = "events" },
+	[EXPECT_STATE] = { .key = "state", .check = check_state },
+	[EXPECT_REASON] = { .key = "reason", .check = check_reason },
 	[EXPECT_ANSWER] = { .key = "answer" },
-	[EXPECT_UPLINK] = { .key = "uplink", .values = "flowing" },
-	[EXPECT_FLUSH] = { .key = "flush", .values = "complete" },
-	[EXPECT_GNSS] = { .key = "gnss", .values = "fix|honest" },
-	[EXPECT_RESTART] = { .key = "restart", .values = "seen" },
+	[EXPECT_UPLINK] = { .key = "uplink", .values = "flowing", .needs = "uplink" },
+	[EXPECT_FLUSH] = { .key = "flush", .values = "complete", .needs = "uplink" },
+	[EXPECT_GNSS] = { .key = "gnss", .values = "fix|honest", .needs = "gnss" },
+	[EXPECT_RESTART] = { .key = "restart", .values = "seen", .needs = "restarts" },
 };
 
 #define N_EXPECT_SUBJECTS (sizeof expect_subjects / sizeof expect_subjects[0])
@@ -396,28 +457,55 @@ static int read_report_period(struct ydoc *d, yaml_node_t *v, const char *path, 
 	return 0;
 }
 
+static const char *expect_needs(const struct scenario_step *st, char *buf, size_t len)
+{
+	(void)buf, (void)len;
+	if (st->expect == EXPECT_STATE) {
+		const struct scenario_state *s = state_find(st->text);
+		return s ? s->needs : NULL;
+	}
+	return (size_t)st->expect < N_EXPECT_SUBJECTS ? expect_subjects[st->expect].needs : NULL;
+}
+
+static const char *relay_needs(const struct scenario_step *st, char *buf, size_t len)
+{
+	snprintf(buf, len, "relay:%s", st->text);
+	return buf;
+}
+
 /* Every step type: a new one is one entry here (and its parse function).
- * HELP is the value's shape, for errors and docs/scenario-file.md. */
+ * HELP is the value's shape (docs/scenario-file.md shows it). NEEDS is
+ * what the step needs in `requires:`, or NEEDS_OF works it out from the
+ * step (from the value under NEEDS_KEY, where an error about it points);
+ * neither: nothing. */
 struct step_type {
 	const char *key;
 	int (*parse)(struct ydoc *d, yaml_node_t *v, const char *path, struct scenario_step *st);
 	const char *help;
+	const char *needs;
+	const char *(*needs_of)(const struct scenario_step *st, char *buf, size_t len);
+	const char *needs_key;
 };
 
 static const struct step_type step_types[] = {
-	[STEP_POWER] = { .key = "power", .parse = read_power, .help = "on|off|cycle" },
-	[STEP_RELAY] = { .key = "relay", .parse = read_relay, .help = "{line: NAME, state: on|off}" },
+	[STEP_POWER] = { .key = "power", .parse = read_power, .help = "on|off|cycle", .needs = "power" },
+	[STEP_RELAY] = { .key = "relay", .parse = read_relay, .help = "{line: NAME, state: on|off}", .needs_of = relay_needs,
+			 .needs_key = "line" },
 	[STEP_WAIT] = { .key = "wait", .parse = read_wait, .help = "DURATION" },
 	[STEP_COMMAND] = { .key = "command", .parse = read_command, .help = "TEXT (one line)" },
-	[STEP_EXPECT] = { .key = "expect", .parse = read_expect, .help = "{SUBJECT: VALUE, within: DURATION, ...}" },
+	[STEP_EXPECT] = { .key = "expect", .parse = read_expect, .help = "{SUBJECT: VALUE, within: DURATION, ...}",
+			  .needs_of = expect_needs },
 	[STEP_MEASURE] = { .key = "measure", .parse = read_measure,
 			   .help = "{name: N, source: SOURCE, unit: U, low: X, high: Y, marginal: F}" },
 	[STEP_RECORD] = { .key = "record", .parse = read_record, .help = "TEXT" },
-	[STEP_FAULT] = { .key = "fault", .parse = read_fault, .help = "{datacap: BYTES, period: DURATION} | {datacap: off}" },
+	[STEP_FAULT] = { .key = "fault", .parse = read_fault, .help = "{datacap: BYTES, period: DURATION} | {datacap: off}",
+			 .needs = "fault:datacap" },
 	[STEP_UPDATE] = { .key = "update", .parse = read_update,
-			  .help = "{image: NAME.fw, expect: committed|rolled_back|rejected|deferred, within: D, power_cut: D..D}" },
+			  .help = "{image: NAME.fw, expect: committed|rolled_back|rejected|deferred, within: D, power_cut: D..D}",
+			  .needs = "ota" },
 	[STEP_TRACE] = { .key = "trace", .parse = read_trace, .help = "{source: supply, every: DURATION, for: DURATION}" },
-	[STEP_REPORT_PERIOD] = { .key = "report_period", .parse = read_report_period, .help = "DURATION (whole seconds)" },
+	[STEP_REPORT_PERIOD] = { .key = "report_period", .parse = read_report_period, .help = "DURATION (whole seconds)",
+				 .needs = "report_period" },
 };
 
 #define N_STEP_TYPES (sizeof step_types / sizeof step_types[0])
@@ -426,6 +514,45 @@ _Static_assert(N_STEP_TYPES == SCENARIO_STEP_KINDS, "one step_types[] entry per 
 const char *scenario_step_name(enum scenario_step_kind k)
 {
 	return (size_t)k < N_STEP_TYPES && step_types[k].key ? step_types[k].key : "?";
+}
+
+const char *scenario_step_help(enum scenario_step_kind k)
+{
+	return (size_t)k < N_STEP_TYPES && step_types[k].help ? step_types[k].help : "?";
+}
+
+const char *scenario_step_needs(const struct scenario_step *st, char *buf, size_t len)
+{
+	if ((size_t)st->kind >= N_STEP_TYPES)
+		return NULL;
+	const struct step_type *t = &step_types[st->kind];
+	return t->needs_of ? t->needs_of(st, buf, len) : t->needs;
+}
+
+static bool required(const struct scenario *sc, const char *what)
+{
+	for (int i = 0; i < sc->n_requires; i++)
+		if (!strcmp(sc->requires[i], what))
+			return true;
+	return false;
+}
+
+/* A scenario declares what it needs, so a slot without it is SKIPPED with
+ * that reason instead of failing at the step: "expect: {event: boot} needs
+ * 'events' in requires", at the value the need comes from. */
+static int check_needs(struct ydoc *d, yaml_node_t *v, const char *path, const struct scenario *sc,
+		       const struct scenario_step *st)
+{
+	char buf[SCENARIO_TEXT_MAX + 8];
+	const char *need = scenario_step_needs(st, buf, sizeof buf);
+	if (!need || required(sc, need))
+		return 0;
+	const char *key = scenario_step_name(st->kind);
+	const char *sub = st->kind == STEP_EXPECT ? expect_subjects[st->expect].key : step_types[st->kind].needs_key;
+	if (sub)
+		return ydoc_fail(d, ydoc_get(d, v, sub), path, "%s: {%s: %s} needs '%s' in requires", key, sub, st->text, need);
+	const char *text = ydoc_scalar(v);
+	return ydoc_fail(d, v, path, "%s: %s needs '%s' in requires", key, text ? text : "{...}", need);
 }
 
 static int refuse_step(struct ydoc *d, yaml_node_t *n, const char *base, const char *key)
@@ -438,7 +565,7 @@ static int refuse_step(struct ydoc *d, yaml_node_t *n, const char *base, const c
 	return refuse_unknown(d, n, base, "step", key, names, n_names);
 }
 
-static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_step *st)
+static int read_step(struct ydoc *d, yaml_node_t *n, int idx, const struct scenario *sc, struct scenario_step *st)
 {
 	char base[32], path[96];
 	ydoc_keypath(base, sizeof base, "steps[%d]", idx);
@@ -457,7 +584,10 @@ static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_st
 	if (k == N_STEP_TYPES)
 		return refuse_step(d, n, base, key);
 	st->kind = (enum scenario_step_kind)k;
-	return step_types[k].parse(d, v, ydoc_keypath(path, sizeof path, "%s.%s", base, key), st);
+	ydoc_keypath(path, sizeof path, "%s.%s", base, key);
+	if (step_types[k].parse(d, v, path, st))
+		return -1;
+	return check_needs(d, v, path, sc, st);
 }
 
 /* Each duration is capped, and so is their sum (steps at most
@@ -478,6 +608,64 @@ static int check_total(struct ydoc *d, yaml_node_t *steps, const struct scenario
 	return 0;
 }
 
+static bool requirement_known(const char *r)
+{
+	if (!strncmp(r, "relay:", 6))
+		return r[6] && !strpbrk(r + 6, " \t,:");
+	return listed(scenario_rig_requires, r) || tracker_cap_known(r);
+}
+
+/* The requirements a scenario may name, for errors: REL stands for
+ * relay:LINE (the line as typed, so "realy:ignition" finds "relay:ignition"). */
+static size_t requirement_names(const char **out, size_t max, const char *rel)
+{
+	size_t k = 0;
+	for (size_t i = 0; scenario_rig_requires[i] && k < max; i++)
+		out[k++] = scenario_rig_requires[i];
+	if (k < max)
+		out[k++] = rel;
+	for (size_t i = 0; tracker_cap_names[i] && k < max; i++)
+		if (!listed(scenario_rig_requires, tracker_cap_names[i]))
+			out[k++] = tracker_cap_names[i];
+	return k;
+}
+
+static int refuse_requirement(struct ydoc *d, yaml_node_t *n, const char *path, const char *r)
+{
+	const char *names[NAMES_MAX], *guesses[NAMES_MAX];
+	char rel[SCENARIO_NAME_MAX + 8];
+	const char *colon = strchr(r, ':');
+	snprintf(rel, sizeof rel, "relay:%s", colon && colon[1] ? colon + 1 : "NAME");
+	size_t n_names = requirement_names(names, NAMES_MAX, "relay:NAME");
+	size_t n_guesses = requirement_names(guesses, NAMES_MAX, rel);
+	return refuse_guess(d, n, path, "requirement", r, guesses, n_guesses, names, n_names);
+}
+
+/* requires: [console, power, relay:ignition, events, ...], each known and once. */
+static int read_requires(struct ydoc *d, yaml_node_t *v, struct scenario *sc)
+{
+	int n = ydoc_seq(d, v, "requires");
+	if (n < 0)
+		return -1;
+	if (n > SCENARIO_MAX_REQUIRES)
+		return ydoc_fail(d, v, "requires", "more than %d requirements", SCENARIO_MAX_REQUIRES);
+	for (int i = 0; i < n; i++) {
+		char path[32];
+		yaml_node_t *item = ydoc_item(d, v, i);
+		char *r = sc->requires[sc->n_requires];
+		ydoc_keypath(path, sizeof path, "requires[%d]", i);
+		if (ydoc_str(d, item, path, r, sizeof sc->requires[0]))
+			return -1;
+		if (!requirement_known(r))
+			return refuse_requirement(d, item, path, r);
+		for (int k = 0; k < sc->n_requires; k++)
+			if (!strcmp(sc->requires[k], r))
+				return ydoc_fail(d, item, path, "'%s' listed twice", r);
+		sc->n_requires++;
+	}
+	return 0;
+}
+
 static int read_scenario(struct ydoc *d, struct scenario *sc)
 {
 	yaml_node_t *root = ydoc_root(d), *v;
@@ -489,20 +677,8 @@ static int read_scenario(struct ydoc *d, struct scenario *sc)
 		return -1;
 	if ((v = ydoc_get(d, root, "summary")) && ydoc_str(d, v, "summary", sc->summary, sizeof sc->summary))
 		return -1;
-	if ((v = ydoc_get(d, root, "requires"))) {
-		int n = ydoc_seq(d, v, "requires");
-		if (n < 0)
-			return -1;
-		if (n > SCENARIO_MAX_REQUIRES)
-			return ydoc_fail(d, v, "requires", "more than %d requirements", SCENARIO_MAX_REQUIRES);
-		for (int i = 0; i < n; i++) {
-			char path[32];
-			if (ydoc_str(d, ydoc_item(d, v, i), ydoc_keypath(path, sizeof path, "requires[%d]", i),
-				     sc->requires[sc->n_requires], sizeof sc->requires[0]))
-				return -1;
-			sc->n_requires++;
-		}
-	}
+	if ((v = ydoc_get(d, root, "requires")) && read_requires(d, v, sc))
+		return -1;
 	if (!(v = ydoc_get(d, root, "steps")))
 		return ydoc_fail(d, root, "", "missing 'steps'");
 	int n = ydoc_seq(d, v, "steps");
@@ -516,7 +692,7 @@ static int read_scenario(struct ydoc *d, struct scenario *sc)
 	if (!sc->steps)
 		return ydoc_fail(d, v, "steps", "out of memory");
 	for (int i = 0; i < n; i++) {
-		if (read_step(d, ydoc_item(d, v, i), i, &sc->steps[i]))
+		if (read_step(d, ydoc_item(d, v, i), i, sc, &sc->steps[i]))
 			return -1;
 		sc->n_steps++;
 	}

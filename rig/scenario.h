@@ -98,6 +98,29 @@ struct scenario {
  * refused at load. NULL-terminated. */
 extern const char *const scenario_sources[];
 
+/* Device states `expect: {state: NAME, equals: VALUE}` may name (the engine's
+ * read_state), each with the driver capability that tells it (NULL: the
+ * status every driver has). Another name is refused at load. Ends with a
+ * NULL name. */
+struct scenario_state {
+	const char *name;
+	const char *needs;
+};
+extern const struct scenario_state scenario_states[];
+
+/* What a slot can have that is not a driver capability, as `requires:`
+ * spells it (besides relay:LINE and the capabilities in tracker_cap_names[]).
+ * NULL-terminated. */
+extern const char *const scenario_rig_requires[];
+
+/* The shape of the step kind's value ("on|off|cycle"), for docs and help. */
+const char *scenario_step_help(enum scenario_step_kind k);
+
+/* What step ST needs in a scenario's `requires:` ("events", "ota",
+ * "relay:ignition"; BUF holds it when it is built), or NULL for nothing.
+ * scenario_load() refuses a step whose need is not declared. */
+const char *scenario_step_needs(const struct scenario_step *st, char *buf, size_t len);
+
 int scenario_load(const char *path, struct scenario *sc, char *err, size_t errlen);
 void scenario_free(struct scenario *sc);
 
