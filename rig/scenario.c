@@ -206,13 +206,13 @@ static bool value_allowed(const char *values, const char *value)
 /* "fix or honest" for "fix|honest". */
 static const char *values_text(const char *values, char *buf, size_t len)
 {
+	size_t at = 0;
 	*buf = 0;
-	for (const char *p = values; *p; p++) {
-		if (*p != '|') {
-			strncat(buf, (char[]){ *p, 0 }, len - strlen(buf) - 1);
-			continue;
-		}
-		strncat(buf, strchr(p + 1, '|') ? ", " : " or ", len - strlen(buf) - 1);
+	for (const char *p = values; *p && at < len;) {
+		size_t n = strcspn(p, "|");
+		const char *sep = p == values ? "" : strchr(p, '|') ? ", " : " or ";
+		at += (size_t)snprintf(buf + at, len - at, "%s%.*s", sep, (int)n, p);
+		p += n + (p[n] == '|');
 	}
 	return buf;
 }
@@ -225,37 +225,37 @@ static const char *subject_list(char *buf, size_t len)
 	return join(keys, N_EXPECT_SUBJECTS, buf, len);
 }
 
-/* The one subject of an expect step: its kind, text and node. */
-static int read_subject(struct ydoc *d, yaml_node_t *v, const char *base, struct scenario_step *st, yaml_node_t **at)
+/* The one subject of an expect step (its kind and text), checked against
+ * its allowed values or its CHECK. */
+static int read_subject(struct ydoc *d, yaml_node_t *v, const char *base, struct scenario_step *st)
 {
 	char path[96], list[128];
-	*at = NULL;
+	yaml_node_t *at = NULL;
 	for (size_t i = 0; i < N_EXPECT_SUBJECTS; i++) {
 		yaml_node_t *s = ydoc_get(d, v, expect_subjects[i].key);
 		if (!s)
 			continue;
-		if (*at)
+		if (at)
 			return ydoc_fail(d, s, base, "expect one thing per step: %s", subject_list(list, sizeof list));
-		*at = s;
+		at = s;
 		st->expect = (enum scenario_expect_kind)i;
 		ydoc_keypath(path, sizeof path, "%s.%s", base, expect_subjects[i].key);
 		if (ydoc_str(d, s, path, st->text, sizeof st->text))
 			return -1;
 	}
-	if (!*at)
+	if (!at)
 		return ydoc_fail(d, v, base, "say what to expect: %s", subject_list(list, sizeof list));
 	const struct expect_subject *sub = &expect_subjects[st->expect];
 	char want[96];
 	if (sub->values && !value_allowed(sub->values, st->text))
-		return ydoc_fail(d, *at, path, "expected %s, got '%s'", values_text(sub->values, want, sizeof want), st->text);
-	return sub->check ? sub->check(d, *at, path, st->text) : 0;
+		return ydoc_fail(d, at, path, "expected %s, got '%s'", values_text(sub->values, want, sizeof want), st->text);
+	return sub->check ? sub->check(d, at, path, st->text) : 0;
 }
 
 static int read_expect(struct ydoc *d, yaml_node_t *v, const char *base, struct scenario_step *st)
 {
 	char path[96];
-	yaml_node_t *subject;
-	if (ydoc_map(d, v, base, expect_keys) || read_subject(d, v, base, st, &subject))
+	if (ydoc_map(d, v, base, expect_keys) || read_subject(d, v, base, st))
 		return -1;
 	yaml_node_t *eq = ydoc_get(d, v, "equals");
 	if (eq && st->expect != EXPECT_STATE)

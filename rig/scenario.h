@@ -4,8 +4,11 @@
  *
  * YAML through yamldoc, so every error reads "file:line:column: key: what".
  * A scenario is checked whole when it is loaded (unknown keys, bad
- * durations, unknown step kinds, limits the wrong way round), so a typo
- * fails before the first slot is touched, not two hours into a run.
+ * durations, unknown step kinds, limits the wrong way round, reason codes,
+ * state names, measurement sources, requires: entries, and each step's need
+ * declared in requires:), so a typo fails before the first slot is touched,
+ * not two hours into a run, and a slot that lacks a need is SKIPPED.
+ * Step types are one table in scenario.c (key, parse, help, needs).
  * docs/scenario-file.md describes the format.
  */
 #ifndef TRACKRIG_SCENARIO_H

@@ -384,3 +384,52 @@ Test(scenario, step_needs_its_requirement)
 	}
 	scenario_free(&sc);
 }
+
+/* TEXT with every '|' written as markdown's '\|' (inside a table cell). */
+static void md_cell(const char *text, char *out, size_t len)
+{
+	size_t k = 0;
+	for (const char *p = text; *p && k + 2 < len; p++) {
+		if (*p == '|')
+			out[k++] = '\\';
+		out[k++] = *p;
+	}
+	out[k] = 0;
+}
+
+/* docs/scenario-file.md follows the tables: its example loads, its step
+ * table has every step type with its value's shape, and it names
+ * every state and capability. */
+Test(scenario, docs_follow_the_tables)
+{
+	char *doc = support_read_file("docs/scenario-file.md");
+	cr_assert_not_null(doc);
+	const char *y = strstr(doc, "```yaml\n");
+	cr_assert_not_null(y);
+	y += strlen("```yaml\n");
+	const char *end = strstr(y, "```");
+	cr_assert_not_null(end);
+	char *example = strndup(y, (size_t)(end - y));
+	struct scenario sc;
+	char err[768] = "";
+	cr_assert_eq(scenario_load(write_file(example), &sc, err, sizeof err), 0, "the docs' example: %s", err);
+	free(example);
+	for (int k = 0; k < SCENARIO_STEP_KINDS; k++) {
+		char help[256], row[400];
+		md_cell(scenario_step_help((enum scenario_step_kind)k), help, sizeof help);
+		snprintf(row, sizeof row, "| `%s` | `%s`", scenario_step_name((enum scenario_step_kind)k), help);
+		cr_expect(strstr(doc, row), "docs/scenario-file.md lacks the row '%s'", row);
+	}
+	scenario_free(&sc);
+	for (const struct scenario_state *s = scenario_states; s->name; s++) {
+		char cell[64];
+		snprintf(cell, sizeof cell, "`%s`", s->name);
+		cr_expect(strstr(doc, cell), "docs lack the state %s", cell);
+	}
+	for (size_t i = 0; tracker_cap_names[i]; i++) {
+		char cell[64];
+		snprintf(cell, sizeof cell, "`%s`", tracker_cap_names[i]);
+		cr_expect(strstr(doc, cell), "docs lack the capability %s", cell);
+	}
+	free(doc);
+}
