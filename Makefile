@@ -199,8 +199,10 @@ FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
 FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
 # What the targets reach: the drivers (codec, firmware images, tracker
-# command sets) and the rig's loaders and framing.
-FUZZ_LIBSRC  := $(DRV_SRC) rig/rack.c rig/scenario.c rig/yamldoc.c rig/duration.c rig/ingest_frame.c
+# command sets) and the rig's loaders and framing (the scenario loader checks
+# reason codes against diagnose.c and guesses through cli.c's cli_suggest).
+FUZZ_LIBSRC  := $(DRV_SRC) rig/rack.c rig/scenario.c rig/yamldoc.c rig/duration.c rig/ingest_frame.c \
+		rig/cli.c rig/diagnose.c rig/dispatch.c
 fuzzobj       = $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(1))
 
 .PHONY: fuzz fuzz-run

@@ -1,6 +1,9 @@
 /* scenario.c - reading and checking scenario files (see scenario.h). */
 #include "scenario.h"
+#include "cli.h"
+#include "diagnose.h"
 #include "duration.h"
+#include "tracker.h"
 #include "yamldoc.h"
 
 #include <ctype.h>
@@ -25,6 +28,22 @@ const char *const scenario_sources[] = {
 	NULL,
 };
 
+const struct scenario_state scenario_states[] = {
+	{ "reset_reason", "restarts" },  /* the last reset's source: power_on, watchdog, ... */
+	{ "restarts", "restarts" },      /* the restart counter */
+	{ "bank", "ota" },               /* the firmware bank running: A or B */
+	{ "ota_state", "ota" },          /* where an update stands: committed, deferred, ... */
+	{ "data_session", "data_session" }, /* up, down or refused */
+	{ "power_source", NULL },
+	{ "data_link", NULL },
+	{ "gprs", NULL },
+	{ "signal", NULL },
+	{ "operator", NULL },
+	{ NULL, NULL },
+};
+
+const char *const scenario_rig_requires[] = { "console", "power", "uplink", "gnss", "fault:datacap", NULL };
+
 static const char *const top_keys[] = { "name", "summary", "requires", "steps", NULL };
 static const char *const relay_keys[] = { "line", "state", NULL };
 static const char *const expect_keys[] = { "event", "state", "reason", "answer", "uplink", "flush", "gnss", "restart", "equals",
@@ -33,15 +52,6 @@ static const char *const fault_keys[] = { "datacap", "period", NULL };
 static const char *const update_keys[] = { "image", "expect", "within", "power_cut", NULL };
 static const char *const measure_keys[] = { "name", "source", "unit", "low", "high", "marginal", NULL };
 static const char *const trace_keys[] = { "source", "every", "for", NULL };
-
-static const struct {
-	const char *key;
-	enum scenario_step_kind kind;
-} kinds[] = {
-	{ "power", STEP_POWER }, { "relay", STEP_RELAY }, { "wait", STEP_WAIT }, { "command", STEP_COMMAND },
-	{ "expect", STEP_EXPECT }, { "measure", STEP_MEASURE }, { "record", STEP_RECORD }, { "fault", STEP_FAULT },
-	{ "update", STEP_UPDATE }, { "trace", STEP_TRACE }, { "report_period", STEP_REPORT_PERIOD },
-};
 
 int scenario_duration(const char *text, int64_t *ms)
 {
@@ -62,6 +72,52 @@ static int read_duration(struct ydoc *d, yaml_node_t *n, const char *path, int64
 	return 0;
 }
 
+static size_t list_len(const char *const *list)
+{
+	size_t n = 0;
+	while (list[n])
+		n++;
+	return n;
+}
+
+static bool listed(const char *const *list, const char *word)
+{
+	for (size_t i = 0; list[i]; i++)
+		if (!strcmp(list[i], word))
+			return true;
+	return false;
+}
+
+/* "KNOWN1, KNOWN2, ..." into BUF. */
+static const char *join(const char *const *words, size_t n, char *buf, size_t len)
+{
+	*buf = 0;
+	for (size_t i = 0; i < n; i++) {
+		strncat(buf, i ? ", " : "", len - strlen(buf) - 1);
+		strncat(buf, words[i], len - strlen(buf) - 1);
+	}
+	return buf;
+}
+
+/* "unknown WHAT 'WORD'; did you mean 'X'? (known: ...)": the guess from
+ * GUESSES when one is close (cli_suggest), the KNOWN list always. */
+static int refuse_guess(struct ydoc *d, const yaml_node_t *at, const char *path, const char *what, const char *word,
+			const char *const *guesses, size_t n_guesses, const char *const *known, size_t n_known)
+{
+	char list[400], guess[96] = "";
+	const char *g = cli_suggest(word, guesses, n_guesses);
+	if (g)
+		snprintf(guess, sizeof guess, "; did you mean '%s'?", g);
+	return ydoc_fail(d, at, path, "unknown %s '%s'%s (known: %s)", what, word, guess,
+			 join(known, n_known, list, sizeof list));
+}
+
+static int refuse_unknown(struct ydoc *d, const yaml_node_t *at, const char *path, const char *what, const char *word,
+			  const char *const *known, size_t n)
+{
+	return refuse_guess(d, at, path, what, word, known, n, known, n);
+}
+
 static int read_on_off(struct ydoc *d, yaml_node_t *n, const char *path, bool *on)
 {
 	const char *s = ydoc_scalar(n);
@@ -79,28 +135,128 @@ static int read_limit(struct ydoc *d, yaml_node_t *map, const char *key, const c
 	return v ? ydoc_double(d, v, ydoc_keypath(path, sizeof path, "%s.%s", base, key), out) : 0;
 }
 
+#define NAMES_MAX 32
+
+static const struct scenario_state *state_find(const char *name)
+{
+	for (const struct scenario_state *s = scenario_states; s->name; s++)
+		if (!strcmp(s->name, name))
+			return s;
+	return NULL;
+}
+
+/* A state the engine cannot read would only be found once the rack runs. */
+static int check_state(struct ydoc *d, yaml_node_t *n, const char *path, const char *value)
+{
+	if (state_find(value))
+		return 0;
+	const char *names[NAMES_MAX];
+	size_t k = 0;
+	for (const struct scenario_state *s = scenario_states; s->name && k < NAMES_MAX; s++)
+		names[k++] = s->name;
+	return refuse_unknown(d, n, path, "state", value, names, k);
+}
+
+/* A misspelt reason code is never diagnosed: with 'absent: true' the step
+ * would pass whatever the unit did. */
+static int check_reason(struct ydoc *d, yaml_node_t *n, const char *path, const char *value)
+{
+	if (diag_rule_find(value))
+		return 0;
+	const char *codes[NAMES_MAX];
+	size_t k = 0;
+	for (size_t i = 0; i < diag_rule_count && k < NAMES_MAX; i++)
+		codes[k++] = diag_rules[i].code;
+	return refuse_unknown(d, n, path, "reason code", value, codes, k);
+}
+
+/* What an expect step can wait for: one entry per subject, indexed by its
+ * kind. VALUES lists the allowed values ("fix|honest"); NULL: the value is
+ * free (an event kind, an answer) or checked by CHECK. */
+struct expect_subject {
+	const char *key;
+	const char *values;
+	int (*check)(struct ydoc *d, yaml_node_t *n, const char *path, const char *value);
+	const char *needs;  /* in `requires:`; NULL: nothing (a state: the state's own) */
+};
+
+static const struct expect_subject expect_subjects[] = {
+	[EXPECT_EVENT] = { .key = "event", .needs = "events" },
+	[EXPECT_STATE] = { .key = "state", .check = check_state },
+	[EXPECT_REASON] = { .key = "reason", .check = check_reason },
+	[EXPECT_ANSWER] = { .key = "answer" },
+	[EXPECT_UPLINK] = { .key = "uplink", .values = "flowing", .needs = "uplink" },
+	[EXPECT_FLUSH] = { .key = "flush", .values = "complete", .needs = "uplink" },
+	[EXPECT_GNSS] = { .key = "gnss", .values = "fix|honest", .needs = "gnss" },
+	[EXPECT_RESTART] = { .key = "restart", .values = "seen", .needs = "restarts" },
+};
+
+#define N_EXPECT_SUBJECTS (sizeof expect_subjects / sizeof expect_subjects[0])
+
+/* True when VALUE is one of the '|'-separated VALUES. */
+static bool value_allowed(const char *values, const char *value)
+{
+	size_t n = strlen(value);
+	for (const char *p = values; p; p = strchr(p, '|') ? strchr(p, '|') + 1 : NULL)
+		if (!strncmp(p, value, n) && (p[n] == '|' || !p[n]))
+			return true;
+	return false;
+}
+
+/* "fix or honest" for "fix|honest". */
+static const char *values_text(const char *values, char *buf, size_t len)
+{
+	size_t at = 0;
+	*buf = 0;
+	for (const char *p = values; *p && at < len;) {
+		size_t n = strcspn(p, "|");
+		const char *sep = p == values ? "" : strchr(p, '|') ? ", " : " or ";
+		at += (size_t)snprintf(buf + at, len - at, "%s%.*s", sep, (int)n, p);
+		p += n + (p[n] == '|');
+	}
+	return buf;
+}
+
+static const char *subject_list(char *buf, size_t len)
+{
+	const char *keys[N_EXPECT_SUBJECTS];
+	for (size_t i = 0; i < N_EXPECT_SUBJECTS; i++)
+		keys[i] = expect_subjects[i].key;
+	return join(keys, N_EXPECT_SUBJECTS, buf, len);
+}
+
+/* The one subject of an expect step (its kind and text), checked against
+ * its allowed values or its CHECK. */
+static int read_subject(struct ydoc *d, yaml_node_t *v, const char *base, struct scenario_step *st)
+{
+	char path[96], list[128];
+	yaml_node_t *at = NULL;
+	for (size_t i = 0; i < N_EXPECT_SUBJECTS; i++) {
+		yaml_node_t *s = ydoc_get(d, v, expect_subjects[i].key);
+		if (!s)
+			continue;
+		if (at)
+			return ydoc_fail(d, s, base, "expect one thing per step: %s", subject_list(list, sizeof list));
+		at = s;
+		st->expect = (enum scenario_expect_kind)i;
+		ydoc_keypath(path, sizeof path, "%s.%s", base, expect_subjects[i].key);
+		if (ydoc_str(d, s, path, st->text, sizeof st->text))
+			return -1;
+	}
+	if (!at)
+		return ydoc_fail(d, v, base, "say what to expect: %s", subject_list(list, sizeof list));
+	const struct expect_subject *sub = &expect_subjects[st->expect];
+	char want[96];
+	if (sub->values && !value_allowed(sub->values, st->text))
+		return ydoc_fail(d, at, path, "expected %s, got '%s'", values_text(sub->values, want, sizeof want), st->text);
+	return sub->check ? sub->check(d, at, path, st->text) : 0;
+}
+
 static int read_expect(struct ydoc *d, yaml_node_t *v, const char *base, struct scenario_step *st)
 {
 	char path[96];
-	if (ydoc_map(d, v, base, expect_keys))
+	if (ydoc_map(d, v, base, expect_keys) || read_subject(d, v, base, st))
 		return -1;
-	static const struct { const char *key; enum scenario_expect_kind kind; } subj[] = {
-		{ "event", EXPECT_EVENT }, { "state", EXPECT_STATE }, { "reason", EXPECT_REASON }, { "answer", EXPECT_ANSWER },
-		{ "uplink", EXPECT_UPLINK }, { "flush", EXPECT_FLUSH }, { "gnss", EXPECT_GNSS }, { "restart", EXPECT_RESTART },
-	};
-	int found = 0;
-	for (size_t i = 0; i < sizeof subj / sizeof subj[0]; i++) {
-		yaml_node_t *s = ydoc_get(d, v, subj[i].key);
-		if (!s)
-			continue;
-		if (found++)
-			return ydoc_fail(d, s, base, "expect one thing per step: event, state, reason, answer, uplink, flush or gnss");
-		st->expect = subj[i].kind;
-		if (ydoc_str(d, s, ydoc_keypath(path, sizeof path, "%s.%s", base, subj[i].key), st->text, sizeof st->text))
-			return -1;
-	}
-	if (!found)
-		return ydoc_fail(d, v, base, "say what to expect: event, state, reason, answer, uplink, flush or gnss");
 	yaml_node_t *eq = ydoc_get(d, v, "equals");
 	if (eq && st->expect != EXPECT_STATE)
 		return ydoc_fail(d, eq, base, "'equals' goes with 'state'");
@@ -111,14 +267,6 @@ static int read_expect(struct ydoc *d, yaml_node_t *v, const char *base, struct 
 	yaml_node_t *w = ydoc_get(d, v, "within");
 	if (w && read_duration(d, w, ydoc_keypath(path, sizeof path, "%s.within", base), &st->duration_ms))
 		return -1;
-	if (st->expect == EXPECT_UPLINK && strcmp(st->text, "flowing"))
-		return ydoc_fail(d, ydoc_get(d, v, "uplink"), base, "expected 'uplink: flowing', got '%s'", st->text);
-	if (st->expect == EXPECT_GNSS && strcmp(st->text, "fix") && strcmp(st->text, "honest"))
-		return ydoc_fail(d, ydoc_get(d, v, "gnss"), base, "expected 'gnss: fix' or 'gnss: honest', got '%s'", st->text);
-	if (st->expect == EXPECT_RESTART && strcmp(st->text, "seen"))
-		return ydoc_fail(d, ydoc_get(d, v, "restart"), base, "expected 'restart: seen', got '%s'", st->text);
-	if (st->expect == EXPECT_FLUSH && strcmp(st->text, "complete"))
-		return ydoc_fail(d, ydoc_get(d, v, "flush"), base, "expected 'flush: complete', got '%s'", st->text);
 	yaml_node_t *per = ydoc_get(d, v, "period");
 	if (per && st->expect != EXPECT_FLUSH)
 		return ydoc_fail(d, per, base, "'period' goes with 'flush'");
@@ -147,16 +295,9 @@ static int read_measure(struct ydoc *d, yaml_node_t *v, const char *base, struct
 	    ydoc_str(d, unit, ydoc_keypath(path, sizeof path, "%s.unit", base), st->unit, sizeof st->unit) ||
 	    read_limit(d, v, "low", base, &st->low) || read_limit(d, v, "high", base, &st->high))
 		return -1;
-	bool known = false;
-	char list[200] = "";
-	for (size_t i = 0; scenario_sources[i]; i++) {
-		known |= strcmp(scenario_sources[i], st->source) == 0;
-		strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-		strncat(list, scenario_sources[i], sizeof list - strlen(list) - 1);
-	}
-	if (!known)
-		return ydoc_fail(d, src, ydoc_keypath(path, sizeof path, "%s.source", base),
-				 "unknown source '%s' (known: %s)", st->source, list);
+	if (!listed(scenario_sources, st->source))
+		return refuse_unknown(d, src, ydoc_keypath(path, sizeof path, "%s.source", base), "source", st->source,
+				      scenario_sources, list_len(scenario_sources));
 	if (!isnan(st->low) && !isnan(st->high) && st->low > st->high)
 		return ydoc_fail(d, v, base, "low limit %g is above high limit %g", st->low, st->high);
 	yaml_node_t *m = ydoc_get(d, v, "marginal");
@@ -266,7 +407,165 @@ static int read_trace(struct ydoc *d, yaml_node_t *v, const char *base, struct s
 	return 0;
 }
 
-static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_step *st)
+static int read_power(struct ydoc *d, yaml_node_t *v, const char *path, struct scenario_step *st)
+{
+	const char *s = ydoc_scalar(v);
+	if (s && !strcmp(s, "on")) st->power = POWER_ON;
+	else if (s && !strcmp(s, "off")) st->power = POWER_OFF;
+	else if (s && !strcmp(s, "cycle")) st->power = POWER_CYCLE;
+	else return ydoc_fail(d, v, path, "expected on, off or cycle, got '%s'", s ? s : "a non-value");
+	return 0;
+}
+
+static int read_relay(struct ydoc *d, yaml_node_t *v, const char *base, struct scenario_step *st)
+{
+	char path[96];
+	if (ydoc_map(d, v, base, relay_keys))
+		return -1;
+	if (!ydoc_get(d, v, "line") || !ydoc_get(d, v, "state"))
+		return ydoc_fail(d, v, base, "a relay step needs 'line' and 'state'");
+	if (ydoc_str(d, ydoc_get(d, v, "line"), ydoc_keypath(path, sizeof path, "%s.line", base), st->text, sizeof st->text))
+		return -1;
+	return read_on_off(d, ydoc_get(d, v, "state"), ydoc_keypath(path, sizeof path, "%s.state", base), &st->on);
+}
+
+static int read_wait(struct ydoc *d, yaml_node_t *v, const char *path, struct scenario_step *st)
+{
+	return read_duration(d, v, path, &st->duration_ms);
+}
+
+static int read_command(struct ydoc *d, yaml_node_t *v, const char *path, struct scenario_step *st)
+{
+	if (ydoc_str(d, v, path, st->text, sizeof st->text))
+		return -1;
+	if (!*st->text || strpbrk(st->text, "\r\n"))
+		return ydoc_fail(d, v, path, "a command is one non-empty line");
+	return 0;
+}
+
+static int read_record(struct ydoc *d, yaml_node_t *v, const char *path, struct scenario_step *st)
+{
+	return ydoc_str(d, v, path, st->text, sizeof st->text);
+}
+
+static int read_report_period(struct ydoc *d, yaml_node_t *v, const char *path, struct scenario_step *st)
+{
+	if (read_duration(d, v, path, &st->period_ms))
+		return -1;
+	if (st->period_ms < 1000 || st->period_ms % 1000)
+		return ydoc_fail(d, v, path, "a report period is whole seconds, at least 1s");
+	return 0;
+}
+
+static const char *expect_needs(const struct scenario_step *st, char *buf, size_t len)
+{
+	(void)buf, (void)len;
+	if (st->expect == EXPECT_STATE) {
+		const struct scenario_state *s = state_find(st->text);
+		return s ? s->needs : NULL;
+	}
+	return (size_t)st->expect < N_EXPECT_SUBJECTS ? expect_subjects[st->expect].needs : NULL;
+}
+
+static const char *relay_needs(const struct scenario_step *st, char *buf, size_t len)
+{
+	snprintf(buf, len, "relay:%s", st->text);
+	return buf;
+}
+
+/* Every step type: a new one is one entry here (and its parse function).
+ * HELP is the value's shape (docs/scenario-file.md shows it). NEEDS is
+ * what the step needs in `requires:`, or NEEDS_OF works it out from the
+ * step (from the value under NEEDS_KEY, where an error about it points);
+ * neither: nothing. */
+struct step_type {
+	const char *key;
+	int (*parse)(struct ydoc *d, yaml_node_t *v, const char *path, struct scenario_step *st);
+	const char *help;
+	const char *needs;
+	const char *(*needs_of)(const struct scenario_step *st, char *buf, size_t len);
+	const char *needs_key;
+};
+
+static const struct step_type step_types[] = {
+	[STEP_POWER] = { .key = "power", .parse = read_power, .help = "on|off|cycle", .needs = "power" },
+	[STEP_RELAY] = { .key = "relay", .parse = read_relay, .help = "{line: NAME, state: on|off}", .needs_of = relay_needs,
+			 .needs_key = "line" },
+	[STEP_WAIT] = { .key = "wait", .parse = read_wait, .help = "DURATION" },
+	[STEP_COMMAND] = { .key = "command", .parse = read_command, .help = "TEXT (one line)" },
+	[STEP_EXPECT] = { .key = "expect", .parse = read_expect, .help = "{SUBJECT: VALUE, within: DURATION, ...}",
+			  .needs_of = expect_needs },
+	[STEP_MEASURE] = { .key = "measure", .parse = read_measure,
+			   .help = "{name: N, source: SOURCE, unit: U, low: X, high: Y, marginal: F}" },
+	[STEP_RECORD] = { .key = "record", .parse = read_record, .help = "TEXT" },
+	[STEP_FAULT] = { .key = "fault", .parse = read_fault, .help = "{datacap: BYTES, period: DURATION} | {datacap: off}",
+			 .needs = "fault:datacap" },
+	[STEP_UPDATE] = { .key = "update", .parse = read_update,
+			  .help = "{image: NAME.fw, expect: committed|rolled_back|rejected|deferred, within: D, power_cut: D..D}",
+			  .needs = "ota" },
+	[STEP_TRACE] = { .key = "trace", .parse = read_trace, .help = "{source: supply, every: DURATION, for: DURATION}" },
+	[STEP_REPORT_PERIOD] = { .key = "report_period", .parse = read_report_period, .help = "DURATION (whole seconds)",
+				 .needs = "report_period" },
+};
+
+#define N_STEP_TYPES (sizeof step_types / sizeof step_types[0])
+_Static_assert(N_STEP_TYPES == SCENARIO_STEP_KINDS, "one step_types[] entry per enum scenario_step_kind");
+
+const char *scenario_step_name(enum scenario_step_kind k)
+{
+	return (size_t)k < N_STEP_TYPES && step_types[k].key ? step_types[k].key : "?";
+}
+
+const char *scenario_step_help(enum scenario_step_kind k)
+{
+	return (size_t)k < N_STEP_TYPES && step_types[k].help ? step_types[k].help : "?";
+}
+
+const char *scenario_step_needs(const struct scenario_step *st, char *buf, size_t len)
+{
+	if ((size_t)st->kind >= N_STEP_TYPES)
+		return NULL;
+	const struct step_type *t = &step_types[st->kind];
+	return t->needs_of ? t->needs_of(st, buf, len) : t->needs;
+}
+
+static bool required(const struct scenario *sc, const char *what)
+{
+	for (int i = 0; i < sc->n_requires; i++)
+		if (!strcmp(sc->requires[i], what))
+			return true;
+	return false;
+}
+
+/* A scenario declares what it needs, so a slot without it is SKIPPED with
+ * that reason instead of failing at the step: "expect: {event: boot} needs
+ * 'events' in requires", at the value the need comes from. */
+static int check_needs(struct ydoc *d, yaml_node_t *v, const char *path, const struct scenario *sc,
+		       const struct scenario_step *st)
+{
+	char buf[SCENARIO_TEXT_MAX + 8];
+	const char *need = scenario_step_needs(st, buf, sizeof buf);
+	if (!need || required(sc, need))
+		return 0;
+	const char *key = scenario_step_name(st->kind);
+	const char *sub = st->kind == STEP_EXPECT ? expect_subjects[st->expect].key : step_types[st->kind].needs_key;
+	if (sub)
+		return ydoc_fail(d, ydoc_get(d, v, sub), path, "%s: {%s: %s} needs '%s' in requires", key, sub, st->text, need);
+	const char *text = ydoc_scalar(v);
+	return ydoc_fail(d, v, path, "%s: %s needs '%s' in requires", key, text ? text : "{...}", need);
+}
+
+static int refuse_step(struct ydoc *d, yaml_node_t *n, const char *base, const char *key)
+{
+	const char *names[N_STEP_TYPES];
+	size_t n_names = 0;
+	for (size_t i = 0; i < N_STEP_TYPES; i++)
+		if (step_types[i].key)
+			names[n_names++] = step_types[i].key;
+	return refuse_unknown(d, n, base, "step", key, names, n_names);
+}
+
+static int read_step(struct ydoc *d, yaml_node_t *n, int idx, const struct scenario *sc, struct scenario_step *st)
 {
 	char base[32], path[96];
 	ydoc_keypath(base, sizeof base, "steps[%d]", idx);
@@ -280,56 +579,15 @@ static int read_step(struct ydoc *d, yaml_node_t *n, int idx, struct scenario_st
 	if (ydoc_pair(d, n, 1, &extra))
 		return ydoc_fail(d, extra, base, "one kind per step ('%s' given with more keys): indent the details under it", key);
 	size_t k = 0;
-	while (k < sizeof kinds / sizeof kinds[0] && strcmp(kinds[k].key, key))
+	while (k < N_STEP_TYPES && (!step_types[k].key || strcmp(step_types[k].key, key)))
 		k++;
-	if (k == sizeof kinds / sizeof kinds[0])
-		return ydoc_fail(d, n, base, "unknown step '%s' (known: power, relay, wait, command, expect, measure, record, fault, update, trace, report_period)", key);
-	st->kind = kinds[k].kind;
+	if (k == N_STEP_TYPES)
+		return refuse_step(d, n, base, key);
+	st->kind = (enum scenario_step_kind)k;
 	ydoc_keypath(path, sizeof path, "%s.%s", base, key);
-	switch (st->kind) {
-	case STEP_POWER: {
-		const char *s = ydoc_scalar(v);
-		if (s && !strcmp(s, "on")) st->power = POWER_ON;
-		else if (s && !strcmp(s, "off")) st->power = POWER_OFF;
-		else if (s && !strcmp(s, "cycle")) st->power = POWER_CYCLE;
-		else return ydoc_fail(d, v, path, "expected on, off or cycle, got '%s'", s ? s : "a non-value");
-		return 0;
-	}
-	case STEP_RELAY:
-		if (ydoc_map(d, v, path, relay_keys))
-			return -1;
-		if (!ydoc_get(d, v, "line") || !ydoc_get(d, v, "state"))
-			return ydoc_fail(d, v, path, "a relay step needs 'line' and 'state'");
-		if (ydoc_str(d, ydoc_get(d, v, "line"), ydoc_keypath(path, sizeof path, "%s.relay.line", base), st->text, sizeof st->text))
-			return -1;
-		return read_on_off(d, ydoc_get(d, v, "state"), ydoc_keypath(path, sizeof path, "%s.relay.state", base), &st->on);
-	case STEP_WAIT:
-		return read_duration(d, v, path, &st->duration_ms);
-	case STEP_COMMAND:
-	case STEP_RECORD:
-		if (ydoc_str(d, v, path, st->text, sizeof st->text))
-			return -1;
-		if (st->kind == STEP_COMMAND && (!*st->text || strpbrk(st->text, "\r\n")))
-			return ydoc_fail(d, v, path, "a command is one non-empty line");
-		return 0;
-	case STEP_EXPECT:
-		return read_expect(d, v, path, st);
-	case STEP_MEASURE:
-		return read_measure(d, v, path, st);
-	case STEP_FAULT:
-		return read_fault(d, v, path, st);
-	case STEP_UPDATE:
-		return read_update(d, v, path, st);
-	case STEP_TRACE:
-		return read_trace(d, v, path, st);
-	case STEP_REPORT_PERIOD:
-		if (read_duration(d, v, path, &st->period_ms))
-			return -1;
-		if (st->period_ms < 1000 || st->period_ms % 1000)
-			return ydoc_fail(d, v, path, "a report period is whole seconds, at least 1s");
-		return 0;
-	}
-	return 0;
+	if (step_types[k].parse(d, v, path, st))
+		return -1;
+	return check_needs(d, v, path, sc, st);
 }
 
 /* Each duration is capped, and so is their sum (steps at most
@@ -350,6 +608,64 @@ static int check_total(struct ydoc *d, yaml_node_t *steps, const struct scenario
 	return 0;
 }
 
+static bool requirement_known(const char *r)
+{
+	if (!strncmp(r, "relay:", 6))
+		return r[6] && !strpbrk(r + 6, " \t,:");
+	return listed(scenario_rig_requires, r) || tracker_cap_known(r);
+}
+
+/* The requirements a scenario may name, for errors: REL stands for
+ * relay:LINE (the line as typed, so "realy:ignition" finds "relay:ignition"). */
+static size_t requirement_names(const char **out, size_t max, const char *rel)
+{
+	size_t k = 0;
+	for (size_t i = 0; scenario_rig_requires[i] && k < max; i++)
+		out[k++] = scenario_rig_requires[i];
+	if (k < max)
+		out[k++] = rel;
+	for (size_t i = 0; tracker_cap_names[i] && k < max; i++)
+		if (!listed(scenario_rig_requires, tracker_cap_names[i]))
+			out[k++] = tracker_cap_names[i];
+	return k;
+}
+
+static int refuse_requirement(struct ydoc *d, yaml_node_t *n, const char *path, const char *r)
+{
+	const char *names[NAMES_MAX], *guesses[NAMES_MAX];
+	char rel[SCENARIO_NAME_MAX + 8];
+	const char *colon = strchr(r, ':');
+	snprintf(rel, sizeof rel, "relay:%s", colon && colon[1] ? colon + 1 : "NAME");
+	size_t n_names = requirement_names(names, NAMES_MAX, "relay:NAME");
+	size_t n_guesses = requirement_names(guesses, NAMES_MAX, rel);
+	return refuse_guess(d, n, path, "requirement", r, guesses, n_guesses, names, n_names);
+}
+
+/* requires: [console, power, relay:ignition, events, ...], each known and once. */
+static int read_requires(struct ydoc *d, yaml_node_t *v, struct scenario *sc)
+{
+	int n = ydoc_seq(d, v, "requires");
+	if (n < 0)
+		return -1;
+	if (n > SCENARIO_MAX_REQUIRES)
+		return ydoc_fail(d, v, "requires", "more than %d requirements", SCENARIO_MAX_REQUIRES);
+	for (int i = 0; i < n; i++) {
+		char path[32];
+		yaml_node_t *item = ydoc_item(d, v, i);
+		char *r = sc->requires[sc->n_requires];
+		ydoc_keypath(path, sizeof path, "requires[%d]", i);
+		if (ydoc_str(d, item, path, r, sizeof sc->requires[0]))
+			return -1;
+		if (!requirement_known(r))
+			return refuse_requirement(d, item, path, r);
+		for (int k = 0; k < sc->n_requires; k++)
+			if (!strcmp(sc->requires[k], r))
+				return ydoc_fail(d, item, path, "'%s' listed twice", r);
+		sc->n_requires++;
+	}
+	return 0;
+}
+
 static int read_scenario(struct ydoc *d, struct scenario *sc)
 {
 	yaml_node_t *root = ydoc_root(d), *v;
@@ -361,20 +677,8 @@ static int read_scenario(struct ydoc *d, struct scenario *sc)
 		return -1;
 	if ((v = ydoc_get(d, root, "summary")) && ydoc_str(d, v, "summary", sc->summary, sizeof sc->summary))
 		return -1;
-	if ((v = ydoc_get(d, root, "requires"))) {
-		int n = ydoc_seq(d, v, "requires");
-		if (n < 0)
-			return -1;
-		if (n > SCENARIO_MAX_REQUIRES)
-			return ydoc_fail(d, v, "requires", "more than %d requirements", SCENARIO_MAX_REQUIRES);
-		for (int i = 0; i < n; i++) {
-			char path[32];
-			if (ydoc_str(d, ydoc_item(d, v, i), ydoc_keypath(path, sizeof path, "requires[%d]", i),
-				     sc->requires[sc->n_requires], sizeof sc->requires[0]))
-				return -1;
-			sc->n_requires++;
-		}
-	}
+	if ((v = ydoc_get(d, root, "requires")) && read_requires(d, v, sc))
+		return -1;
 	if (!(v = ydoc_get(d, root, "steps")))
 		return ydoc_fail(d, root, "", "missing 'steps'");
 	int n = ydoc_seq(d, v, "steps");
@@ -388,7 +692,7 @@ static int read_scenario(struct ydoc *d, struct scenario *sc)
 	if (!sc->steps)
 		return ydoc_fail(d, v, "steps", "out of memory");
 	for (int i = 0; i < n; i++) {
-		if (read_step(d, ydoc_item(d, v, i), i, &sc->steps[i]))
+		if (read_step(d, ydoc_item(d, v, i), i, sc, &sc->steps[i]))
 			return -1;
 		sc->n_steps++;
 	}

@@ -4,8 +4,11 @@
  *
  * YAML through yamldoc, so every error reads "file:line:column: key: what".
  * A scenario is checked whole when it is loaded (unknown keys, bad
- * durations, unknown step kinds, limits the wrong way round), so a typo
- * fails before the first slot is touched, not two hours into a run.
+ * durations, unknown step kinds, limits the wrong way round, reason codes,
+ * state names, measurement sources, requires: entries, and each step's need
+ * declared in requires:), so a typo fails before the first slot is touched,
+ * not two hours into a run, and a slot that lacks a need is SKIPPED.
+ * Step types are one table in scenario.c (key, parse, help, needs).
  * docs/scenario-file.md describes the format.
  */
 #ifndef TRACKRIG_SCENARIO_H
@@ -38,6 +41,12 @@ enum scenario_step_kind {
 	STEP_TRACE,    /* read the supply at a steady pace while the steps after it run */
 	STEP_REPORT_PERIOD, /* report_period DURATION: how often the unit makes a record (period_ms) */
 };
+/* The last kind + 1: scenario.c's step table is checked against it at build time. */
+#define SCENARIO_STEP_KINDS (STEP_REPORT_PERIOD + 1)
+
+/* The step kind's key in a scenario file ("power", "report_period"), or "?"
+ * for a value that is no kind. */
+const char *scenario_step_name(enum scenario_step_kind k);
 
 enum scenario_power { POWER_ON, POWER_OFF, POWER_CYCLE };
 
@@ -91,6 +100,29 @@ struct scenario {
 /* Measurement sources the engine can produce; a scenario naming another is
  * refused at load. NULL-terminated. */
 extern const char *const scenario_sources[];
+
+/* Device states `expect: {state: NAME, equals: VALUE}` may name (the engine's
+ * read_state), each with the driver capability that tells it (NULL: the
+ * status every driver has). Another name is refused at load. Ends with a
+ * NULL name. */
+struct scenario_state {
+	const char *name;
+	const char *needs;
+};
+extern const struct scenario_state scenario_states[];
+
+/* What a slot can have that is not a driver capability, as `requires:`
+ * spells it (besides relay:LINE and the capabilities in tracker_cap_names[]).
+ * NULL-terminated. */
+extern const char *const scenario_rig_requires[];
+
+/* The shape of the step kind's value ("on|off|cycle"), for docs and help. */
+const char *scenario_step_help(enum scenario_step_kind k);
+
+/* What step ST needs in a scenario's `requires:` ("events", "ota",
+ * "relay:ignition"; BUF holds it when it is built), or NULL for nothing.
+ * scenario_load() refuses a step whose need is not declared. */
+const char *scenario_step_needs(const struct scenario_step *st, char *buf, size_t len);
 
 int scenario_load(const char *path, struct scenario *sc, char *err, size_t errlen);
 void scenario_free(struct scenario *sc);

@@ -312,7 +312,7 @@ Test(run, a_failed_scenario_leaves_the_slot_as_it_found_it)
 	      "  - relay: {line: cell_antenna, state: off}\n"
 	      "  - fault: {datacap: 100, period: 24h}\n"
 	      "  - power: off\n"
-	      "  - expect: {event: boot, within: 10s}\n",
+	      "  - expect: {state: signal, equals: \"5\", within: 10s}\n",
 	      f);
 	fclose(f);
 	f = fopen(path_in("after.yaml"), "w");

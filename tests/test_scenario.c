@@ -1,5 +1,6 @@
 /* test_scenario.c - scenario files: every step kind, and errors that say where. */
 #include <criterion/criterion.h>
+#include <glob.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,9 @@
 
 #include "support.h"
 
+#include "diagnose.h"
 #include "scenario.h"
+#include "tracker.h"
 
 static char dir[4096];
 
@@ -57,9 +60,25 @@ Test(scenario, shipped_power_loss_reads)
 	char err[512];
 	cr_assert_eq(scenario_load("scenarios/power-loss.yaml", &sc, err, sizeof err), 0, "%s", err);
 	cr_assert_str_eq(sc.name, "power-loss");
-	cr_assert_eq(sc.n_requires, 2);
+	cr_assert_eq(sc.n_requires, 3);
 	cr_assert_gt(sc.n_steps, 5);
 	scenario_free(&sc);
+}
+
+/* The shipped scenarios obey every check at load (their requires: lines
+ * declare what their steps need). */
+Test(scenario, every_shipped_scenario_loads)
+{
+	glob_t g;
+	cr_assert_eq(glob("scenarios/*.yaml", 0, NULL, &g), 0, "no scenarios/*.yaml (run from the source tree)");
+	cr_assert_geq(g.gl_pathc, 8, "%zu scenario files", g.gl_pathc);
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		struct scenario sc;
+		char err[768] = "";
+		cr_expect_eq(scenario_load(g.gl_pathv[i], &sc, err, sizeof err), 0, "%s", err);
+		scenario_free(&sc);
+	}
+	globfree(&g);
 }
 
 Test(scenario, every_step_kind)
@@ -67,7 +86,7 @@ Test(scenario, every_step_kind)
 	struct scenario sc;
 	char err[512];
 	const char *p = write_file(
-		"name: t\nsummary: all kinds\nrequires: [console, power, relay:ignition]\nsteps:\n"
+		"name: t\nsummary: all kinds\nrequires: [console, power, relay:ignition, events, restarts]\nsteps:\n"
 		"  - power: cycle\n"
 		"  - relay: {line: ignition, state: on}\n"
 		"  - wait: 2h\n"
@@ -105,7 +124,10 @@ static void expect_error(const char *text, const char *part1, const char *part2)
 	struct scenario sc;
 	char err[512] = "";
 	const char *p = write_file(text);
-	cr_assert_eq(scenario_load(p, &sc, err, sizeof err), -1, "accepted: %s", text);
+	int rc = scenario_load(p, &sc, err, sizeof err);
+	if (rc == 0)
+		scenario_free(&sc); /* a wrongly accepted file fails the test below, not the leak check */
+	cr_assert_eq(rc, -1, "accepted: %s", text);
 	cr_assert(strstr(err, part1), "error '%s' lacks '%s'", err, part1);
 	if (part2)
 		cr_assert(strstr(err, part2), "error '%s' lacks '%s'", err, part2);
@@ -143,6 +165,29 @@ Test(scenario, errors_name_line_column_and_key)
 	expect_error("name: t\nsteps:\n  - trace: {source: supply, every: 100ms, for: 2h}\n", "to 6000 readings", NULL);
 	expect_error("name: t\nsteps:\n  - trace: {source: supply, every: 1s, for: 500ms}\n", "from one reading", NULL);
 	expect_error("name: t\nsteps:\n  - trace: {source: supply, every: 1s, for: 5s, at: 3}\n", "unknown key 'at'", NULL);
+}
+
+/* The step table is the one list of step types: the error for an unknown
+ * one names every type, and each type's name is the key that loads it. */
+Test(scenario, unknown_step_lists_every_step_type)
+{
+	struct scenario sc;
+	char err[512] = "";
+	const char *p = write_file("name: t\nsteps:\n  - reboot: now\n");
+	cr_assert_eq(scenario_load(p, &sc, err, sizeof err), -1);
+	char *known = strstr(err, "(known: ");
+	cr_assert_not_null(known, "%s", err);
+	known += strlen("(known: ");
+	known[strcspn(known, ")")] = 0;
+	int listed = 0;
+	for (char *w = strtok(known, ", "); w; w = strtok(NULL, ", "), listed++)
+		cr_assert_str_eq(w, scenario_step_name((enum scenario_step_kind)listed), "known list out of step with the table");
+	cr_assert_eq(listed, SCENARIO_STEP_KINDS, "the list names %d of %d step types", listed, SCENARIO_STEP_KINDS);
+	for (int k = 0; k < SCENARIO_STEP_KINDS; k++)
+		cr_assert_str_neq(scenario_step_name((enum scenario_step_kind)k), "?", "step kind %d has no table entry", k);
+	cr_assert_str_eq(scenario_step_name(STEP_REPORT_PERIOD), "report_period");
+	cr_assert_str_eq(scenario_step_name((enum scenario_step_kind)SCENARIO_STEP_KINDS), "?");
+	expect_error("name: t\nsteps:\n  - wiat: 5s\n", "s.yaml:3:5: steps[0]: unknown step 'wiat'", "did you mean 'wait'?");
 }
 
 Test(scenario, trace_step_reads)
@@ -215,4 +260,179 @@ Test(scenario, refused_scenario_frees_what_it_allocated)
 	cr_assert_eq(scenario_load(p, &sc, err, sizeof err), -1);
 	cr_assert_null(sc.steps, "a refused scenario keeps no steps: %s", err);
 	cr_assert_eq(sc.n_steps, 0);
+}
+
+/* Issue 14: 'expect: {reason: power_los_suspected, absent: true}' loaded
+ * and passed whatever the unit did (the misspelt code is never diagnosed). */
+Test(scenario, misspelt_reason_code_refused_at_load)
+{
+	expect_error("name: t\nsteps:\n  - expect: {reason: power_los_suspected, absent: true}\n",
+		     "s.yaml:3:22: steps[0].expect.reason: unknown reason code 'power_los_suspected'",
+		     "; did you mean 'power_loss_suspected'?");
+	expect_error("name: t\nsteps:\n  - expect: {reason: tyre_pressure}\n", "s.yaml:3:22: steps[0].expect.reason",
+		     "(known: power_loss_suspected, ");
+	/* Every code the diagnosis has is accepted. */
+	for (size_t i = 0; i < diag_rule_count; i++) {
+		char text[256], err[768] = "";
+		snprintf(text, sizeof text, "name: t\nsteps:\n  - expect: {reason: %s, within: 1m}\n", diag_rules[i].code);
+		struct scenario sc;
+		cr_assert_eq(scenario_load(write_file(text), &sc, err, sizeof err), 0, "%s", err);
+		scenario_free(&sc);
+	}
+}
+
+/* Issue 14: 'state: resett_reason' loaded and errored only once the rack ran. */
+Test(scenario, misspelt_state_refused_at_load)
+{
+	expect_error("name: t\nrequires: [restarts]\nsteps:\n  - expect: {state: resett_reason, equals: power_on}\n",
+		     "s.yaml:4:21: steps[0].expect.state: unknown state 'resett_reason'", "; did you mean 'reset_reason'?");
+	expect_error("name: t\nsteps:\n  - expect: {state: mood, equals: calm}\n", "s.yaml:3:21: steps[0].expect.state",
+		     "(known: reset_reason, restarts, bank, ota_state, data_session, power_source, data_link, gprs, signal, operator)");
+	/* Every state the list has is accepted, with the capability it needs. */
+	for (const struct scenario_state *s = scenario_states; s->name; s++) {
+		char text[256], err[768] = "";
+		snprintf(text, sizeof text, "name: t\nrequires: [%s]\nsteps:\n  - expect: {state: %s, equals: x}\n",
+			 s->needs ? s->needs : "console", s->name);
+		struct scenario sc;
+		cr_assert_eq(scenario_load(write_file(text), &sc, err, sizeof err), 0, "%s", err);
+		scenario_free(&sc);
+	}
+}
+
+Test(scenario, misspelt_source_gets_a_guess)
+{
+	expect_error("name: t\nsteps:\n  - measure: {name: x, source: supply.curent, unit: A}\n",
+		     "s.yaml:3:32: steps[0].measure.source: unknown source 'supply.curent'", "; did you mean 'supply.current'?");
+}
+
+Test(scenario, unknown_requirement_refused_at_load)
+{
+	expect_error("name: t\nrequires: [console, evnts]\nsteps:\n  - wait: 1s\n",
+		     "s.yaml:2:21: requires[1]: unknown requirement 'evnts'", "; did you mean 'events'?");
+	expect_error("name: t\nrequires: [console, realy:ignition]\nsteps:\n  - wait: 1s\n",
+		     "s.yaml:2:21: requires[1]: unknown requirement 'realy:ignition'", "; did you mean 'relay:ignition'?");
+	expect_error("name: t\nrequires: [teleport]\nsteps:\n  - wait: 1s\n", "s.yaml:2:12: requires[0]",
+		     "(known: console, power, uplink, gnss, fault:datacap, relay:NAME, restarts, ");
+	expect_error("name: t\nrequires: [\"relay:\"]\nsteps:\n  - wait: 1s\n", "requires[0]: unknown requirement 'relay:'", NULL);
+	expect_error("name: t\nrequires: [fault:meteor]\nsteps:\n  - wait: 1s\n", "unknown requirement 'fault:meteor'", NULL);
+	expect_error("name: t\nrequires: [power, power]\nsteps:\n  - wait: 1s\n", "s.yaml:2:19: requires[1]",
+		     "'power' listed twice");
+	/* Every capability a driver can have, and every rig-side need, is accepted. */
+	for (size_t i = 0; tracker_cap_names[i]; i++) {
+		char text[256], err[768] = "";
+		snprintf(text, sizeof text, "name: t\nrequires: [%s]\nsteps:\n  - wait: 1s\n", tracker_cap_names[i]);
+		struct scenario sc;
+		cr_assert_eq(scenario_load(write_file(text), &sc, err, sizeof err), 0, "%s", err);
+		scenario_free(&sc);
+	}
+	struct scenario sc;
+	char err[768] = "";
+	const char *p = write_file("name: t\nrequires: [console, power, uplink, gnss, fault:datacap, relay:cell_antenna]\n"
+				   "steps:\n  - wait: 1s\n");
+	cr_assert_eq(scenario_load(p, &sc, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(sc.n_requires, 6);
+	scenario_free(&sc);
+}
+
+/* A step that needs what requires: does not declare is refused where the
+ * need comes from, so the engine can SKIP a slot that lacks it instead of
+ * failing the step. */
+Test(scenario, step_needs_its_requirement)
+{
+	static const struct {
+		const char *step;   /* one step line */
+		const char *needs;  /* what requires: must hold */
+		const char *where;  /* file:line:col key path */
+	} cases[] = {
+		{ "  - expect: {event: boot}\n", "events", "s.yaml:4:21: steps[0].expect: expect: {event: boot}" },
+		{ "  - expect: {restart: seen, within: 60s}\n", "restarts", "s.yaml:4:23: steps[0].expect: expect: {restart: seen}" },
+		{ "  - expect: {state: bank, equals: A}\n", "ota", "s.yaml:4:21: steps[0].expect: expect: {state: bank}" },
+		{ "  - expect: {state: reset_reason, equals: power_on}\n", "restarts", "s.yaml:4:21: steps[0].expect" },
+		{ "  - expect: {state: data_session, equals: up}\n", "data_session", "s.yaml:4:21: steps[0].expect" },
+		{ "  - expect: {uplink: flowing}\n", "uplink", "s.yaml:4:22: steps[0].expect" },
+		{ "  - expect: {flush: complete, period: 60s}\n", "uplink", "s.yaml:4:21: steps[0].expect" },
+		{ "  - expect: {gnss: fix}\n", "gnss", "s.yaml:4:20: steps[0].expect" },
+		{ "  - update: {image: good-2.0.0.fw, expect: committed}\n", "ota", "s.yaml:4:13: steps[0].update: update: {...}" },
+		{ "  - report_period: 60s\n", "report_period", "s.yaml:4:20: steps[0].report_period: report_period: 60s" },
+		{ "  - fault: {datacap: 2000, period: 24h}\n", "fault:datacap", "s.yaml:4:12: steps[0].fault" },
+		{ "  - power: off\n", "power", "s.yaml:4:12: steps[0].power: power: off" },
+		{ "  - relay: {line: ignition, state: on}\n", "relay:ignition",
+		  "s.yaml:4:19: steps[0].relay: relay: {line: ignition}" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char text[512], want[128];
+		snprintf(text, sizeof text, "name: t\nrequires: [console]\nsteps:\n%s", cases[i].step);
+		snprintf(want, sizeof want, "needs '%s' in requires", cases[i].needs);
+		expect_error(text, cases[i].where, want);
+		/* Declared, the same step loads. */
+		struct scenario sc;
+		char err[768] = "";
+		snprintf(text, sizeof text, "name: t\nrequires: [console, %s]\nsteps:\n%s", cases[i].needs, cases[i].step);
+		cr_assert_eq(scenario_load(write_file(text), &sc, err, sizeof err), 0, "%s", err);
+		char buf[SCENARIO_TEXT_MAX + 8];
+		cr_assert_str_eq(scenario_step_needs(&sc.steps[0], buf, sizeof buf), cases[i].needs);
+		scenario_free(&sc);
+	}
+	/* Steps that need nothing. */
+	struct scenario sc;
+	char err[768] = "";
+	const char *p = write_file("name: t\nsteps:\n  - wait: 1s\n  - command: getver\n  - expect: {answer: Ver}\n"
+				   "  - expect: {reason: coverage_loss, absent: true}\n  - expect: {state: signal, equals: \"5\"}\n"
+				   "  - measure: {name: v, source: supply.voltage, unit: V}\n  - record: x\n"
+				   "  - trace: {source: supply, every: 1s, for: 5s}\n");
+	cr_assert_eq(scenario_load(p, &sc, err, sizeof err), 0, "%s", err);
+	for (int i = 0; i < sc.n_steps; i++) {
+		char buf[SCENARIO_TEXT_MAX + 8];
+		cr_assert_null(scenario_step_needs(&sc.steps[i], buf, sizeof buf), "step %d", i);
+	}
+	scenario_free(&sc);
+}
+
+/* TEXT with every '|' written as markdown's '\|' (inside a table cell). */
+static void md_cell(const char *text, char *out, size_t len)
+{
+	size_t k = 0;
+	for (const char *p = text; *p && k + 2 < len; p++) {
+		if (*p == '|')
+			out[k++] = '\\';
+		out[k++] = *p;
+	}
+	out[k] = 0;
+}
+
+/* docs/scenario-file.md follows the tables: its example loads, its step
+ * table has every step type with its value's shape, and it names
+ * every state and capability. */
+Test(scenario, docs_follow_the_tables)
+{
+	char *doc = support_read_file("docs/scenario-file.md");
+	cr_assert_not_null(doc);
+	const char *y = strstr(doc, "```yaml\n");
+	cr_assert_not_null(y);
+	y += strlen("```yaml\n");
+	const char *end = strstr(y, "```");
+	cr_assert_not_null(end);
+	char *example = strndup(y, (size_t)(end - y));
+	struct scenario sc;
+	char err[768] = "";
+	cr_assert_eq(scenario_load(write_file(example), &sc, err, sizeof err), 0, "the docs' example: %s", err);
+	free(example);
+	for (int k = 0; k < SCENARIO_STEP_KINDS; k++) {
+		char help[256], row[400];
+		md_cell(scenario_step_help((enum scenario_step_kind)k), help, sizeof help);
+		snprintf(row, sizeof row, "| `%s` | `%s`", scenario_step_name((enum scenario_step_kind)k), help);
+		cr_expect(strstr(doc, row), "docs/scenario-file.md lacks the row '%s'", row);
+	}
+	scenario_free(&sc);
+	for (const struct scenario_state *s = scenario_states; s->name; s++) {
+		char cell[64];
+		snprintf(cell, sizeof cell, "`%s`", s->name);
+		cr_expect(strstr(doc, cell), "docs lack the state %s", cell);
+	}
+	for (size_t i = 0; tracker_cap_names[i]; i++) {
+		char cell[64];
+		snprintf(cell, sizeof cell, "`%s`", tracker_cap_names[i]);
+		cr_expect(strstr(doc, cell), "docs lack the capability %s", cell);
+	}
+	free(doc);
 }
