@@ -1417,14 +1417,6 @@ static enum engine_outcome step_run(struct slot_run *sr, const struct scenario_s
 	return OUTCOME_PASS;
 }
 
-static const char *step_kind_name(enum scenario_step_kind k)
-{
-	static const char *const n[] = { [STEP_POWER] = "power", [STEP_RELAY] = "relay", [STEP_WAIT] = "wait",
-					 [STEP_COMMAND] = "command", [STEP_EXPECT] = "expect", [STEP_MEASURE] = "measure",
-					 [STEP_RECORD] = "record", [STEP_FAULT] = "fault", [STEP_UPDATE] = "update",
-					 [STEP_TRACE] = "trace", [STEP_REPORT_PERIOD] = "report_period" };
-	return n[k];
-}
 
 /* ---- one scenario on one slot ---- */
 
@@ -1505,7 +1497,7 @@ static void step_begin_fn(struct slot_run *sr, void *arg)
 {
 	struct step_rec *s = arg;
 	s->id = store_step_begin(sr->o->db, sr->o->run_id, sr->label, sr->cur->scenario->name, s->idx,
-				 step_kind_name(s->st->kind), s->st->text);
+				 scenario_step_name(s->st->kind), s->st->text);
 }
 
 static void step_end_fn(struct slot_run *sr, void *arg)
@@ -1562,7 +1554,7 @@ static void run_scenario(struct slot_run *sr, const struct scenario *sc, struct 
 					  (long long)(budget / 1000), i + 1);
 			break;
 		}
-		set_status(sr, false, "%.40s %d/%d %s %.60s", sc->name, i + 1, sc->n_steps, step_kind_name(st->kind),
+		set_status(sr, false, "%.40s %d/%d %s %.60s", sc->name, i + 1, sc->n_steps, scenario_step_name(st->kind),
 			   st->text);
 		struct step_rec rec = { .st = st, .idx = i };
 		with_db(sr, step_begin_fn, &rec);
