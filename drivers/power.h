@@ -62,9 +62,14 @@ struct power_dev {
 };
 
 struct power_driver {
-	const char *name; /* "rd60xx" */
-	/* Connects to UNIT on TRANSPORT (see modbus_link.h), identifies the
-	 * model and picks its scaling. TIMEOUT_MS <= 0 means the default
+	const char *name; /* "rd60xx", "korad" */
+	/* Checks the shape of TRANSPORT for this family without opening
+	 * anything, so a rack file's typo is refused when it is read. Returns
+	 * 0, or -1 with what was expected in ERR ("'tcp://h': expected
+	 * tcp://HOST:PORT"). NULL: any string is taken and open() judges. */
+	int (*check_transport)(const char *transport, char *err, size_t errlen);
+	/* Connects to UNIT on TRANSPORT (see modbus_link.h; serial families
+	 * ignore UNIT), identifies the model and picks its scaling. TIMEOUT_MS <= 0 means the default
 	 * (500 ms). On failure *OUT is NULL and the reason is in ERR. */
 	int (*open)(const char *transport, int unit, int timeout_ms,
 		    struct power_dev **out, char *err, size_t errlen);
@@ -88,6 +93,10 @@ extern const struct power_driver *const power_drivers[];
 
 /* The family named NAME ("rd60xx"), or NULL. */
 const struct power_driver *power_driver_find(const char *name);
+
+/* The known families' names, "rd60xx, korad", into BUF: for an error that
+ * says what would have been accepted. Returns BUF. */
+const char *power_driver_names(char *buf, size_t len);
 
 /* D's last failure message, or "". */
 const char *power_error(const struct power_dev *d);

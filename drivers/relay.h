@@ -40,7 +40,11 @@ struct relay_dev {
 };
 
 struct relay_driver {
-	const char *name; /* "coil", "register" */
+	const char *name; /* "coil", "register", "numato" */
+	/* Checks the shape of TRANSPORT for this family without opening
+	 * anything (power.h has the same hook). Returns 0, or -1 with what was
+	 * expected in ERR. NULL: open() judges. */
+	int (*check_transport)(const char *transport, char *err, size_t errlen);
 	/* Connects to UNIT on TRANSPORT (see modbus_link.h). TIMEOUT_MS <= 0
 	 * means the default (500 ms). Nothing is sent: boards have no id
 	 * register to check. On failure *OUT is NULL, the reason in ERR. */
@@ -58,6 +62,9 @@ extern const struct relay_driver *const relay_drivers[];
 
 /* The family named NAME ("coil", "register"), or NULL. */
 const struct relay_driver *relay_driver_find(const char *name);
+
+/* The known families' names, "coil, register, numato", into BUF. Returns BUF. */
+const char *relay_driver_names(char *buf, size_t len);
 
 /* D's last failure message, or "". */
 const char *relay_error(const struct relay_dev *d);
