@@ -9,6 +9,7 @@
 #include <string.h>
 
 extern const struct power_driver power_rd60xx;
+extern const struct power_driver power_korad;
 
 const char *power_strerror(int err)
 {
@@ -29,6 +30,7 @@ const char *power_error(const struct power_dev *d) { return d->error; }
 
 const struct power_driver *const power_drivers[] = {
 	&power_rd60xx,
+	&power_korad,
 	NULL,
 };
 

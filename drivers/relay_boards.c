@@ -186,9 +186,12 @@ static const struct relay_driver register_driver = {
 	.close = board_close,
 };
 
+extern const struct relay_driver relay_numato;
+
 const struct relay_driver *const relay_drivers[] = {
 	&coil_driver,
 	&register_driver,
+	&relay_numato,
 	NULL,
 };
 
