@@ -2,14 +2,16 @@
  * power.h - programmable bench supplies that feed the trackers.
  *
  * One const struct power_driver per device family (power_rd60xx.c for the
- * Riden RD60xx), gathered in power_drivers[]: the rig picks a family by
+ * Riden RD60xx over Modbus, power_korad.c for Korad KA3005P-class supplies
+ * over a serial line), gathered in power_drivers[]: the rig picks a family by
  * name from its rack file and never tests a model anywhere else. Scaling
  * between volts/amps and raw registers is the driver's business.
  *
  * Calls return POWER_OK (0) or a negative enum power_err and leave a message
- * in power_error() naming the transport, unit, register and reason:
- * "tcp://10.0.0.5:502 unit 1: write register 8 = 0x04B0: exception 02
- * illegal data address".
+ * in power_error() naming the transport, unit, register (or command) and
+ * reason: "tcp://10.0.0.5:502 unit 1: write register 8 = 0x04B0: exception
+ * 02 illegal data address", "serial:/dev/ttyUSB3@9600: VOUT1?: no answer
+ * within 500 ms".
  */
 #ifndef TRACKRIG_POWER_H
 #define TRACKRIG_POWER_H
