@@ -2,7 +2,7 @@
  * test_serialbench.c - the serial-line bench families (drivers/power_korad.c,
  * drivers/relay_numato.c) against simrack's emulations on ptys, against a
  * pty that never answers (a stalled unit) and one that answers rubbish, and
- * end to end: `rig rack check` and `rig run power-loss` on a rack mixing
+ * end to end: `rig rack check` and `rig run power-loss offline-flush` on a rack mixing
  * them with an RD60xx and a Modbus coil board.
  *
  * No test measures time: deadlines are shortened only so the tests that
@@ -284,7 +284,7 @@ static const char *rig_bin(void)
 	return support_bin("rig", buf, sizeof buf);
 }
 
-Test(serialbench, mixed_rack_passes_rack_check_and_power_loss, .timeout = 120)
+Test(serialbench, mixed_rack_passes_rack_check_power_loss_and_offline_flush, .timeout = 120)
 {
 	/* Virtual time: the run moves it, and boots the units on the way. */
 	static const char *const mixed[] = { "--virtual", "--profiles", "reference", "--supplies", "rd60xx,korad",
@@ -301,10 +301,11 @@ Test(serialbench, mixed_rack_passes_rack_check_and_power_loss, .timeout = 120)
 	free(text);
 
 	static char out[65536];
-	char *run[] = { (char *)rig_bin(), "run", "power-loss", "--rack", rackfile, "--db", db, NULL };
+	char *run[] = { (char *)rig_bin(), "run", "power-loss", "offline-flush", "--rack", rackfile, "--db", db, NULL };
 	int rc = support_run(run, out, sizeof out);
-	cr_assert_eq(rc, 0, "power-loss on the mixed rack (exit %d):\n%s", rc, out);
+	cr_assert_eq(rc, 0, "power-loss and offline-flush on the mixed rack (exit %d):\n%s", rc, out);
 	cr_assert(strstr(out, "slot 1: power-loss pass") && strstr(out, "slot 2: power-loss pass"), "%s", out);
+	cr_assert(strstr(out, "slot 1: offline-flush pass") && strstr(out, "slot 2: offline-flush pass"), "%s", out);
 
 	/* The units have booted: every console, supply and line answers. */
 	char *check[] = { (char *)rig_bin(), "rack", "check", "--rack", rackfile, NULL };
