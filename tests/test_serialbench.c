@@ -320,3 +320,20 @@ Test(serialbench, mixed_rack_passes_rack_check_power_loss_and_offline_flush, .ti
 	cr_assert(strstr(out, "numato2") && strstr(out, " on"), "%s", out);
 	simrack_stop(&sr);
 }
+
+/* The module's relays are the slot's wires: with its GNSS antenna switched
+ * off through the Numato, the unit loses its fix and gnss-outage sees it. */
+Test(serialbench, numato_switches_the_slots_wires_for_gnss_outage, .timeout = 120)
+{
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start_args(&sr, 1, 44, serial_slot), 0);
+	char rackfile[4200], db[4200];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	snprintf(db, sizeof db, "%s/r.db", sr.dir);
+	static char out[65536];
+	char *run[] = { (char *)rig_bin(), "run", "gnss-outage", "--rack", rackfile, "--db", db, NULL };
+	int rc = support_run(run, out, sizeof out);
+	cr_assert_eq(rc, 0, "gnss-outage through the Numato module (exit %d):\n%s", rc, out);
+	cr_assert(strstr(out, "slot 1: gnss-outage pass"), "%s", out);
+	simrack_stop(&sr);
+}
