@@ -152,6 +152,30 @@ static modbus_t *make_ctx(const char *transport, enum link_kind *kind, char *err
 	return ctx;
 }
 
+int modbus_link_check_transport(const char *t, char *err, size_t errlen)
+{
+	if (strncmp(t, "tcp://", 6) == 0) {
+		const char *colon = strrchr(t + 6, ':');
+		long port;
+		if (!colon || colon == t + 6 || !parse_int(colon + 1, 1, 65535, &port)) {
+			put(err, errlen, "'%s': expected tcp://HOST:PORT", t);
+			return -1;
+		}
+		return 0;
+	}
+	if (strncmp(t, "rtu:", 4) == 0) {
+		const char *at = strrchr(t, '@');
+		long baud;
+		if (!at || at == t + 4 || !parse_int(at + 1, 1, 4000000, &baud)) {
+			put(err, errlen, "'%s': expected rtu:DEVICE@BAUD", t);
+			return -1;
+		}
+		return 0;
+	}
+	put(err, errlen, "'%s': expected tcp://HOST:PORT or rtu:DEVICE@BAUD", t);
+	return -1;
+}
+
 static void apply_timeout(modbus_link *l)
 {
 	modbus_set_response_timeout(l->ctx, (uint32_t)(l->timeout_ms / 1000),

@@ -62,6 +62,12 @@ int modbus_link_open(const char *transport, int unit, modbus_link **out,
 
 void modbus_link_close(modbus_link *l);
 
+/* Checks the shape of TRANSPORT ("tcp://HOST:PORT" or "rtu:DEVICE@BAUD")
+ * without opening anything: the Modbus drivers' check_transport hook, so a
+ * rack file's typo is caught when it is read. Returns 0, or -1 with
+ * "'tcp://host': expected tcp://HOST:PORT" in ERR. */
+int modbus_link_check_transport(const char *transport, char *err, size_t errlen);
+
 /* Sets how long each request waits for its answer (MS > 0). */
 int modbus_link_set_timeout(modbus_link *l, int ms);
 

@@ -5,9 +5,11 @@
  */
 #include "power.h"
 
+#include <stdio.h>
 #include <string.h>
 
 extern const struct power_driver power_rd60xx;
+extern const struct power_driver power_korad;
 
 const char *power_strerror(int err)
 {
@@ -28,6 +30,7 @@ const char *power_error(const struct power_dev *d) { return d->error; }
 
 const struct power_driver *const power_drivers[] = {
 	&power_rd60xx,
+	&power_korad,
 	NULL,
 };
 
@@ -37,4 +40,14 @@ const struct power_driver *power_driver_find(const char *name)
 		if (strcmp(power_drivers[i]->name, name) == 0)
 			return power_drivers[i];
 	return NULL;
+}
+
+const char *power_driver_names(char *buf, size_t len)
+{
+	size_t used = 0;
+	if (len)
+		buf[0] = '\0';
+	for (size_t i = 0; power_drivers[i] && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", power_drivers[i]->name);
+	return buf;
 }

@@ -2,14 +2,16 @@
  * power.h - programmable bench supplies that feed the trackers.
  *
  * One const struct power_driver per device family (power_rd60xx.c for the
- * Riden RD60xx), gathered in power_drivers[]: the rig picks a family by
+ * Riden RD60xx over Modbus, power_korad.c for Korad KA3005P-class supplies
+ * over a serial line), gathered in power_drivers[]: the rig picks a family by
  * name from its rack file and never tests a model anywhere else. Scaling
  * between volts/amps and raw registers is the driver's business.
  *
  * Calls return POWER_OK (0) or a negative enum power_err and leave a message
- * in power_error() naming the transport, unit, register and reason:
- * "tcp://10.0.0.5:502 unit 1: write register 8 = 0x04B0: exception 02
- * illegal data address".
+ * in power_error() naming the transport, unit, register (or command) and
+ * reason: "tcp://10.0.0.5:502 unit 1: write register 8 = 0x04B0: exception
+ * 02 illegal data address", "serial:/dev/ttyUSB3@9600: VOUT1?: no answer
+ * within 500 ms".
  */
 #ifndef TRACKRIG_POWER_H
 #define TRACKRIG_POWER_H
@@ -62,9 +64,14 @@ struct power_dev {
 };
 
 struct power_driver {
-	const char *name; /* "rd60xx" */
-	/* Connects to UNIT on TRANSPORT (see modbus_link.h), identifies the
-	 * model and picks its scaling. TIMEOUT_MS <= 0 means the default
+	const char *name; /* "rd60xx", "korad" */
+	/* Checks the shape of TRANSPORT for this family without opening
+	 * anything, so a rack file's typo is refused when it is read. Returns
+	 * 0, or -1 with what was expected in ERR ("'tcp://h': expected
+	 * tcp://HOST:PORT"). NULL: any string is taken and open() judges. */
+	int (*check_transport)(const char *transport, char *err, size_t errlen);
+	/* Connects to UNIT on TRANSPORT (see modbus_link.h; serial families
+	 * ignore UNIT), identifies the model and picks its scaling. TIMEOUT_MS <= 0 means the default
 	 * (500 ms). On failure *OUT is NULL and the reason is in ERR. */
 	int (*open)(const char *transport, int unit, int timeout_ms,
 		    struct power_dev **out, char *err, size_t errlen);
@@ -88,6 +95,10 @@ extern const struct power_driver *const power_drivers[];
 
 /* The family named NAME ("rd60xx"), or NULL. */
 const struct power_driver *power_driver_find(const char *name);
+
+/* The known families' names, "rd60xx, korad", into BUF: for an error that
+ * says what would have been accepted. Returns BUF. */
+const char *power_driver_names(char *buf, size_t len);
 
 /* D's last failure message, or "". */
 const char *power_error(const struct power_dev *d);

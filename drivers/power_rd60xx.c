@@ -248,6 +248,7 @@ static int rd_get_limits(struct power_dev *d, struct power_limits *got)
 
 const struct power_driver power_rd60xx = {
 	.name = "rd60xx",
+	.check_transport = modbus_link_check_transport,
 	.open = rd_open,
 	.set_voltage = rd_set_voltage,
 	.set_current = rd_set_current,

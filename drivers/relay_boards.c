@@ -128,6 +128,7 @@ static int coil_get(struct relay_dev *d, int channel, bool *on)
 
 static const struct relay_driver coil_driver = {
 	.name = "coil",
+	.check_transport = modbus_link_check_transport,
 	.open = coil_open,
 	.set = coil_set,
 	.get = coil_get,
@@ -178,15 +179,19 @@ static int reg_get(struct relay_dev *d, int channel, bool *on)
 
 static const struct relay_driver register_driver = {
 	.name = "register",
+	.check_transport = modbus_link_check_transport,
 	.open = reg_open,
 	.set = reg_set,
 	.get = reg_get,
 	.close = board_close,
 };
 
+extern const struct relay_driver relay_numato;
+
 const struct relay_driver *const relay_drivers[] = {
 	&coil_driver,
 	&register_driver,
+	&relay_numato,
 	NULL,
 };
 
@@ -196,4 +201,14 @@ const struct relay_driver *relay_driver_find(const char *name)
 		if (strcmp(relay_drivers[i]->name, name) == 0)
 			return relay_drivers[i];
 	return NULL;
+}
+
+const char *relay_driver_names(char *buf, size_t len)
+{
+	size_t used = 0;
+	if (len)
+		buf[0] = '\0';
+	for (size_t i = 0; relay_drivers[i] && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", relay_drivers[i]->name);
+	return buf;
 }

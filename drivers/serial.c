@@ -355,3 +355,29 @@ int serial_list(struct serial_port_info **out, size_t *count)
 	*count = 0;
 	return serial_lsp_list(out, count, open_error, sizeof open_error);
 }
+
+int serial_transport_parse(const char *t, int default_baud, char *path, size_t pathlen,
+			   int *baud, char *err, size_t errlen)
+{
+	const char *dev = strncmp(t, "serial:", 7) == 0 ? t + 7 : NULL;
+	const char *at = dev ? strrchr(dev, '@') : NULL;
+	size_t n = dev ? (at ? (size_t)(at - dev) : strlen(dev)) : 0;
+	long rate = default_baud;
+	if (at) {
+		char *end;
+		errno = 0;
+		rate = at[1] >= '0' && at[1] <= '9' ? strtol(at + 1, &end, 10) : 0;
+		if (rate && (errno || *end))
+			rate = 0;
+	}
+	if (!dev || n == 0 || rate < 50 || rate > 4000000 || (path && n >= pathlen)) {
+		if (err && errlen)
+			snprintf(err, errlen, "'%s': expected serial:DEVICE@BAUD", t);
+		return -1;
+	}
+	if (path)
+		snprintf(path, pathlen, "%.*s", (int)n, dev);
+	if (baud)
+		*baud = (int)rate;
+	return 0;
+}

@@ -90,6 +90,14 @@ int serial_fd(const serial_port *p);
 /* Short text for an error code ("timeout", "device gone", ...). */
 const char *serial_strerror(int err);
 
+/* Reads the transport string of a serial-line instrument (bench supplies,
+ * relay modules): "serial:DEVICE@BAUD", or "serial:DEVICE" for
+ * DEFAULT_BAUD. DEVICE into PATH (PATHLEN bytes), the rate into *BAUD (both
+ * may be NULL: a shape check). Returns 0, or -1 with
+ * "'serial:': expected serial:DEVICE@BAUD" in ERR. */
+int serial_transport_parse(const char *transport, int default_baud, char *path, size_t pathlen,
+			   int *baud, char *err, size_t errlen);
+
 /* One port as listed by libserialport. Strings are "" when unknown. */
 struct serial_port_info {
 	char path[256];

@@ -23,14 +23,14 @@
 const char cmd_power_usage[] =
 	"usage: rig power SLOTS on|off|cycle|status --rack FILE [options]\n\n"
 	"Switches or reads the supply of each slot in SLOTS (3, 1-4,7 or all) through\n"
-	"the supply named in the rack file (Modbus TCP or RTU). cycle is off, a pause,\n"
+	"the supply named in the rack file (Modbus or serial). cycle is off, a pause,\n"
 	"then on. Before switching on, the rack file's set points (volts, amps, and\n"
 	"ovp/ocp when given) are written and read back; a supply that does not hold\n"
 	"them is left off (exit 3). Switching actions are recorded in the audit trail.\n\n"
 	"options:\n"
 	"  --rack FILE        rack file (required; also $TRACKRIG_RACK)\n"
 	"  --off-time MS      pause of a cycle (default 1000)\n"
-	"  --timeout MS       Modbus response timeout (default 500)\n"
+	"  --timeout MS       supply response timeout (default 500)\n"
 	"  --db PATH          results store (default ./trackrig.db or $TRACKRIG_DB)\n"
 	"  --operator NAME    who does this, for the audit trail (default $USER)\n\n"
 	"exit: 0 done, 2 usage or rack file error, 3 a supply unreachable or refusing\n";

@@ -28,7 +28,7 @@ const char cmd_rack_usage[] =
 	"usage: rig rack check [--rack FILE] [options]\n\n"
 	"Checks a rack file, then pings every part it names: each slot's console\n"
 	"(identity read and compared with the rack file), each slot's supply (status\n"
-	"over Modbus, and its set points against the rack file's volts, amps, ovp\n"
+	"over its link, and its set points against the rack file's volts, amps, ovp\n"
 	"and ocp), each relay board and each slot's relay line channels. Nothing\n"
 	"is switched. With no --rack, it starts a simulated rack and checks that.\n\n"
 	"options:\n"

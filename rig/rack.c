@@ -1,5 +1,7 @@
 /* rack.c - reading and checking rack files (see rack.h, docs/rack-file.md). */
 #include "rack.h"
+#include "power.h"
+#include "relay.h"
 #include "yamldoc.h"
 
 #include <math.h>
@@ -70,27 +72,16 @@ static int opt_double(struct ydoc *d, yaml_node_t *n, const char *key, const cha
 	return 0;
 }
 
-/* "tcp://HOST:PORT" or "rtu:DEVICE@BAUD": checked here so a typo is caught
- * when the file is read, not when the first power cut is due. */
-static int check_transport(struct ydoc *d, yaml_node_t *at, const char *path, const char *t)
+/* Each driver judges its own transport (power.h, relay.h): checked here so
+ * a typo is caught when the file is read, not when the first power cut is
+ * due. */
+static int check_transport(struct ydoc *d, yaml_node_t *at, const char *path,
+			   int (*check)(const char *, char *, size_t), const char *t)
 {
-	if (strncmp(t, "tcp://", 6) == 0) {
-		const char *colon = strrchr(t + 6, ':');
-		char *end;
-		long port = colon ? strtol(colon + 1, &end, 10) : 0;
-		if (!colon || colon == t + 6 || *end || port < 1 || port > 65535)
-			return ydoc_fail(d, at, path, "'%s': expected tcp://HOST:PORT", t);
+	char why[400];
+	if (!check || check(t, why, sizeof why) == 0)
 		return 0;
-	}
-	if (strncmp(t, "rtu:", 4) == 0) {
-		const char *at_ = strrchr(t, '@');
-		char *end;
-		long baud = at_ ? strtol(at_ + 1, &end, 10) : 0;
-		if (!at_ || at_ == t + 4 || *end || baud <= 0)
-			return ydoc_fail(d, at, path, "'%s': expected rtu:DEVICE@BAUD", t);
-		return 0;
-	}
-	return ydoc_fail(d, at, path, "'%s': expected tcp://HOST:PORT or rtu:DEVICE@BAUD", t);
+	return ydoc_fail(d, at, path, "%s", why);
 }
 
 static int read_port(struct ydoc *d, yaml_node_t *n, const char *base, struct rack_port *p,
@@ -186,17 +177,21 @@ static int read_power(struct ydoc *d, yaml_node_t *n, const char *base, struct r
 	if (!ydoc_get(d, n, "driver") || !tr)
 		return ydoc_fail(d, n, base, "a supply needs 'driver' and 'transport' (or give 'relay')");
 	if (opt_str(d, n, "driver", base, pw->driver, sizeof pw->driver) ||
-	    opt_str(d, n, "transport", base, pw->bus.transport, sizeof pw->bus.transport) ||
-	    check_transport(d, tr, P("%s.transport", base), pw->bus.transport) ||
+	    opt_str(d, n, "transport", base, pw->bus.transport, sizeof pw->bus.transport))
+		return -1;
+	const struct power_driver *drv = power_driver_find(pw->driver);
+	char known[200];
+	if (!drv)
+		return ydoc_fail(d, ydoc_get(d, n, "driver"), P("%s.driver", base),
+				 "unknown supply driver '%s' (known: %s)", pw->driver,
+				 power_driver_names(known, sizeof known));
+	if (check_transport(d, tr, P("%s.transport", base), drv->check_transport, pw->bus.transport) ||
 	    opt_long(d, n, "unit", base, 1, 247, &pw->bus.unit) ||
 	    opt_double(d, n, "volts", base, &pw->volts) ||
 	    opt_double(d, n, "amps", base, &pw->amps) ||
 	    opt_double(d, n, "ovp", base, &pw->ovp) ||
 	    opt_double(d, n, "ocp", base, &pw->ocp))
 		return -1;
-	if (strcmp(pw->driver, "rd60xx") != 0)
-		return ydoc_fail(d, ydoc_get(d, n, "driver"), P("%s.driver", base),
-				 "unknown supply driver '%s' (known: rd60xx)", pw->driver);
 	return read_limits(d, n, base, pw);
 }
 
@@ -376,13 +371,18 @@ static int read_rack(struct ydoc *d, struct rack *rack)
 				return ydoc_fail(d, b, bb, "a board needs 'name', 'driver' and 'transport'");
 			if (opt_str(d, b, "name", bb, rb->name, sizeof rb->name) ||
 			    opt_str(d, b, "driver", bb, rb->driver, sizeof rb->driver) ||
-			    opt_str(d, b, "transport", bb, rb->bus.transport, sizeof rb->bus.transport) ||
-			    check_transport(d, ydoc_get(d, b, "transport"), P("%s.transport", bb), rb->bus.transport) ||
+			    opt_str(d, b, "transport", bb, rb->bus.transport, sizeof rb->bus.transport))
+				return -1;
+			const struct relay_driver *drv = relay_driver_find(rb->driver);
+			char known[200];
+			if (!drv)
+				return ydoc_fail(d, ydoc_get(d, b, "driver"), P("%s.driver", bb),
+						 "unknown relay board driver '%s' (known: %s)", rb->driver,
+						 relay_driver_names(known, sizeof known));
+			if (check_transport(d, ydoc_get(d, b, "transport"), P("%s.transport", bb), drv->check_transport,
+					    rb->bus.transport) ||
 			    opt_long(d, b, "unit", bb, 1, 247, &rb->bus.unit))
 				return -1;
-			if (strcmp(rb->driver, "coil") && strcmp(rb->driver, "register"))
-				return ydoc_fail(d, ydoc_get(d, b, "driver"), P("%s.driver", bb),
-						 "unknown relay board driver '%s' (known: coil, register)", rb->driver);
 			for (int j = 0; j < i; j++)
 				if (strcmp(rack->boards[j].name, rb->name) == 0)
 					return ydoc_fail(d, b, bb, "board name '%s' used twice", rb->name);

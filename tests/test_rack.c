@@ -243,3 +243,48 @@ Test(rack, refused_rack_frees_what_it_allocated)
 	cr_assert_null(rack.slots, "a refused rack keeps no slots: %s", err);
 	cr_assert_eq(rack.n_slots, 0);
 }
+
+/* Supplies and relay boards come from the drivers' tables: a name not in
+ * them is refused where it stands, with the names that would do. */
+Test(rack, unknown_driver_lists_the_tables_names)
+{
+	expect_error("slots:\n  - {id: 1, console: {port: /a},\n     power: {driver: hp6632, transport: 'tcp://h:1'}}\n",
+		     "bad.yaml:3:22: slots[0].power.driver: unknown supply driver 'hp6632' (known: rd60xx, korad)",
+		     NULL);
+	expect_error("boards:\n  - {name: b, driver: sainsmart, transport: 'serial:/dev/ttyACM0'}\n"
+		     "slots:\n  - {id: 1, console: {port: /a}}\n",
+		     "bad.yaml:2:23: boards[0].driver: unknown relay board driver 'sainsmart' (known: coil, register, numato)",
+		     NULL);
+}
+
+/* Each driver judges its own transport: a Modbus one for the RD60xx and
+ * the coil boards, serial:DEVICE@BAUD for the serial families. */
+Test(rack, each_driver_checks_its_own_transport)
+{
+	expect_error("slots:\n  - {id: 1, console: {port: /a},\n     power: {driver: korad, transport: 'tcp://h:1', volts: 12, amps: 1}}\n",
+		     "bad.yaml:3:40: slots[0].power.transport: 'tcp://h:1': expected serial:DEVICE@BAUD", NULL);
+	expect_error("slots:\n  - {id: 1, console: {port: /a},\n     power: {driver: korad, transport: 'serial:/dev/x@fast', volts: 12, amps: 1}}\n",
+		     "expected serial:DEVICE@BAUD", "bad.yaml:3:40:");
+	expect_error("slots:\n  - {id: 1, console: {port: /a},\n     power: {driver: rd60xx, transport: 'serial:/dev/ttyUSB0'}}\n",
+		     "bad.yaml:3:41: slots[0].power.transport: 'serial:/dev/ttyUSB0': expected tcp://HOST:PORT or rtu:DEVICE@BAUD",
+		     NULL);
+	expect_error("boards:\n  - {name: b, driver: numato, transport: 'rtu:/dev/ttyACM0@9600'}\n"
+		     "slots:\n  - {id: 1, console: {port: /a}}\n",
+		     "boards[0].transport: 'rtu:/dev/ttyACM0@9600': expected serial:DEVICE@BAUD", "bad.yaml:2:");
+	expect_error("boards:\n  - {name: b, driver: coil, transport: 'serial:/dev/ttyACM0'}\n"
+		     "slots:\n  - {id: 1, console: {port: /a}}\n",
+		     "boards[0].transport", "expected tcp://HOST:PORT or rtu:DEVICE@BAUD");
+
+	struct rack r;
+	char err[512];
+	const char *p = write_file("serial.yaml",
+				   "boards:\n  - {name: m, driver: numato, transport: 'serial:/dev/ttyACM0'}\n"
+				   "slots:\n  - id: 1\n    console: {port: /a}\n"
+				   "    power: {driver: korad, transport: 'serial:/dev/ttyUSB3@9600', volts: 12, amps: 1}\n"
+				   "    lines: {ignition: {board: m, channel: 0}}\n");
+	cr_assert_eq(rack_load(p, &r, err, sizeof err), 0, "%s", err);
+	cr_assert_str_eq(r.slots[0].power.driver, "korad");
+	cr_assert_str_eq(r.slots[0].power.bus.transport, "serial:/dev/ttyUSB3@9600");
+	cr_assert_str_eq(r.boards[0].driver, "numato");
+	rack_free(&r);
+}

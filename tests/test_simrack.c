@@ -420,6 +420,10 @@ Test(simrack, bad_args_exit_2)
 		{ { "--slots", "1", "--dir", dir, "--profiles", "reference,reference", NULL },
 		  "more profiles than slots" },
 		{ { "--dir", dir, "--slots", NULL }, "--slots" },
+		{ { "--slots", "2", "--dir", dir, "--supplies", "rd60xx,hp6632", NULL },
+		  "--supplies: unknown kind 'hp6632' (known: rd60xx, korad)" },
+		{ { "--slots", "1", "--dir", dir, "--relays", "coil,numato", NULL },
+		  "--relays: more kinds than slots" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		int rc = run_simrack(cases[i].args, out, sizeof out);
