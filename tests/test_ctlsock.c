@@ -149,7 +149,8 @@ struct trickle {
 };
 
 /* A reply that keeps coming and never ends: a byte every 10 ms, no "\n",
- * for at most 20 s. */
+ * until the client gives up (at most 20 s). A client that waits for a pause
+ * instead of keeping its deadline sees the connection close mid-line. */
 static void *trickle_main(void *arg)
 {
 	struct trickle *t = arg;
@@ -160,6 +161,7 @@ static void *trickle_main(void *arg)
 			break;
 		usleep(10 * 1000);
 	}
+	shutdown(t->fd, SHUT_WR);   /* the reply ends here, without its "\n" */
 	return NULL;
 }
 
