@@ -4,10 +4,12 @@
  * rackctl's (faults).
  *
  * A socket that is not there, the rack's "error: ..." reply, a rack that
- * stalls (SIGSTOP) and then answers late, a reply line that never ends and
- * one too long for the buffer. Every error must name the socket's path and
- * the request. The rack is a real simrack; the two malformed replies, which
- * simrack never sends, come from a listening socket this test writes to.
+ * stalls (SIGSTOP) and then answers late, a reply line that never ends, one
+ * too long for the buffer, a kept connection the rack closed (reopened for
+ * faults, never for time). Every error must name the socket's path and the
+ * request. The rack is a real simrack; what simrack never does (malformed
+ * replies, closing a kept connection) comes from a listening socket this
+ * test serves.
  * Deadlines are short (the rack cannot answer in time: it is stopped, or
  * never sends the "\n"); no timing is asserted.
  */
@@ -15,6 +17,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -198,6 +201,75 @@ Test(ctlsock, a_reply_longer_than_the_buffer_is_refused_not_cut)
 	cr_assert_lt(s.fd, 0, "the rest of the line is still there to be read as the next reply");
 	close(fd);
 	close(listener);
+}
+
+/* A peer that answers one request on its first connection and closes it,
+ * as a rack that restarted would, then answers on the next connection. */
+struct restarter {
+	int listener;
+	char got[2][64];   /* the request line each connection carried */
+};
+
+static void serve_one(int fd, char *got, size_t len, const char *answer)
+{
+	size_t n = 0;
+	char ch;
+	while (n + 1 < len && read(fd, &ch, 1) == 1 && ch != '\n')
+		got[n++] = ch;
+	got[n] = '\0';
+	if (write(fd, answer, strlen(answer)) < 0)
+		got[0] = '\0';
+}
+
+static void *restarter_main(void *arg)
+{
+	struct restarter *r = arg;
+	int a = accept(r->listener, NULL, NULL);
+	if (a < 0)
+		return NULL;
+	serve_one(a, r->got[0], sizeof r->got[0], "ok a=1\n");
+	close(a);
+	int b = accept(r->listener, NULL, NULL);
+	if (b < 0)
+		return NULL;
+	serve_one(b, r->got[1], sizeof r->got[1], "ok a=2\n");
+	close(b);
+	return NULL;
+}
+
+/* Faults: a kept connection the rack closed is reopened and the request
+ * sent once more. Time: never (a second `next` would move time again). */
+Test(ctlsock, a_kept_connection_the_rack_closed_is_reopened_for_faults_not_for_time)
+{
+	struct ctlsock s;
+	char path[PATH_MAX + 32], err[512], reply[256];
+	struct restarter r;
+	int first = peer_pair(&s, path, sizeof path, &r.listener);
+	memset(r.got, 0, sizeof r.got);
+	/* Time: the connection closes under a request; it fails, never resent. */
+	close(first);
+	cr_assert_eq(ctlsock_request(&s, "next 5", SHORT_MS, reply, sizeof reply, err, sizeof err), CTLSOCK_FAILED,
+		     "'%s'", reply);
+	struct pollfd lp = { .fd = r.listener, .events = POLLIN };
+	cr_assert_eq(poll(&lp, 1, 0), 0, "the time request was sent again on a new connection: %s", err);
+	assert_names(err, path, "'next 5'", "closed the connection before replying");
+	/* Faults, through rackctl's kept connection. */
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, restarter_main, &r), 0);
+	int rc1 = rackctl_request(path, "datacap 1 off", reply, sizeof reply);
+	char reply1[256];
+	snprintf(reply1, sizeof reply1, "%s", reply);
+	int rc2 = rackctl_request(path, "datacap 2 off", reply, sizeof reply);
+	rackctl_close();
+	shutdown(r.listener, SHUT_RDWR);   /* a peer still waiting to accept gives up */
+	pthread_join(th, NULL);
+	cr_assert_eq(rc1, 0, "%s", reply1);
+	cr_assert_str_eq(reply1, "ok a=1");
+	cr_assert_eq(rc2, 0, "not reopened after the rack closed it: %s", reply);
+	cr_assert_str_eq(reply, "ok a=2");
+	cr_assert_str_eq(r.got[0], "datacap 1 off");
+	cr_assert_str_eq(r.got[1], "datacap 2 off", "the request was not sent again on the new connection");
+	close(r.listener);
 }
 
 /* The clock's time requests go through the same client: a rack that dies
