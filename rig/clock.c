@@ -1,5 +1,6 @@
 /* clock.c - wall and virtual time behind one interface (see clock.h). */
 #include "clock.h"
+#include "ctlsock.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -11,8 +12,6 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,8 +34,7 @@ struct rig_clock {
 	bool virtual_;
 	int64_t start_wall;    /* CLOCK_MONOTONIC ms at open (wall mode) */
 	int64_t epoch_unix;    /* Unix ms of clock time 0 */
-	int ctl;               /* control socket, -1 on the wall clock */
-	bool ctl_stale;        /* a request failed: a late reply may be pending */
+	struct ctlsock ctl;    /* the rack's control socket; not connected on the wall clock */
 	pthread_mutex_t m;
 	int64_t now;           /* virtual time (atomic reads without the lock) */
 	int joined;
@@ -61,7 +59,7 @@ struct rig_clock {
 	struct pollfd *pfd;    /* the poller's scratch for poll(): waiters' fds */
 	struct waiter **pfd_w;
 	size_t pfd_cap;
-	char err[256];
+	char err[512];
 	struct tracker_clock trk;
 };
 
@@ -87,7 +85,7 @@ static rig_clock *alloc_clock(void)
 	rig_clock *c = calloc(1, sizeof *c);
 	if (!c)
 		return NULL;
-	c->ctl = -1;
+	c->ctl.fd = -1;
 	c->look_all = true;
 	c->rack_out = -1;
 	c->kick = -1;
@@ -105,67 +103,14 @@ int clock_open_real(rig_clock **out)
 	return *out ? 0 : -1;
 }
 
-/* Throws away whatever a request that failed left on the socket (a reply
- * that came after its timeout), so it is not read as the next one's. */
-static void ctl_drain(rig_clock *c)
-{
-	char junk[256];
-	while (recv(c->ctl, junk, sizeof junk, MSG_DONTWAIT) > 0)
-		;
-	c->ctl_stale = false;
-}
-
-/* One request, one reply line on the control socket. */
+/* One request, one "ok" reply line on the control socket; -1 with the
+ * reason in c->err otherwise. Only one thread asks at a time: the opener,
+ * then only the poller. A failed request leaves the socket closed, and
+ * clock.c never asks again: a failed control socket fails every wait. */
 static int ctl_request(rig_clock *c, const char *req, char *reply, size_t len)
 {
-	if (c->ctl_stale)
-		ctl_drain(c);
-	size_t n = strlen(req);
-	if (send(c->ctl, req, n, MSG_NOSIGNAL) != (ssize_t)n) {
-		snprintf(c->err, sizeof c->err, "rack control socket: write: %s", strerror(errno));
-		return -1;
-	}
-	/* The reply is one short line: read what is there, stop at '\n'. */
-	size_t got = 0;
-	while (got + 1 < len) {
-		struct pollfd p = { .fd = c->ctl, .events = POLLIN };
-		if (poll(&p, 1, 10000) <= 0) {
-			snprintf(c->err, sizeof c->err, "rack control socket: no reply to '%.*s' within 10 s",
-				 (int)strcspn(req, "\n"), req);
-			c->ctl_stale = true;
-			return -1;
-		}
-		ssize_t r = recv(c->ctl, reply + got, len - 1 - got, 0);
-		if (r <= 0) {
-			snprintf(c->err, sizeof c->err, "rack control socket: the rack went away");
-			return -1;
-		}
-		char *nl = memchr(reply + got, '\n', (size_t)r);
-		got += (size_t)r;
-		if (nl) {
-			/* One request in flight at a time: nothing follows the '\n'. */
-			got = (size_t)(nl - reply);
-			break;
-		}
-	}
-	reply[got] = '\0';
-	if (strncmp(reply, "ok", 2) != 0) {
-		snprintf(c->err, sizeof c->err, "rack control socket: '%.*s' refused: %.150s",
-			 (int)strcspn(req, "\n"), req, reply);
-		return -1;
-	}
-	return 0;
-}
-
-static bool reply_value(const char *reply, const char *key, long long *out)
-{
-	char pat[32];
-	snprintf(pat, sizeof pat, " %s=", key);
-	const char *p = strstr(reply, pat);
-	if (!p)
-		return false;
-	*out = strtoll(p + strlen(pat), NULL, 10);
-	return true;
+	int rc = ctlsock_request(&c->ctl, req, CTLSOCK_REPLY_MS, reply, len, c->err, sizeof c->err);
+	return rc == CTLSOCK_OK ? 0 : -1;
 }
 
 static void *poller_main(void *arg);
@@ -202,32 +147,28 @@ int clock_open_rack(const char *control_path, rig_clock **out, char *err, size_t
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(control_path) >= sizeof sa.sun_path) {
-		snprintf(err, errlen, "%s: control socket path too long", control_path);
-		clock_close(c);
-		return -1;
-	}
-	strcpy(sa.sun_path, control_path);
-	c->ctl = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->ctl < 0 || connect(c->ctl, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		snprintf(err, errlen, "%s: cannot connect to the rack's control socket: %s", control_path, strerror(errno));
+	/* Time requests are never sent twice: a repeated `next` would move
+	 * time again (c->ctl.reconnect stays false). */
+	if (ctlsock_init(&c->ctl, control_path, err, errlen) || ctlsock_connect(&c->ctl, err, errlen)) {
 		clock_close(c);
 		return -1;
 	}
 	char reply[256];
 	long long epoch = 0, now = 0;
-	if (ctl_request(c, "mode\n", reply, sizeof reply)) {
+	if (ctl_request(c, "mode", reply, sizeof reply)) {
 		snprintf(err, errlen, "%s", c->err);
 		clock_close(c);
 		return -1;
 	}
-	c->virtual_ = strstr(reply, "mode=virtual") != NULL;
-	if (reply_value(reply, "epoch", &epoch))
+	c->virtual_ = strstr(reply, " mode=virtual") != NULL;
+	if (ctlsock_value(reply, "epoch", &epoch))
 		c->epoch_unix = epoch;
 	if (c->virtual_) {
-		if (ctl_request(c, "now\n", reply, sizeof reply) || !reply_value(reply, "now", &now)) {
-			snprintf(err, errlen, "%s", *c->err ? c->err : "rack control socket: no time in 'now' reply");
+		if (ctl_request(c, "now", reply, sizeof reply) || !ctlsock_value(reply, "now", &now)) {
+			if (!*c->err)
+				snprintf(c->err, sizeof c->err, "control socket %s: no time in the reply to 'now': '%.60s'",
+					 c->ctl.path, reply);
+			snprintf(err, errlen, "%s", c->err);
 			clock_close(c);
 			return -1;
 		}
@@ -237,8 +178,7 @@ int clock_open_rack(const char *control_path, rig_clock **out, char *err, size_t
 			return -1;
 		}
 	} else {
-		close(c->ctl);
-		c->ctl = -1;
+		ctlsock_close(&c->ctl);
 	}
 	*out = c;
 	return 0;
@@ -292,8 +232,7 @@ void clock_close(rig_clock *c)
 		close(c->kick);
 	if (c->ep >= 0)
 		close(c->ep);
-	if (c->ctl >= 0)
-		close(c->ctl);
+	ctlsock_close(&c->ctl);
 	pthread_mutex_destroy(&c->m);
 	free(c->w);
 	free(c->pfd);
@@ -581,17 +520,18 @@ static int advance(rig_clock *c)
 	c->advancing = true;
 	pthread_mutex_unlock(&c->m);
 	char req[64], reply[256];
-	snprintf(req, sizeof req, "next %lld\n", (long long)target);
+	snprintf(req, sizeof req, "next %lld", (long long)target);
 	long long now = 0, out = -1;
 	int rc = ctl_request(c, req, reply, sizeof reply);
-	if (rc == 0 && !reply_value(reply, "now", &now)) {
-		snprintf(c->err, sizeof c->err, "rack control socket: no time in reply '%.100s'", reply);
+	if (rc == 0 && !ctlsock_value(reply, "now", &now)) {
+		snprintf(c->err, sizeof c->err, "control socket %s: no time in the reply to '%s': '%.100s'", c->ctl.path,
+			 req, reply);
 		rc = -1;
 	}
 	pthread_mutex_lock(&c->m);
 	/* The rack said something since the last reply (or does not tell):
 	 * the next step looks at every parked fd first. */
-	if (rc != 0 || !reply_value(reply, "out", &out) || out != c->rack_out)
+	if (rc != 0 || !ctlsock_value(reply, "out", &out) || out != c->rack_out)
 		c->look_all = true;
 	c->rack_out = out;
 	c->advancing = false;

@@ -1,7 +1,8 @@
 /*
  * rackctl.h - requests to a simulated rack's control socket other than time
  * (docs/simrack-control.md): the faults real rack hardware cannot make, such
- * as a carrier's data cap. Time requests go through clock.c.
+ * as a carrier's data cap. Time requests go through clock.c; both through
+ * the one client, ctlsock.c.
  */
 #ifndef TRACKRIG_RACKCTL_H
 #define TRACKRIG_RACKCTL_H
@@ -10,7 +11,8 @@
 
 /* Sends REQUEST (one line, no "\n") to the control socket at PATH and puts
  * the reply line in REPLY. Returns 0 on an "ok" reply, -1 otherwise with the
- * reason (connection, timeout or the rack's "error: ...") in REPLY.
+ * reason in REPLY: the rack's own "error: ..." line, or ours (no socket,
+ * no reply within the deadline, ...) naming the socket and the request.
  * Thread-safe. The connection stays open for the next request (one per
  * process, to the last PATH asked), so 256 slots asking at once cost one
  * connection, not 256. */
