@@ -692,9 +692,6 @@ static struct ingest_device_stats uplink_stats(struct slot_run *sr)
 	return none;
 }
 
-/* The backlog of the last coverage cut, read back from the store. Returns
- * 0, -1 when the store could not be read (ERR; the rig's), -2 when the
- * device sent nothing before the cut (ERR; the device's). */
 struct backlog {
 	struct flush_record *recs;
 	size_t n, cap;
@@ -715,6 +712,9 @@ static int backlog_add(void *ctx, const struct store_record_row *row)
 	return 0;
 }
 
+/* The backlog of the last coverage cut, read back from the store. Returns
+ * 0, -1 when the store could not be read (ERR; the rig's), -2 when the
+ * device sent nothing before the cut (ERR; the device's). */
 static int read_backlog(struct slot_run *sr, const struct scenario_step *st, struct flush_record **recs, size_t *n,
 			int64_t *phase, char *err, size_t len)
 {
