@@ -123,8 +123,9 @@ int store_rollout_set_state(store *s, int64_t id, const char *state, const char 
 		     "UPDATE rollouts SET state = ?1, reason = coalesce(?2, reason), updated_at = ?3, stage = ?4"
 		     " WHERE id = ?5",
 		     "tttii", state, reason, at, (int64_t)stage, id);
-	if (strcmp(state, "stopped") == 0)
-		rc |= run(s, "set rollout stop time", "UPDATE rollouts SET stopped_at = ?1 WHERE id = ?2", "ti", at, id);
+	/* After a failed first update SQLite's message must stay the first's. */
+	if (rc == 0 && strcmp(state, "stopped") == 0)
+		rc = run(s, "set rollout stop time", "UPDATE rollouts SET stopped_at = ?1 WHERE id = ?2", "ti", at, id);
 	return rc;
 }
 
