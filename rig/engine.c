@@ -726,8 +726,15 @@ static int read_backlog(struct slot_run *sr, const struct scenario_step *st, str
 		return -1;
 	int rc = -1;
 	*phase = -1;
-	/* The device's schedule from a record made before the cut. */
-	if (store_record_latest_before(db, sr->o->run_id, slot_imei(sr), sr->cut_ms, phase) != 1)
+	/* The device's schedule from a record made before the cut. A store
+	 * that cannot be read is the rig's trouble, not a device that sent
+	 * nothing. */
+	int found = store_record_latest_before(db, sr->o->run_id, slot_imei(sr), sr->cut_ms, phase);
+	if (found < 0) {
+		snprintf(err, len, "%s: %s", sr->o->db_path, store_sqlite_message(db));
+		goto out;
+	}
+	if (found == 0)
 		*phase = -1;
 	if (*phase < 0) {
 		snprintf(err, len, "no record from before the cut: the device's schedule is unknown (period %llds)",
