@@ -187,6 +187,9 @@ check-walls:
 	       grep -lE '#include +"(\.\./)*drivers/' reports/*.[ch] 2>/dev/null; \
 	       grep -lE '#include +"(\.\./)*fixtures/' rig/*.[ch] drivers/*.[ch] 2>/dev/null); \
 	 if [ -n "$$bad" ]; then echo "wall breached (see README.md, 'The house'): $$bad"; exit 1; fi
+	@# SQL lives behind the store's own functions (rig/store*.c) and in reports/.
+	@sql=$$(for f in rig/*.c; do case $$f in rig/store*.c) ;; *) grep -lE 'sqlite3_(prepare|exec|step)' $$f;; esac; done); \
+	 if [ -n "$$sql" ]; then echo "SQL outside the store (keep it in rig/store*.c, see docs/results-store.md):" $$sql; exit 1; fi
 
 # ---- fuzzing (libFuzzer; tests/fuzz/README.md) ----------------------------
 # make fuzz       build every target in tests/fuzz/ with clang (ASan+UBSan+libFuzzer)

@@ -15,10 +15,10 @@
 #include "rack.h"
 #include "slotdev.h"
 #include "store.h"
+#include "store_health.h"
 #include "tracker.h"
 
 #include <getopt.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,38 +68,14 @@ static int64_t now_ms(void)
 
 /* ---- the results store: what earlier commands saw ---- */
 
-/* Time of the latest audit row matching SQL's ?1 slot, ?2 port, ?3 station;
- * the row's result into RESULT when given. store.c keeps its statements to
- * itself, so this module prepares its own (rarely run, not worth caching). */
-static int64_t latest_row(store *db, const char *sql, const char *slot, const char *port, const char *station,
-			  char *result, size_t len)
-{
-	sqlite3_stmt *st;
-	int64_t at = DIAG_NEVER;
-	if (sqlite3_prepare_v2(store_db(db), sql, -1, &st, NULL) != SQLITE_OK)
-		return DIAG_NEVER;
-	sqlite3_bind_text(st, 1, slot, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, port, -1, SQLITE_STATIC);
-	if (station && *station)
-		sqlite3_bind_text(st, 3, station, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		at = diag_parse_time((const char *)sqlite3_column_text(st, 0));
-		if (result)
-			snprintf(result, len, "%s", sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "");
-	}
-	sqlite3_finalize(st);
-	return at;
-}
-
 /* The console's last good answer: an audited console command that came
- * back "ok" on this slot's console port. Matching the port keeps supply
- * actions (audited against the Modbus transport) out. */
+ * back "ok" on this slot's console port. */
 static int64_t console_last_seen(store *db, const char *slot, const char *port, const char *station)
 {
-	return latest_row(db,
-			  "SELECT at, result FROM audit WHERE slot = ?1 AND port = ?2 AND (?3 IS NULL OR station = ?3)"
-			  " AND result LIKE 'ok%' ORDER BY at DESC, id DESC LIMIT 1",
-			  slot, port, station, NULL, 0);
+	char at[64];
+	if (store_console_answer_latest(db, slot, port, station, at, sizeof at) != 1)
+		return DIAG_NEVER;
+	return diag_parse_time(at);
 }
 
 /* The supply's last reading when it cannot be read now: `rig power` and
@@ -108,11 +84,11 @@ static int64_t console_last_seen(store *db, const char *slot, const char *port, 
 static void supply_last_reading(store *db, const char *slot, const char *transport, const char *station,
 				struct diag_supply *s)
 {
-	char result[256];
-	int64_t at = latest_row(db,
-				"SELECT at, result FROM audit WHERE slot = ?1 AND port = ?2 AND (?3 IS NULL OR station = ?3)"
-				" AND result LIKE 'ok: output %' ORDER BY at DESC, id DESC LIMIT 1",
-				slot, transport, station, result, sizeof result);
+	char at_text[64], result[256];
+	if (store_supply_reading_latest(db, slot, transport, station, at_text, sizeof at_text, result,
+					sizeof result) != 1)
+		return;
+	int64_t at = diag_parse_time(at_text);
 	char onoff[4];
 	double v, i;
 	if (at == DIAG_NEVER || sscanf(result, "ok: output %3[onf], %lf V, %lf A", onoff, &v, &i) != 3)

@@ -13,13 +13,13 @@
 #include "report.h"
 #include "rollout.h"
 #include "store.h"
+#include "store_rollout.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,21 +109,21 @@ struct start_opts {
 	int64_t resume;
 };
 
+static void image_copy(void *ctx, const struct store_rollout_row *row)
+{
+	struct { char *buf; size_t len; } *to = ctx;
+	snprintf(to->buf, to->len, "%s", row->image);
+}
+
 static int image_of(store *db, int64_t id, char *image, size_t len, char *err, size_t errlen)
 {
-	sqlite3_stmt *q;
-	int rc = -1;
-	if (sqlite3_prepare_v2(store_db(db), "SELECT image FROM rollouts WHERE id = ?1", -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, id);
-		if (sqlite3_step(q) == SQLITE_ROW) {
-			snprintf(image, len, "%s", (const char *)sqlite3_column_text(q, 0));
-			rc = 0;
-		} else {
-			snprintf(err, errlen, "no rollout %lld in the store", (long long)id);
-		}
-		sqlite3_finalize(q);
-	}
-	return rc;
+	struct { char *buf; size_t len; } to = { image, len };
+	int found = store_rollout_get(db, id, image_copy, &to);
+	if (found == 0)
+		snprintf(err, errlen, "no rollout %lld in the store", (long long)id);
+	else if (found < 0)
+		snprintf(err, errlen, "store: %s", store_sqlite_message(db));
+	return found == 1 ? 0 : -1;
 }
 
 static int start_on(const char *rack_file, struct start_opts *so)

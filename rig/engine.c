@@ -6,13 +6,13 @@
 #include "power.h"
 #include "rackctl.h"
 #include "slotdev.h"
+#include "store_records.h"
 #include "usb.h"
 #include "relay.h"
 #include "supply.h"
 #include "tracker.h"
 
 #include <math.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -709,65 +709,67 @@ static struct ingest_device_stats uplink_stats(struct slot_run *sr)
 	return none;
 }
 
+struct backlog {
+	struct flush_record *recs;
+	size_t n, cap;
+};
+
+static int backlog_add(void *ctx, const struct store_record_row *row)
+{
+	struct backlog *b = ctx;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+		struct flush_record *grown = realloc(b->recs, cap * sizeof *b->recs);
+		if (!grown)
+			return 1;
+		b->recs = grown;
+		b->cap = cap;
+	}
+	b->recs[b->n++] = (struct flush_record){ .ts_ms = row->ts_ms, .arrival_ms = row->arrival_ms, .late = row->late };
+	return 0;
+}
+
 /* The backlog of the last coverage cut, read back from the store. Returns
  * 0, -1 when the store could not be read (ERR; the rig's), -2 when the
  * device sent nothing before the cut (ERR; the device's). */
 static int read_backlog(struct slot_run *sr, const struct scenario_step *st, struct flush_record **recs, size_t *n,
 			int64_t *phase, char *err, size_t len)
 {
-	sqlite3 *db;
+	store *db;
 	*recs = NULL;
 	*n = 0;
-	if (sqlite3_open_v2(sr->o->db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		snprintf(err, len, "%s: %s", sr->o->db_path, sqlite3_errmsg(db));
-		sqlite3_close(db);
+	/* A read-only connection of its own: the telemetry the ingest wrote. */
+	if (store_open_readonly(sr->o->db_path, &db, err, len))
 		return -1;
-	}
-	sqlite3_busy_timeout(db, 5000);
-	sqlite3_stmt *q;
 	int rc = -1;
 	*phase = -1;
-	/* The device's schedule from a record made before the cut. */
-	if (sqlite3_prepare_v2(db, "SELECT ts_ms FROM records WHERE +run_id = ?1 AND imei = ?2 AND ts_ms < ?3"
-			       " ORDER BY ts_ms DESC LIMIT 1", -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, sr->o->run_id);
-		sqlite3_bind_text(q, 2, slot_imei(sr), -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 3, sr->cut_ms);
-		if (sqlite3_step(q) == SQLITE_ROW)
-			*phase = sqlite3_column_int64(q, 0);
-		sqlite3_finalize(q);
+	/* The device's schedule from a record made before the cut. A store
+	 * that cannot be read is the rig's trouble, not a device that sent
+	 * nothing. */
+	int found = store_record_latest_before(db, sr->o->run_id, slot_imei(sr), sr->cut_ms, phase);
+	if (found < 0) {
+		snprintf(err, len, "%s: %s", sr->o->db_path, store_sqlite_message(db));
+		goto out;
 	}
+	if (found == 0)
+		*phase = -1;
 	if (*phase < 0) {
 		snprintf(err, len, "no record from before the cut: the device's schedule is unknown (period %llds)",
 			 (long long)(st->period_ms / 1000));
 		rc = -2; /* the device's: it sent nothing while it had coverage */
 		goto out;
 	}
-	if (sqlite3_prepare_v2(db, "SELECT ts_ms, arrival_ms, late FROM records WHERE +run_id = ?1 AND imei = ?2"
-			       " AND arrival_ms >= ?3 ORDER BY id", -1, &q, NULL) != SQLITE_OK) {
-		snprintf(err, len, "%s: %s", sr->o->db_path, sqlite3_errmsg(db));
+	struct backlog b = { 0 };
+	if (store_records_arrived_since(db, sr->o->run_id, slot_imei(sr), sr->cut_ms, backlog_add, &b) < 0 && !b.n) {
+		snprintf(err, len, "%s: %s", sr->o->db_path, store_sqlite_message(db));
+		free(b.recs);
 		goto out;
 	}
-	sqlite3_bind_int64(q, 1, sr->o->run_id);
-	sqlite3_bind_text(q, 2, slot_imei(sr), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, sr->cut_ms);
-	size_t cap = 0;
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 256;
-			struct flush_record *grown = realloc(*recs, cap * sizeof **recs);
-			if (!grown)
-				break;
-			*recs = grown;
-		}
-		(*recs)[(*n)++] = (struct flush_record){ .ts_ms = sqlite3_column_int64(q, 0),
-							 .arrival_ms = sqlite3_column_int64(q, 1),
-							 .late = sqlite3_column_int(q, 2) != 0 };
-	}
-	sqlite3_finalize(q);
+	*recs = b.recs;
+	*n = b.n;
 	rc = 0;
 out:
-	sqlite3_close(db);
+	store_close(db);
 	return rc;
 }
 
@@ -982,6 +984,28 @@ static enum engine_outcome expect_gnss_fix(struct slot_run *sr, const struct sce
 	}
 }
 
+/* What the records made during an antenna cut claim. */
+struct honesty {
+	int claimed, moved, total;
+	int64_t first, last, lat0, lon0;
+};
+
+static int honesty_add(void *ctx, const struct store_record_row *r)
+{
+	struct honesty *h = ctx;
+	if (h->total++ == 0) {
+		h->lat0 = r->lat_e7;
+		h->lon0 = r->lon_e7;
+	}
+	if (r->io_gnss == 1) {
+		if (!h->claimed++)
+			h->first = r->ts_ms;
+		h->last = r->ts_ms;
+	}
+	h->moved += r->lat_e7 != h->lat0 || r->lon_e7 != h->lon0;
+	return 0;
+}
+
 /* The device's telemetry against its own receiver, during the last antenna
  * cut: a record that claims a fix (IO 69 = 1) while the receiver had none is
  * a stale fix reported as current or an invented position. */
@@ -991,49 +1015,24 @@ static enum engine_outcome expect_gnss_honest(struct slot_run *sr, const struct 
 		return fail(sr, st, OUTCOME_ERROR, "the cross-check needs the rig's telemetry ingest");
 	if (sr->gnss_restore_ms <= sr->gnss_cut_ms)
 		return fail(sr, st, OUTCOME_ERROR, "the cross-check needs a gnss_antenna cut and return before it");
-	sqlite3 *db;
-	if (sqlite3_open_v2(sr->o->db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		sqlite3_close(db);
+	store *db;
+	char why[512];
+	if (store_open_readonly(sr->o->db_path, &db, why, sizeof why))
 		return fail(sr, st, OUTCOME_ERROR, "%s: cannot read the telemetry", sr->o->db_path);
-	}
-	sqlite3_busy_timeout(db, 5000);
-	sqlite3_stmt *q;
-	int claimed = 0, moved = 0, total = 0;
-	int64_t first = 0, last = 0, lat0 = 0, lon0 = 0;
-	bool read = false;
 	/* Records made during the cut, a few seconds inside it at both ends
-	 * (the receiver needs a moment to notice). */
-	/* IO 69 (GNSS status) read with SQLite's JSON parser: 1 is a fix. */
-	if (sqlite3_prepare_v2(db, "SELECT ts_ms, lat_e7, lon_e7, json_extract(io, '$.\"69\"') FROM records"
-			       " WHERE +run_id = ?1 AND imei = ?2 AND ts_ms > ?3 AND ts_ms < ?4 AND json_valid(io)"
-			       " ORDER BY ts_ms", -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, sr->o->run_id);
-		sqlite3_bind_text(q, 2, slot_imei(sr), -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 3, sr->gnss_cut_ms + 5000);
-		sqlite3_bind_int64(q, 4, sr->gnss_restore_ms);
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			int64_t ts = sqlite3_column_int64(q, 0), lat = sqlite3_column_int64(q, 1), lon = sqlite3_column_int64(q, 2);
-			bool fix = sqlite3_column_type(q, 3) != SQLITE_NULL && sqlite3_column_int64(q, 3) == 1;
-			if (total++ == 0) {
-				lat0 = lat;
-				lon0 = lon;
-			}
-			if (fix) {
-				if (!claimed++)
-					first = ts;
-				last = ts;
-			}
-			moved += lat != lat0 || lon != lon0;
-		}
-		read = sqlite3_finalize(q) == SQLITE_OK;
-	}
-	if (!read) { /* no evidence is no pass */
+	 * (the receiver needs a moment to notice); IO 69 (GNSS status) read
+	 * with SQLite's JSON parser: 1 is a fix. */
+	struct honesty h = { 0 };
+	if (store_records_during(db, sr->o->run_id, slot_imei(sr), sr->gnss_cut_ms + 5000, sr->gnss_restore_ms,
+				 honesty_add, &h) < 0) { /* no evidence is no pass */
 		enum engine_outcome o = fail(sr, st, OUTCOME_ERROR, "%s: cannot read the telemetry: %s", sr->o->db_path,
-					     sqlite3_errmsg(db));
-		sqlite3_close(db);
+					     store_sqlite_message(db));
+		store_close(db);
 		return o;
 	}
-	sqlite3_close(db);
+	store_close(db);
+	int claimed = h.claimed, moved = h.moved, total = h.total;
+	int64_t first = h.first, last = h.last;
 	if (!claimed && !moved)
 		return OUTCOME_PASS;
 	char a[16], b[16];

@@ -2,11 +2,12 @@
  * evidence.c - one gatherer of diagnosis evidence (contract in evidence.h).
  */
 #include "evidence.h"
+#include "store_health.h"
+#include "store_records.h"
 
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,9 +162,9 @@ int evidence_device(const struct evidence_source *src, struct diag_evidence *ev,
 
 /* ---- uplink records in the results store ---- */
 
-static int64_t col_int(sqlite3_stmt *st, int i, int64_t none)
+static int64_t never_if_none(int64_t v)
 {
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? none : sqlite3_column_int64(st, i);
+	return v == STORE_NONE ? DIAG_NEVER : v;
 }
 
 void evidence_records(store *db, const char *imei, int64_t now_ms, struct diag_uplink *u)
@@ -174,44 +175,21 @@ void evidence_records(store *db, const char *imei, int64_t now_ms, struct diag_u
 		snprintf(u->records_detail, sizeof u->records_detail, "%s", db ? "no IMEI known for the slot" : "no results store");
 		return;
 	}
-	sqlite3 *s = store_db(db);
-	sqlite3_stmt *st = NULL;
-	/* Arrival decides "alive" (a late flush arriving now is the link
-	 * working now); the device's own time orders the IO values. */
-	const char *q1 = "SELECT count(*), max(arrival_ms), max(ts_ms) FROM records WHERE imei = ?1";
-	const char *q2 = "SELECT json_extract(io, '$.\"21\"'), json_extract(io, '$.\"66\"'), json_extract(io, '$.\"69\"')"
-			 " FROM records WHERE imei = ?1 ORDER BY ts_ms DESC, id DESC LIMIT 5";
-	const char *q3 = "SELECT sum(bytes_up + bytes_down), max(updated_at) FROM uplink_usage WHERE imei = ?1";
-	if (sqlite3_prepare_v2(s, q1, -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	sqlite3_bind_text(st, 1, imei, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_ROW)
-		goto fail;
-	u->n_records = sqlite3_column_int(st, 0);
-	u->last_record_ms = col_int(st, 1, DIAG_NEVER);
-	u->last_record_ts_ms = col_int(st, 2, DIAG_NEVER);
-	sqlite3_finalize(st);
-	if (sqlite3_prepare_v2(s, q2, -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	sqlite3_bind_text(st, 1, imei, -1, SQLITE_STATIC);
-	for (int row = 0; sqlite3_step(st) == SQLITE_ROW; row++) {
-		if (row == 0) {
-			u->io_signal = (int)col_int(st, 0, -1);
-			u->io_ext_mv = (int)col_int(st, 1, -1);
-			u->io_gnss = (int)col_int(st, 2, -1);
-		} else {
-			u->io_ext_mv_before = (int)col_int(st, 1, -1);
-		}
+	struct store_uplink_summary sum;
+	if (store_uplink_summary(db, imei, &sum) < 0) {
+		u->records = DIAG_CH_UNREACHABLE;
+		snprintf(u->records_detail, sizeof u->records_detail, "results store: %.250s", store_sqlite_message(db));
+		return;
 	}
-	sqlite3_finalize(st);
-	if (sqlite3_prepare_v2(s, q3, -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	sqlite3_bind_text(st, 1, imei, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		u->bytes_used = col_int(st, 0, -1);
-		u->last_login_ms = diag_parse_time((const char *)sqlite3_column_text(st, 1));
-	}
-	sqlite3_finalize(st);
+	u->n_records = sum.n_records;
+	u->last_record_ms = never_if_none(sum.last_arrival_ms);
+	u->last_record_ts_ms = never_if_none(sum.last_ts_ms);
+	u->io_signal = sum.io_signal;
+	u->io_ext_mv = sum.io_ext_mv;
+	u->io_gnss = sum.io_gnss;
+	u->io_ext_mv_before = sum.io_ext_mv_before;
+	u->bytes_used = sum.bytes_used;
+	u->last_login_ms = diag_parse_time(*sum.last_login ? sum.last_login : NULL);
 	/* A unit that never reported to this rig's ingest has no uplink
 	 * channel here: not a missing reading. */
 	if (u->n_records == 0 && u->bytes_used < 0) {
@@ -220,11 +198,6 @@ void evidence_records(store *db, const char *imei, int64_t now_ms, struct diag_u
 		return;
 	}
 	u->records = DIAG_CH_ANSWERED;
-	return;
-fail:
-	u->records = DIAG_CH_UNREACHABLE;
-	snprintf(u->records_detail, sizeof u->records_detail, "results store: %.250s", sqlite3_errmsg(s));
-	sqlite3_finalize(st);
 }
 
 /* ---- GNSS through gpsd ---- */
@@ -322,23 +295,13 @@ bool evidence_boot_earlier(store *db, const char *slot, const char *station, int
 	out->at_ms = DIAG_NEVER;
 	if (!db || !slot)
 		return false;
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(store_db(db),
-			       "SELECT at, result FROM audit WHERE slot = ?1 AND (?2 IS NULL OR station = ?2)"
-			       " AND command = 'restarts' AND result LIKE 'ok: boots=%' ORDER BY id DESC LIMIT 1",
-			       -1, &st, NULL) != SQLITE_OK)
+	char result[256];
+	if (store_boot_reading_latest(db, slot, station, result, sizeof result) != 1)
 		return false;
-	sqlite3_bind_text(st, 1, slot, -1, SQLITE_STATIC);
-	if (station && *station)
-		sqlite3_bind_text(st, 2, station, -1, SQLITE_STATIC);
-	bool ok = false;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		ok = evidence_boot_parse((const char *)sqlite3_column_text(st, 1), out) && out->at_ms <= now_ms &&
-		     now_ms - out->at_ms <= (window_ms > 0 ? window_ms : DEFAULT_WINDOW_MS);
-		if (!ok)
-			out->at_ms = DIAG_NEVER;
-	}
-	sqlite3_finalize(st);
+	bool ok = evidence_boot_parse(result, out) && out->at_ms <= now_ms &&
+		  now_ms - out->at_ms <= (window_ms > 0 ? window_ms : DEFAULT_WINDOW_MS);
+	if (!ok)
+		out->at_ms = DIAG_NEVER;
 	return ok;
 }
 

@@ -38,11 +38,11 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
-#include <sqlite3.h>
 
 #include "ingest_cmd.h"
 #include "ingest_frame.h"
 #include "store.h"
+#include "store_records.h"
 #include "teltonika_codec.h"
 
 /* A packet, plus room for what a device sends right behind it. */
@@ -125,8 +125,6 @@ struct conn {
 	unsigned n_carried;
 };
 
-enum { S_INSERT, S_NEWEST, S_USAGE_UPD, S_USAGE_INS, S_EVENT_UPD, S_COUNT };
-
 /* One aggregated stranger event row (thread only). */
 struct stranger_row {
 	char kind[24];
@@ -142,7 +140,7 @@ struct ingest {
 	rig_clock *clock;
 	bool own_clock;
 	store *db;
-	sqlite3_stmt *st[S_COUNT];
+	store_records_writer *w;            /* the ingest's kept statements */
 	/* Packets that arrive together share one transaction (one commit, one
 	 * WAL write); each is acked only after it commits. */
 	bool in_batch;
@@ -228,47 +226,9 @@ static struct device *refused_entry(ingest *ing, const char *imei)
 
 /* ---- store ---- */
 
-static const char *const stmt_sql[S_COUNT] = {
-	[S_INSERT] =
-		"INSERT INTO records (run_id, imei, ts_device, ts_ms, arrival, arrival_ms, priority,"
-		" lat_e7, lon_e7, altitude, angle, satellites, speed, event_io, io, late,"
-		" out_of_order, packet_seq, content_hash)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
-		" ?17, ?18, ?19)"
-		" ON CONFLICT (coalesce(run_id, 0), imei, ts_ms, content_hash) DO NOTHING",
-	[S_NEWEST] = "SELECT coalesce(max(ts_ms), 0), coalesce(max(packet_seq), 0) FROM records WHERE imei = ?1",
-	/* Deltas, so two servers (or a restarted one) add up instead of
-	 * overwriting each other. */
-	[S_USAGE_UPD] =
-		"UPDATE uplink_usage SET bytes_up = bytes_up + ?3, bytes_down = bytes_down + ?4,"
-		" packets = packets + ?5, records = records + ?6, duplicates = duplicates + ?7,"
-		" refused_logins = refused_logins + ?8, updated_at = ?9"
-		" WHERE run_id IS ?1 AND imei = ?2",
-	[S_USAGE_INS] =
-		"INSERT INTO uplink_usage (run_id, imei, bytes_up, bytes_down, packets, records,"
-		" duplicates, refused_logins, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[S_EVENT_UPD] = "UPDATE events SET detail = ?2 WHERE id = ?1",
-};
-
 static int prepare(ingest *ing, char *err, size_t errlen)
 {
-	sqlite3 *db = store_db(ing->db);
-	for (int i = 0; i < S_COUNT; i++)
-		if (sqlite3_prepare_v3(db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &ing->st[i], NULL) !=
-		    SQLITE_OK) {
-			snprintf(err, errlen, "%s: prepare ingest statement %d: %s", ing->o.db_path, i,
-				 sqlite3_errmsg(db));
-			return -1;
-		}
-	return 0;
-}
-
-static void bind_run(sqlite3_stmt *st, int i, int64_t run_id)
-{
-	if (run_id)
-		sqlite3_bind_int64(st, i, run_id);
-	else
-		sqlite3_bind_null(st, i);
+	return store_records_writer_open(ing->db, &ing->w, err, errlen);
 }
 
 /* FNV-1a over every decoded field: two records with the same IMEI and
@@ -326,17 +286,10 @@ static int load_device(ingest *ing, struct device *d)
 {
 	if (d->loaded)
 		return 0;
-	sqlite3_stmt *st = ing->st[S_NEWEST];
-	sqlite3_bind_text(st, 1, d->imei, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		d->newest_ms = sqlite3_column_int64(st, 0);
-		d->seq = sqlite3_column_int64(st, 1);
-		d->loaded = true;
-	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == SQLITE_ROW ? 0 : -1;
+	if (store_records_newest(ing->w, d->imei, &d->newest_ms, &d->seq) < 0)
+		return -1;
+	d->loaded = true;
+	return 0;
 }
 
 /* Adds CUR minus what uplink_usage already holds for D to its row. The
@@ -344,7 +297,7 @@ static int load_device(ingest *ing, struct device *d)
 static int write_usage_vals(ingest *ing, struct device *d, const struct ingest_device_stats *cur, const char *at)
 {
 	const struct ingest_device_stats *f = &d->flushed;
-	int64_t delta[6] = {
+	int64_t delta[STORE_USAGE_FIELDS] = {
 		(int64_t)(cur->bytes_up - f->bytes_up), (int64_t)(cur->bytes_down - f->bytes_down),
 		(int64_t)(cur->packets - f->packets), (int64_t)(cur->records - f->records),
 		(int64_t)(cur->duplicates - f->duplicates), (int64_t)(cur->refused_logins - f->refused_logins),
@@ -354,23 +307,7 @@ static int write_usage_vals(ingest *ing, struct device *d, const struct ingest_d
 		any |= delta[i] != 0;
 	if (!any)
 		return 0;
-	sqlite3 *db = store_db(ing->db);
-	for (int pass = 0; pass < 2; pass++) {
-		sqlite3_stmt *st = ing->st[pass ? S_USAGE_INS : S_USAGE_UPD];
-		bind_run(st, 1, ing->o.run_id);
-		sqlite3_bind_text(st, 2, d->imei, -1, SQLITE_STATIC);
-		for (int i = 0; i < 6; i++)
-			sqlite3_bind_int64(st, 3 + i, delta[i]);
-		sqlite3_bind_text(st, 9, at, -1, SQLITE_STATIC);
-		int rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		if (rc != SQLITE_DONE)
-			return -1;
-		if (pass == 0 && sqlite3_changes(db) > 0)
-			break;
-	}
-	return 0;
+	return store_uplink_usage_add(ing->w, ing->o.run_id, d->imei, delta, at);
 }
 
 /* The device's usage row brought up to its current figures, on its own
@@ -395,16 +332,14 @@ static int store_records(ingest *ing, struct device *d, const struct tlt_record 
 			 int64_t arrival_unix, const char *arrival_iso, struct pending *p, char *why,
 			 size_t whylen)
 {
-	sqlite3 *db = store_db(ing->db);
 	if (load_device(ing, d) < 0) {
-		snprintf(why, whylen, "store: read newest record: %s", sqlite3_errmsg(db));
+		snprintf(why, whylen, "store: read newest record: %s", store_sqlite_message(ing->db));
 		return -1;
 	}
 	int64_t seq = d->seq + 1;
 	/* Out of order is judged against earlier packets only: the order inside
 	 * a packet is the device's sort setting (newest first is legal). */
 	int64_t newest_before = d->newest_ms, newest = d->newest_ms;
-	sqlite3_stmt *st = ing->st[S_INSERT];
 	char ts_iso[40];
 	for (int i = 0; i < n; i++) {
 		const struct tlt_record *r = &recs[i];
@@ -412,34 +347,20 @@ static int store_records(ingest *ing, struct device *d, const struct tlt_record 
 		bool late = arrival_unix - ts > ing->o.late_ms;
 		bool ooo = ts < newest_before;
 		iso_ms(ts, ts_iso, sizeof ts_iso);
-		bind_run(st, 1, ing->o.run_id);
-		sqlite3_bind_text(st, 2, d->imei, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, ts_iso, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, ts);
-		sqlite3_bind_text(st, 5, arrival_iso, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 6, arrival_unix);
-		sqlite3_bind_int(st, 7, r->priority);
-		sqlite3_bind_int(st, 8, r->lat_e7);
-		sqlite3_bind_int(st, 9, r->lon_e7);
-		sqlite3_bind_int(st, 10, r->altitude_m);
-		sqlite3_bind_int(st, 11, r->angle);
-		sqlite3_bind_int(st, 12, r->satellites);
-		sqlite3_bind_int(st, 13, r->speed_kmh);
-		sqlite3_bind_int(st, 14, r->event_io);
-		sqlite3_bind_text(st, 15, io_json(r, ing->io_json, 4096), -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 16, late);
-		sqlite3_bind_int(st, 17, ooo);
-		sqlite3_bind_int64(st, 18, seq);
-		sqlite3_bind_int64(st, 19, (int64_t)record_hash(r));
-		int rc = sqlite3_step(st);
-		int changed = sqlite3_changes(db);
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		if (rc != SQLITE_DONE) {
-			snprintf(why, whylen, "store: insert record %d: %s", i, sqlite3_errmsg(db));
+		const struct store_record row = {
+			.run_id = ing->o.run_id, .imei = d->imei, .ts_device = ts_iso, .ts_ms = ts,
+			.arrival = arrival_iso, .arrival_ms = arrival_unix, .priority = r->priority,
+			.lat_e7 = r->lat_e7, .lon_e7 = r->lon_e7, .altitude = r->altitude_m, .angle = r->angle,
+			.satellites = r->satellites, .speed = r->speed_kmh, .event_io = r->event_io,
+			.io = io_json(r, ing->io_json, 4096), .late = late, .out_of_order = ooo, .packet_seq = seq,
+			.content_hash = (int64_t)record_hash(r),
+		};
+		int rc = store_record_add(ing->w, &row);
+		if (rc < 0) {
+			snprintf(why, whylen, "store: insert record %d: %s", i, store_sqlite_message(ing->db));
 			return -1;
 		}
-		if (changed == 0) {
+		if (rc == 0) {
 			p->duplicates++;
 			continue;
 		}
@@ -533,7 +454,6 @@ static void strangers_flush(ingest *ing)
 		return;
 	}
 	clock_iso(ing->clock, ing->agg_minute * 60000, from, sizeof from);
-	sqlite3_stmt *st = ing->st[S_EVENT_UPD];
 	for (int i = 0; i < ing->n_agg; i++) {
 		struct stranger_row *r = &ing->agg[i];
 		if (!r->dirty)
@@ -541,12 +461,8 @@ static void strangers_flush(ingest *ing)
 		r->dirty = false;
 		snprintf(text, sizeof text, "count %" PRIu64 " in the minute from %s, the latest: %s", r->count, from,
 			 r->latest);
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, r->row_id);
-		sqlite3_bind_text(st, 2, text, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			logf_(ing, "cannot count event %s: %s", r->kind, sqlite3_errmsg(store_db(ing->db)));
-		sqlite3_reset(st);
+		if (store_event_detail_set(ing->w, r->row_id, text) < 0)
+			logf_(ing, "cannot count event %s: %s", r->kind, store_sqlite_message(ing->db));
 	}
 }
 
@@ -847,7 +763,7 @@ static void batch_end(ingest *ing)
 	ing->in_batch = false;
 	if (!ok || store_commit(ing->db) < 0) {
 		char why[300];
-		snprintf(why, sizeof why, "store: commit: %s", sqlite3_errmsg(store_db(ing->db)));
+		snprintf(why, sizeof why, "store: commit: %s", store_sqlite_message(ing->db));
 		store_rollback(ing->db);
 		batch_fail(ing, why);
 		return;
@@ -1286,8 +1202,7 @@ static bool imei_ok(const char *s)
 
 static void free_ingest(ingest *ing)
 {
-	for (int i = 0; i < S_COUNT; i++)
-		sqlite3_finalize(ing->st[i]);
+	store_records_writer_close(ing->w);
 	if (ing->db)
 		store_close(ing->db);
 	for (size_t i = 0; i < ing->n_devs; i++)

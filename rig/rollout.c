@@ -4,12 +4,12 @@
 #include "duration.h"
 #include "json.h"
 #include "slotdev.h"
+#include "store_rollout.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,35 +120,12 @@ static const char *iso_ms(int64_t unix_ms, char *buf, size_t len)
 	return time_iso_ms(unix_ms, buf, len);
 }
 
-/* Runs SQL with text/int parameters given as a format: 't' text, 'i' int64.
- * Returns 0 or -1 (message in ERR). */
-static int exec(sqlite3 *h, char *err, size_t errlen, const char *sql, const char *types, ...)
+/* RC from a store call: -1 leaves "store: <SQLite's message>" in ERR. */
+static int stored(store *db, int rc, char *err, size_t errlen)
 {
-	sqlite3_stmt *q;
-	if (sqlite3_prepare_v2(h, sql, -1, &q, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "store: %s", sqlite3_errmsg(h));
-		return -1;
-	}
-	va_list ap;
-	va_start(ap, types);
-	for (int i = 0; types && types[i]; i++) {
-		if (types[i] == 't')
-			sqlite3_bind_text(q, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
-		else
-			sqlite3_bind_int64(q, i + 1, va_arg(ap, int64_t));
-	}
-	va_end(ap);
-	int rc = sqlite3_step(q);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		snprintf(err, errlen, "store: %s", sqlite3_errmsg(h));
-	sqlite3_finalize(q);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
-}
-
-static const char *col(sqlite3_stmt *q, int i)
-{
-	const unsigned char *s = sqlite3_column_text(q, i);
-	return s ? (const char *)s : NULL;
+	if (rc < 0)
+		snprintf(err, errlen, "store: %s", store_sqlite_message(db));
+	return rc < 0 ? -1 : 0;
 }
 
 /* ---- create ---- */
@@ -164,30 +141,28 @@ int64_t rollout_create(store *db, const struct rollout_spec *sp, const char *ope
 	if (sp->success_pct < 0 || sp->success_pct > 100 || sp->device_timeout_ms <= 0)
 		return snprintf(err, errlen, "bad thresholds"), -1;
 	int covered = rollout_stage_sizes(&st, sp->n_slots, sizes);
-	sqlite3 *h = store_db(db);
 	char now[32], thr[16];
 	store_now(now, sizeof now);
 	if (store_begin(db))
 		return snprintf(err, errlen, "%s", store_error(db)), -1;
-	if (exec(h, err, errlen,
-		 "INSERT INTO rollouts (image, version, model, stages, cohort, state, created_at, updated_at,"
-		 " station, operator, success_pct, max_failures, device_timeout_ms, n_stages)"
-		 " VALUES (?1, ?2, ?3, ?4, ?5, 'created', ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-		 "ttttttttitii", sp->image, sp->version, sp->model, sp->stages, sp->cohort, now, sp->station,
-		 operator_, (int64_t)sp->success_pct, fmt_threshold(&sp->max_failures, thr, sizeof thr),
-		 sp->device_timeout_ms, (int64_t)st.n)) {
+	const struct store_rollout_new row = {
+		.image = sp->image, .version = sp->version, .model = sp->model, .stages = sp->stages,
+		.cohort = sp->cohort, .created_at = now, .station = sp->station, .operator_ = operator_,
+		.success_pct = sp->success_pct, .max_failures = fmt_threshold(&sp->max_failures, thr, sizeof thr),
+		.device_timeout_ms = sp->device_timeout_ms, .n_stages = st.n,
+	};
+	int64_t id = store_rollout_add(db, &row);
+	if (stored(db, id < 0 ? -1 : 0, err, errlen)) {
 		store_rollback(db);
 		return -1;
 	}
-	int64_t id = sqlite3_last_insert_rowid(h);
 	int k = 0;
 	for (int s = 0; s < st.n; s++)
 		for (int j = 0; j < sizes[s]; j++, k++)
-			if (exec(h, err, errlen,
-				 "INSERT INTO rollout_devices (rollout_id, slot, imei, stage, seq, state)"
-				 " VALUES (?1, ?2, ?3, ?4, ?5, 'waiting')",
-				 "iitii", id, (int64_t)sp->slots[k], sp->imeis ? sp->imeis[k] : NULL, (int64_t)(s + 1),
-				 (int64_t)k)) {
+			if (stored(db,
+				   store_rollout_device_add(db, id, sp->slots[k], sp->imeis ? sp->imeis[k] : NULL, s + 1,
+							    k),
+				   err, errlen)) {
 				store_rollback(db);
 				return -1;
 			}
@@ -204,12 +179,7 @@ int64_t rollout_create(store *db, const struct rollout_spec *sp, const char *ope
 
 int64_t rollout_latest(store *db)
 {
-	sqlite3_stmt *q;
-	if (sqlite3_prepare_v2(store_db(db), "SELECT max(id) FROM rollouts", -1, &q, NULL) != SQLITE_OK)
-		return -1;
-	int64_t id = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
-	sqlite3_finalize(q);
-	return id;
+	return store_rollout_latest(db);
 }
 
 static int64_t resolve_id(store *db, int64_t id, char *err, size_t errlen)
@@ -218,7 +188,7 @@ static int64_t resolve_id(store *db, int64_t id, char *err, size_t errlen)
 		return id;
 	id = rollout_latest(db);
 	if (id <= 0)
-		snprintf(err, errlen, id == 0 ? "no rollout in the store" : "store: %s", sqlite3_errmsg(store_db(db)));
+		snprintf(err, errlen, id == 0 ? "no rollout in the store" : "store: %s", store_sqlite_message(db));
 	return id > 0 ? id : -1;
 }
 
@@ -233,7 +203,6 @@ struct flight {
 
 struct ro {
 	store *db;
-	sqlite3 *h;
 	int64_t id;
 	const struct rollout_device_ops *ops;
 	void *ctx;
@@ -297,13 +266,7 @@ static int set_state(struct ro *r, const char *state, const char *reason)
 	char now[32];
 	store_now(now, sizeof now);
 	snprintf(r->state, sizeof r->state, "%s", state);
-	int rc = exec(r->h, r->err, r->errlen,
-		      "UPDATE rollouts SET state = ?1, reason = coalesce(?2, reason), updated_at = ?3, stage = ?4"
-		      " WHERE id = ?5",
-		      "tttii", state, reason, now, (int64_t)r->stage, r->id);
-	if (strcmp(state, "stopped") == 0)
-		rc |= exec(r->h, r->err, r->errlen, "UPDATE rollouts SET stopped_at = ?1 WHERE id = ?2", "ti", now,
-			   r->id);
+	int rc = stored(r->db, store_rollout_set_state(r->db, r->id, state, reason, now, r->stage), r->err, r->errlen);
 	say(r, "rollout %lld: %s%s%s", (long long)r->id, state, reason ? ": " : "", reason ? reason : "");
 	return rc;
 }
@@ -313,13 +276,9 @@ static int dev_set(struct ro *r, int slot, const char *state, const char *imei, 
 {
 	char t[40];
 	iso_ms(r->ops->now_ms(r->ctx), t, sizeof t);
-	return exec(r->h, r->err, r->errlen,
-		    "UPDATE rollout_devices SET state = ?1, imei = coalesce(?2, imei), gate = coalesce(?3, gate),"
-		    " detail = ?4, started_at = CASE WHEN ?5 THEN ?7 ELSE started_at END,"
-		    " finished_at = CASE WHEN ?6 THEN ?7 ELSE finished_at END"
-		    " WHERE rollout_id = ?8 AND slot = ?9",
-		    "ttttiitii", state, imei && *imei ? imei : NULL, gate, detail, (int64_t)started, (int64_t)finished,
-		    t, r->id, (int64_t)slot);
+	const struct store_rollout_device_change c = { .state = state, .imei = imei, .gate = gate, .detail = detail,
+						       .at = t, .started = started, .finished = finished };
+	return stored(r->db, store_rollout_device_set(r->db, r->id, slot, &c), r->err, r->errlen);
 }
 
 static const char *outcome_state(int out)
@@ -332,20 +291,6 @@ static const char *outcome_state(int out)
 	case RO_OUT_PENDING: return "updating";
 	default: return "failed";
 	}
-}
-
-/* PRAGMA data_version: changes when another connection commits (not on
- * our own writes); a read of the WAL index, no I/O. */
-static int data_version(sqlite3 *h)
-{
-	sqlite3_stmt *q;
-	int v = -1;
-	if (sqlite3_prepare_v2(h, "PRAGMA data_version", -1, &q, NULL) == SQLITE_OK) {
-		if (sqlite3_step(q) == SQLITE_ROW)
-			v = sqlite3_column_int(q, 0);
-		sqlite3_finalize(q);
-	}
-	return v;
 }
 
 enum ctl { CTL_NONE, CTL_PAUSE, CTL_RESUME, CTL_STOP, CTL_LEAVE };
@@ -368,54 +313,53 @@ static enum ctl check_control(struct ro *r, bool force, char *why, size_t len)
 	if (!due && r->o->db_poll_every_step) {
 		/* data_version moves when another connection commits: a read of
 		 * shared memory, cheap enough for every step. */
-		int dv = data_version(r->h);
+		int dv = store_data_version(r->db);
 		due = dv != r->data_version;
 		r->data_version = dv;
 	}
 	if (!due)
 		return CTL_NONE;
 	r->last_db_poll = now;
-	sqlite3_stmt *q;
 	enum ctl c = CTL_NONE;
-	if (sqlite3_prepare_v2(r->h, "SELECT request, requested_at FROM rollouts WHERE id = ?1", -1, &q, NULL) !=
-	    SQLITE_OK)
+	char w[16], at[40];
+	int got = store_rollout_request_take(r->db, r->id, w, sizeof w, at, sizeof at);
+	if (got < 0)
 		return CTL_NONE;
-	sqlite3_bind_int64(q, 1, r->id);
-	if (sqlite3_step(q) == SQLITE_ROW && col(q, 0)) {
-		const char *w = col(q, 0);
+	if (got == 1) {
 		c = strcmp(w, "stop") == 0 ? CTL_STOP : strcmp(w, "pause") == 0 ? CTL_PAUSE : CTL_RESUME;
-		snprintf(why, len, "%s requested at %s", w, col(q, 1) ? col(q, 1) : "?");
+		snprintf(why, len, "%s requested at %s", w, at);
 	}
-	sqlite3_finalize(q);
-	if (c != CTL_NONE)
-		exec(r->h, r->err, r->errlen, "UPDATE rollouts SET request = NULL WHERE id = ?1", "i", r->id);
-	r->data_version = data_version(r->h);
+	r->data_version = store_data_version(r->db);
 	return c;
+}
+
+struct stage_count {
+	int started, committed, failures;
+};
+
+static void stage_count_add(void *ctx, const char *s, int n, int in_flight_at_stop)
+{
+	struct stage_count *c = ctx;
+	(void)in_flight_at_stop;
+	if (strcmp(s, "committed") == 0)
+		c->committed += n, c->started += n;
+	else if (strcmp(s, "updating") == 0)
+		c->started += n;
+	else if (strcmp(s, "rolled_back") == 0 || strcmp(s, "rejected") == 0 || strcmp(s, "failed") == 0)
+		c->failures += n, c->started += n;
 }
 
 static int stage_counts(struct ro *r, int stage, int *started, int *committed, int *failures)
 {
-	sqlite3_stmt *q;
+	struct stage_count c = { 0 };
 	*started = *committed = *failures = 0;
-	if (sqlite3_prepare_v2(r->h,
-			       "SELECT state, count(*) FROM rollout_devices WHERE rollout_id = ?1 AND stage = ?2"
-			       " GROUP BY state",
-			       -1, &q, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_int64(q, 1, r->id);
-	sqlite3_bind_int(q, 2, stage);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		const char *s = col(q, 0);
-		int n = sqlite3_column_int(q, 1);
-		if (strcmp(s, "committed") == 0)
-			*committed += n, *started += n;
-		else if (strcmp(s, "updating") == 0)
-			*started += n;
-		else if (strcmp(s, "rolled_back") == 0 || strcmp(s, "rejected") == 0 || strcmp(s, "failed") == 0)
-			*failures += n, *started += n;
-	}
-	sqlite3_finalize(q);
-	return 0;
+	if (stage <= 0) /* no stage under way: nothing started (0 would mean every stage) */
+		return 0;
+	int rc = store_rollout_state_counts(r->db, r->id, stage, stage_count_add, &c);
+	*started = c.started;
+	*committed = c.committed;
+	*failures = c.failures;
+	return rc < 0 ? -1 : 0;
 }
 
 /* The failure threshold of STAGE reached? Says why into WHY. */
@@ -485,13 +429,8 @@ static void poll_flights(struct ro *r)
 static int do_stop(struct ro *r, const char *why)
 {
 	for (int i = 0; i < r->nfl; i++)
-		exec(r->h, r->err, r->errlen,
-		     "UPDATE rollout_devices SET in_flight_at_stop = 1 WHERE rollout_id = ?1 AND slot = ?2", "ii", r->id,
-		     (int64_t)r->fl[i].slot);
-	exec(r->h, r->err, r->errlen,
-	     "UPDATE rollout_devices SET state = 'skipped_after_stop', detail = 'not started: rollout stopped'"
-	     " WHERE rollout_id = ?1 AND state = 'waiting'",
-	     "i", r->id);
+		stored(r->db, store_rollout_device_in_flight(r->db, r->id, r->fl[i].slot), r->err, r->errlen);
+	stored(r->db, store_rollout_skip_waiting(r->db, r->id), r->err, r->errlen);
 	char reason[300];
 	snprintf(reason, sizeof reason, "%s; %d device%s still installing", why, r->nfl, r->nfl == 1 ? "" : "s");
 	audit(r, 0, NULL, "ok", "stop (%s)", why);
@@ -538,21 +477,8 @@ static int act(struct ro *r, enum ctl c, const char *why)
 /* The next waiting device of STAGE: its slot, or 0 when none. */
 static int next_waiting(struct ro *r, int stage, char *imei, size_t len)
 {
-	sqlite3_stmt *q;
-	int slot = 0;
-	if (sqlite3_prepare_v2(r->h,
-			       "SELECT slot, imei FROM rollout_devices WHERE rollout_id = ?1 AND stage = ?2"
-			       " AND state = 'waiting' ORDER BY seq LIMIT 1",
-			       -1, &q, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_int64(q, 1, r->id);
-	sqlite3_bind_int(q, 2, stage);
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		slot = sqlite3_column_int(q, 0);
-		snprintf(imei, len, "%s", col(q, 1) ? col(q, 1) : "");
-	}
-	sqlite3_finalize(q);
-	return slot;
+	int slot = store_rollout_next_waiting(r->db, r->id, stage, imei, len);
+	return slot < 0 ? -1 : slot;
 }
 
 /* Gates, then starts the update of SLOT. */
@@ -585,31 +511,40 @@ static void start_device(struct ro *r, int slot, const char *known_imei)
 }
 
 /* After a rig restart: where did the devices left "updating" end? */
-static int recover(struct ro *r)
-{
-	sqlite3_stmt *q;
-	if (sqlite3_prepare_v2(r->h,
-			       "SELECT slot, stage, coalesce(imei, '') FROM rollout_devices WHERE rollout_id = ?1"
-			       " AND state = 'updating' ORDER BY seq",
-			       -1, &q, NULL) != SQLITE_OK)
-		return snprintf(r->err, r->errlen, "store: %s", sqlite3_errmsg(r->h)), -1;
-	sqlite3_bind_int64(q, 1, r->id);
-	struct {
+struct updating {
+	struct updating_dev {
 		int slot, stage;
 		char imei[32];
-	} *v = NULL;
-	int n = 0;
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		void *nv = realloc(v, (size_t)(n + 1) * sizeof *v);
-		if (!nv)
-			break;
-		v = nv;
-		v[n].slot = sqlite3_column_int(q, 0);
-		v[n].stage = sqlite3_column_int(q, 1);
-		snprintf(v[n].imei, sizeof v[n].imei, "%s", col(q, 2));
-		n++;
+	} *v;
+	int n;
+	bool short_of_memory;
+};
+
+/* Kept aside: the devices are asked (and the store written) once the walk is over. */
+static void updating_add(void *ctx, const struct store_rollout_device_row *d)
+{
+	struct updating *u = ctx;
+	void *nv = u->short_of_memory ? NULL : realloc(u->v, (size_t)(u->n + 1) * sizeof *u->v);
+	if (!nv) {
+		u->short_of_memory = true;
+		return;
 	}
-	sqlite3_finalize(q);
+	u->v = nv;
+	u->v[u->n].slot = d->slot;
+	u->v[u->n].stage = d->stage;
+	snprintf(u->v[u->n].imei, sizeof u->v[u->n].imei, "%s", d->imei ? d->imei : "");
+	u->n++;
+}
+
+static int recover(struct ro *r)
+{
+	struct updating u = { 0 };
+	if (store_rollout_devices_each(r->db, r->id, "updating", updating_add, &u) < 0 && u.n == 0) {
+		free(u.v);
+		return stored(r->db, -1, r->err, r->errlen);
+	}
+	struct updating_dev *v = u.v;
+	int n = u.n;
 	for (int i = 0; i < n; i++) {
 		char detail[ROLLOUT_DETAIL_MAX] = "", d2[ROLLOUT_DETAIL_MAX + 40];
 		int out = r->ops->recover(r->ctx, v[i].slot, detail, sizeof detail);
@@ -619,11 +554,10 @@ static int recover(struct ro *r)
 			dev_set(r, v[i].slot, "updating", NULL, NULL, d2, false, false);
 			add_flight(r, v[i].slot, v[i].stage, v[i].imei);
 		} else if (out == RO_OUT_NOT_STARTED) {
-			exec(r->h, r->err, r->errlen,
-			     "UPDATE rollout_devices SET state = 'waiting', started_at = NULL, detail = ?1"
-			     " WHERE rollout_id = ?2 AND slot = ?3",
-			     "tii", "after rig restart: the device never got the update; will start again", r->id,
-			     (int64_t)v[i].slot);
+			stored(r->db,
+			       store_rollout_device_rewait(r->db, r->id, v[i].slot,
+							   "after rig restart: the device never got the update; will start again"),
+			       r->err, r->errlen);
 		} else {
 			dev_set(r, v[i].slot, st, NULL, NULL, d2, false, true);
 		}
@@ -634,29 +568,33 @@ static int recover(struct ro *r)
 	return 0;
 }
 
+struct loaded {
+	struct ro *r;
+	int rc;
+};
+
+static void load_row(void *ctx, const struct store_rollout_row *row)
+{
+	struct loaded *l = ctx;
+	struct ro *r = l->r;
+	snprintf(r->state, sizeof r->state, "%s", row->state);
+	snprintf(r->version, sizeof r->version, "%s", row->version);
+	r->success_pct = row->success_pct;
+	l->rc = rollout_threshold_parse(row->max_failures, &r->maxf, r->err, r->errlen);
+	r->timeout_ms = row->device_timeout_ms;
+	r->n_stages = row->n_stages;
+	r->stage = row->stage;
+}
+
 static int load(struct ro *r)
 {
-	sqlite3_stmt *q;
-	if (sqlite3_prepare_v2(r->h,
-			       "SELECT state, version, success_pct, max_failures, device_timeout_ms, n_stages, stage"
-			       " FROM rollouts WHERE id = ?1",
-			       -1, &q, NULL) != SQLITE_OK)
-		return snprintf(r->err, r->errlen, "store: %s", sqlite3_errmsg(r->h)), -1;
-	sqlite3_bind_int64(q, 1, r->id);
-	int rc = -1;
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		snprintf(r->state, sizeof r->state, "%s", col(q, 0));
-		snprintf(r->version, sizeof r->version, "%s", col(q, 1));
-		r->success_pct = sqlite3_column_int(q, 2);
-		rc = rollout_threshold_parse(col(q, 3), &r->maxf, r->err, r->errlen);
-		r->timeout_ms = sqlite3_column_int64(q, 4);
-		r->n_stages = sqlite3_column_int(q, 5);
-		r->stage = sqlite3_column_int(q, 6);
-	} else {
+	struct loaded l = { .r = r, .rc = -1 };
+	int found = store_rollout_get(r->db, r->id, load_row, &l);
+	if (found < 0)
+		return stored(r->db, -1, r->err, r->errlen);
+	if (found == 0)
 		snprintf(r->err, r->errlen, "no rollout %lld in the store", (long long)r->id);
-	}
-	sqlite3_finalize(q);
-	return rc;
+	return l.rc;
 }
 
 static bool is(const struct ro *r, const char *s)
@@ -690,7 +628,7 @@ static void wake_watch(struct ro *r, int slot, const char *path, const char *suf
 static void wake_open(struct ro *r)
 {
 	r->wake_fd = -1;
-	const char *db = sqlite3_db_filename(r->h, "main");
+	const char *db = store_path(r->db);
 	if (!db || !*db || (r->wake_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
 		return;
 	wake_watch(r, 0, db, "-wal");
@@ -738,7 +676,7 @@ static int wait_flights(struct ro *r, int dpoll)
 int rollout_run(store *db, int64_t id, const struct rollout_device_ops *ops, void *ops_ctx,
 		const struct rollout_opts *o, char *state, size_t statelen, char *err, size_t errlen)
 {
-	struct ro r = { .db = db, .h = store_db(db), .ops = ops, .ctx = ops_ctx, .o = o, .err = err,
+	struct ro r = { .db = db, .ops = ops, .ctx = ops_ctx, .o = o, .err = err,
 			.errlen = errlen, .wake_fd = -1 };
 	if ((r.id = resolve_id(db, id, err, errlen)) < 0 || load(&r))
 		return -1;
@@ -749,7 +687,7 @@ int rollout_run(store *db, int64_t id, const struct rollout_device_ops *ops, voi
 		snprintf(state, statelen, "%s", r.state);
 		return 0;
 	}
-	exec(r.h, err, errlen, "UPDATE rollouts SET runner_pid = ?1 WHERE id = ?2", "ii", (int64_t)getpid(), r.id);
+	stored(db, store_rollout_set_runner(db, r.id, getpid()), err, errlen);
 	if (recover(&r)) {
 		rc = -1;
 		goto out;
@@ -829,7 +767,7 @@ int rollout_run(store *db, int64_t id, const struct rollout_device_ops *ops, voi
 		}
 	}
 out:
-	exec(r.h, err, errlen, "UPDATE rollouts SET runner_pid = NULL WHERE id = ?1", "i", r.id);
+	stored(db, store_rollout_set_runner(db, r.id, 0), err, errlen);
 	if (r.wake_fd >= 0)
 		close(r.wake_fd);
 	free(r.fl);
@@ -839,33 +777,26 @@ out:
 
 /* ---- control from another terminal ---- */
 
-static bool runner_alive(sqlite3 *h, int64_t id)
+static void runner_of(void *ctx, const struct store_rollout_row *row)
 {
-	sqlite3_stmt *q;
-	pid_t pid = 0;
-	if (sqlite3_prepare_v2(h, "SELECT coalesce(runner_pid, 0) FROM rollouts WHERE id = ?1", -1, &q, NULL) ==
-	    SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, id);
-		if (sqlite3_step(q) == SQLITE_ROW)
-			pid = (pid_t)sqlite3_column_int(q, 0);
-		sqlite3_finalize(q);
-	}
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+	*(int64_t *)ctx = row->runner_pid;
 }
 
-static int count_state(sqlite3 *h, int64_t id, const char *state)
+static bool pid_alive(int64_t pid)
 {
-	sqlite3_stmt *q;
-	int n = -1;
-	if (sqlite3_prepare_v2(h, "SELECT count(*) FROM rollout_devices WHERE rollout_id = ?1 AND state = ?2", -1, &q,
-			       NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, id);
-		sqlite3_bind_text(q, 2, state, -1, SQLITE_STATIC);
-		if (sqlite3_step(q) == SQLITE_ROW)
-			n = sqlite3_column_int(q, 0);
-		sqlite3_finalize(q);
-	}
-	return n;
+	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+static bool runner_alive(store *db, int64_t id)
+{
+	int64_t pid = 0;
+	store_rollout_get(db, id, runner_of, &pid);
+	return pid_alive(pid);
+}
+
+static void state_of(void *ctx, const struct store_rollout_row *row)
+{
+	snprintf(ctx, 16, "%s", row->state);
 }
 
 int rollout_request(store *db, int64_t id, const char *what, const char *operator_, char *err, size_t errlen)
@@ -874,15 +805,9 @@ int rollout_request(store *db, int64_t id, const char *what, const char *operato
 		return snprintf(err, errlen, "unknown request '%s'", what), -1;
 	if ((id = resolve_id(db, id, err, errlen)) < 0)
 		return -1;
-	sqlite3 *h = store_db(db);
-	sqlite3_stmt *q;
 	char st[16] = "";
-	if (sqlite3_prepare_v2(h, "SELECT state FROM rollouts WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
-		return snprintf(err, errlen, "store: %s", sqlite3_errmsg(h)), -1;
-	sqlite3_bind_int64(q, 1, id);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		snprintf(st, sizeof st, "%s", col(q, 0));
-	sqlite3_finalize(q);
+	if (store_rollout_get(db, id, state_of, st) < 0)
+		return stored(db, -1, err, errlen);
 	if (!*st)
 		return snprintf(err, errlen, "no rollout %lld in the store", (long long)id), -1;
 	if (strcmp(st, "finished") == 0 || strcmp(st, "stopped") == 0)
@@ -893,27 +818,19 @@ int rollout_request(store *db, int64_t id, const char *what, const char *operato
 		return snprintf(err, errlen, "rollout %lld is already paused", (long long)id), -1;
 	char now[32];
 	store_now(now, sizeof now);
-	if (exec(h, err, errlen, "UPDATE rollouts SET request = ?1, requested_at = ?2, updated_at = ?2 WHERE id = ?3",
-		 "tti", what, now, id))
+	if (stored(db, store_rollout_request_set(db, id, what, now), err, errlen))
 		return -1;
 	char cmd[80];
 	snprintf(cmd, sizeof cmd, "rollout %lld %s", (long long)id, what);
 	store_audit_add(db, &(struct store_audit){ .operator_ = operator_, .command = cmd, .result = "requested" });
 	/* Nobody running it and no device installing: a stop or pause needs no
 	 * runner, so it takes effect here (a resume needs `start --resume`). */
-	if (strcmp(what, "resume") != 0 && !runner_alive(h, id) && count_state(h, id, "updating") == 0) {
+	if (strcmp(what, "resume") != 0 && !runner_alive(db, id) && store_rollout_device_count(db, id, "updating") == 0) {
 		const char *to = strcmp(what, "stop") == 0 ? "stopped" : "paused";
 		char reason[120];
 		snprintf(reason, sizeof reason, "%s requested by %s (no rig running it)", what, operator_);
-		if (exec(h, err, errlen,
-			 "UPDATE rollouts SET state = ?1, reason = ?2, request = NULL, updated_at = ?3,"
-			 " stopped_at = CASE WHEN ?1 = 'stopped' THEN ?3 ELSE stopped_at END WHERE id = ?4",
-			 "ttti", to, reason, now, id) ||
-		    (strcmp(to, "stopped") == 0 &&
-		     exec(h, err, errlen,
-			  "UPDATE rollout_devices SET state = 'skipped_after_stop', detail = 'not started: rollout stopped'"
-			  " WHERE rollout_id = ?1 AND state = 'waiting'",
-			  "i", id)))
+		if (stored(db, store_rollout_request_apply(db, id, to, reason, now), err, errlen) ||
+		    (strcmp(to, "stopped") == 0 && stored(db, store_rollout_skip_waiting(db, id), err, errlen)))
 			return -1;
 		store_audit_add(db, &(struct store_audit){ .operator_ = operator_, .command = cmd, .result = to });
 		return 1;
@@ -923,21 +840,11 @@ int rollout_request(store *db, int64_t id, const char *what, const char *operato
 
 /* ---- reading it back ---- */
 
-int rollout_counts(store *db, int64_t id, struct rollout_counts *c)
+static void count_add(void *ctx, const char *s, int n, int in_flight_at_stop)
 {
-	memset(c, 0, sizeof *c);
-	sqlite3_stmt *q;
-	if (sqlite3_prepare_v2(store_db(db),
-			       "SELECT state, count(*), sum(in_flight_at_stop) FROM rollout_devices"
-			       " WHERE rollout_id = ?1 GROUP BY state",
-			       -1, &q, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_int64(q, 1, id);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		const char *s = col(q, 0);
-		int n = sqlite3_column_int(q, 1);
-		c->in_flight_at_stop += sqlite3_column_int(q, 2);
-		int *slot = strcmp(s, "waiting") == 0		  ? &c->waiting
+	struct rollout_counts *c = ctx;
+	c->in_flight_at_stop += in_flight_at_stop;
+	int *slot = strcmp(s, "waiting") == 0		  ? &c->waiting
 			    : strcmp(s, "gated_out") == 0	  ? &c->gated_out
 			    : strcmp(s, "updating") == 0	  ? &c->updating
 			    : strcmp(s, "committed") == 0	  ? &c->committed
@@ -945,10 +852,13 @@ int rollout_counts(store *db, int64_t id, struct rollout_counts *c)
 			    : strcmp(s, "rejected") == 0	  ? &c->rejected
 			    : strcmp(s, "failed") == 0		  ? &c->failed
 								  : &c->skipped_after_stop;
-		*slot += n;
-	}
-	sqlite3_finalize(q);
-	return 0;
+	*slot += n;
+}
+
+int rollout_counts(store *db, int64_t id, struct rollout_counts *c)
+{
+	memset(c, 0, sizeof *c);
+	return store_rollout_state_counts(db, id, 0, count_add, c) < 0 ? -1 : 0;
 }
 
 /* "2026-11-26T08:35:05.123Z" -> "08:35:05". */
@@ -961,135 +871,139 @@ static const char *hms(const char *iso, char *buf, size_t len)
 	return buf;
 }
 
+struct status {
+	store *db;
+	bool json;
+	FILE *out;
+	struct json j;
+	/* the devices installing when stopped, printed after the table */
+	int stop_lines;
+	char stopbuf[2048];
+	size_t sl;
+};
+
+static void status_rollout(void *ctx, const struct store_rollout_row *q)
+{
+	struct status *s = ctx;
+	FILE *out = s->out;
+	struct json *j = &s->j;
+	struct rollout_counts c;
+	rollout_counts(s->db, q->id, &c);
+	bool runner_alive = pid_alive(q->runner_pid);
+	if (s->json) {
+		json_init(j, out, true);
+		json_obj_begin(j, NULL);
+		json_int(j, "id", q->id);
+		const char *const keys[] = { "image", "version", "model", "stages", "cohort", "state",
+					     "created_at", "updated_at", "reason" };
+		const char *const vals[] = { q->image, q->version, q->model, q->stages, q->cohort, q->state,
+					     q->created_at, q->updated_at, q->reason };
+		for (int i = 0; i < 9; i++)
+			json_str(j, keys[i], vals[i]);
+		json_int(j, "success_pct", q->success_pct);
+		json_str(j, "max_failures", q->max_failures);
+		json_int(j, "device_timeout_ms", q->device_timeout_ms);
+		json_int(j, "n_stages", q->n_stages);
+		json_int(j, "stage", q->stage);
+		json_str(j, "request", q->request);
+		json_bool(j, "runner_alive", runner_alive);
+		json_str(j, "stopped_at", q->stopped_at);
+		json_obj_begin(j, "counts");
+		json_int(j, "waiting", c.waiting);
+		json_int(j, "gated_out", c.gated_out);
+		json_int(j, "updating", c.updating);
+		json_int(j, "committed", c.committed);
+		json_int(j, "rolled_back", c.rolled_back);
+		json_int(j, "rejected", c.rejected);
+		json_int(j, "failed", c.failed);
+		json_int(j, "skipped_after_stop", c.skipped_after_stop);
+		json_int(j, "in_flight_at_stop", c.in_flight_at_stop);
+		json_obj_end(j);
+		return;
+	}
+	fprintf(out, "rollout %lld: %s %s (model %s) over %s, stages %s\n", (long long)q->id, q->image, q->version,
+		q->model, q->cohort, q->stages);
+	fprintf(out, "state: %s, stage %d of %d", q->state, q->stage, q->n_stages);
+	if (q->reason)
+		fprintf(out, " (%s)", q->reason);
+	fprintf(out, "\n");
+	if (q->request)
+		fprintf(out, "request pending: %s%s\n", q->request,
+			runner_alive ? "" : " (no runner: `rig rollout start --resume ID` acts on it)");
+	else if ((strcmp(q->state, "running") == 0 || c.updating > 0) && !runner_alive)
+		fprintf(out, "no rig is running this rollout: `rig rollout start --resume %lld` continues it"
+			     " and asks updating devices where they ended\n", (long long)q->id);
+	fprintf(out, "created %s by %s, updated %s; success >= %d%%, pause at %s failed, device timeout %llds\n",
+		q->created_at, q->operator_, q->updated_at, q->success_pct, q->max_failures,
+		(long long)(q->device_timeout_ms / 1000));
+	fprintf(out,
+		"devices: %d committed, %d rolled back, %d rejected, %d failed, %d updating, %d gated out, %d "
+		"waiting, %d skipped after stop\n",
+		c.committed, c.rolled_back, c.rejected, c.failed, c.updating, c.gated_out, c.waiting,
+		c.skipped_after_stop);
+}
+
+static void status_device(void *ctx, const struct store_rollout_device_row *d)
+{
+	struct status *s = ctx;
+	const char *st = d->state;
+	bool at_stop = d->in_flight_at_stop;
+	if (s->json) {
+		struct json *j = &s->j;
+		json_obj_begin(j, NULL);
+		json_int(j, "slot", d->slot);
+		json_int(j, "stage", d->stage);
+		json_str(j, "state", st);
+		json_str(j, "imei", d->imei);
+		json_str(j, "gate", d->gate);
+		json_str(j, "started_at", d->started_at);
+		json_str(j, "finished_at", d->finished_at);
+		json_str(j, "detail", d->detail);
+		json_bool(j, "in_flight_at_stop", at_stop);
+		json_obj_end(j);
+		return;
+	}
+	char stbuf[40], b1[16], b2[16];
+	snprintf(stbuf, sizeof stbuf, "%s%s", st, at_stop ? "*" : "");
+	fprintf(s->out, "%-5d %-5d %-18s %-16s %-9s %-9s %s%s%s\n", d->slot, d->stage, stbuf, d->imei ? d->imei : "-",
+		d->started_at ? hms(d->started_at, b1, sizeof b1) : "-",
+		d->finished_at ? hms(d->finished_at, b2, sizeof b2) : "-", d->gate ? d->gate : "", d->gate ? ": " : "",
+		d->detail ? d->detail : "");
+	if (at_stop && s->sl < sizeof s->stopbuf - 100) {
+		s->stop_lines++;
+		if (strcmp(st, "updating") == 0)
+			s->sl += (size_t)snprintf(s->stopbuf + s->sl, sizeof s->stopbuf - s->sl,
+						  "  slot %d: still installing\n", d->slot);
+		else
+			s->sl += (size_t)snprintf(s->stopbuf + s->sl, sizeof s->stopbuf - s->sl,
+						  "  slot %d: -> %s at %s\n", d->slot, st, hms(d->finished_at, b2, sizeof b2));
+	}
+}
+
 int rollout_status(store *db, int64_t id, bool json, FILE *out, char *err, size_t errlen)
 {
 	if ((id = resolve_id(db, id, err, errlen)) < 0)
 		return -1;
-	sqlite3 *h = store_db(db);
-	sqlite3_stmt *q;
-	if (sqlite3_prepare_v2(h,
-			       "SELECT image, version, model, stages, cohort, state, created_at, updated_at, reason,"
-			       " success_pct, max_failures, device_timeout_ms, n_stages, stage, request, runner_pid,"
-			       " stopped_at, operator FROM rollouts WHERE id = ?1",
-			       -1, &q, NULL) != SQLITE_OK)
-		return snprintf(err, errlen, "store: %s", sqlite3_errmsg(h)), -1;
-	sqlite3_bind_int64(q, 1, id);
-	if (sqlite3_step(q) != SQLITE_ROW) {
-		sqlite3_finalize(q);
+	struct status s = { .db = db, .json = json, .out = out };
+	int found = store_rollout_get(db, id, status_rollout, &s);
+	if (found < 0)
+		return stored(db, -1, err, errlen);
+	if (found == 0)
 		return snprintf(err, errlen, "no rollout %lld in the store", (long long)id), -1;
-	}
-	struct rollout_counts c;
-	rollout_counts(db, id, &c);
-	struct json j;
-	pid_t runner = (pid_t)sqlite3_column_int(q, 15);
-	bool runner_alive = runner > 0 && (kill(runner, 0) == 0 || errno == EPERM);
-	if (json) {
-		json_init(&j, out, true);
-		json_obj_begin(&j, NULL);
-		json_int(&j, "id", id);
-		static const char *const keys[] = { "image", "version", "model", "stages", "cohort", "state",
-						    "created_at", "updated_at", "reason" };
-		for (int i = 0; i < 9; i++)
-			json_str(&j, keys[i], col(q, i));
-		json_int(&j, "success_pct", sqlite3_column_int(q, 9));
-		json_str(&j, "max_failures", col(q, 10));
-		json_int(&j, "device_timeout_ms", sqlite3_column_int64(q, 11));
-		json_int(&j, "n_stages", sqlite3_column_int(q, 12));
-		json_int(&j, "stage", sqlite3_column_int(q, 13));
-		json_str(&j, "request", col(q, 14));
-		json_bool(&j, "runner_alive", runner_alive);
-		json_str(&j, "stopped_at", col(q, 16));
-		json_obj_begin(&j, "counts");
-		json_int(&j, "waiting", c.waiting);
-		json_int(&j, "gated_out", c.gated_out);
-		json_int(&j, "updating", c.updating);
-		json_int(&j, "committed", c.committed);
-		json_int(&j, "rolled_back", c.rolled_back);
-		json_int(&j, "rejected", c.rejected);
-		json_int(&j, "failed", c.failed);
-		json_int(&j, "skipped_after_stop", c.skipped_after_stop);
-		json_int(&j, "in_flight_at_stop", c.in_flight_at_stop);
-		json_obj_end(&j);
-	} else {
-		fprintf(out, "rollout %lld: %s %s (model %s) over %s, stages %s\n", (long long)id, col(q, 0), col(q, 1),
-			col(q, 2), col(q, 4), col(q, 3));
-		fprintf(out, "state: %s, stage %d of %d", col(q, 5), sqlite3_column_int(q, 13),
-			sqlite3_column_int(q, 12));
-		if (col(q, 8))
-			fprintf(out, " (%s)", col(q, 8));
-		fprintf(out, "\n");
-		if (col(q, 14))
-			fprintf(out, "request pending: %s%s\n", col(q, 14),
-				runner_alive ? "" : " (no runner: `rig rollout start --resume ID` acts on it)");
-		else if ((strcmp(col(q, 5), "running") == 0 || c.updating > 0) && !runner_alive)
-			fprintf(out, "no rig is running this rollout: `rig rollout start --resume %lld` continues it"
-				     " and asks updating devices where they ended\n", (long long)id);
-		fprintf(out, "created %s by %s, updated %s; success >= %d%%, pause at %s failed, device timeout %llds\n",
-			col(q, 6), col(q, 17), col(q, 7), sqlite3_column_int(q, 9), col(q, 10),
-			(long long)(sqlite3_column_int64(q, 11) / 1000));
-		fprintf(out,
-			"devices: %d committed, %d rolled back, %d rejected, %d failed, %d updating, %d gated out, %d "
-			"waiting, %d skipped after stop\n",
-			c.committed, c.rolled_back, c.rejected, c.failed, c.updating, c.gated_out, c.waiting,
-			c.skipped_after_stop);
-	}
-	sqlite3_finalize(q);
-	if (sqlite3_prepare_v2(h,
-			       "SELECT slot, stage, state, imei, gate, started_at, finished_at, detail, in_flight_at_stop"
-			       " FROM rollout_devices WHERE rollout_id = ?1 ORDER BY seq",
-			       -1, &q, NULL) != SQLITE_OK)
-		return snprintf(err, errlen, "store: %s", sqlite3_errmsg(h)), -1;
-	sqlite3_bind_int64(q, 1, id);
 	if (json)
-		json_arr_begin(&j, "devices");
+		json_arr_begin(&s.j, "devices");
 	else
 		fprintf(out, "%-5s %-5s %-18s %-16s %-9s %-9s %s\n", "slot", "stage", "state", "imei", "started",
 			"finished", "detail");
-	char b1[16], b2[16];
-	int stop_lines = 0;
-	char stopbuf[2048] = "";
-	size_t sl = 0;
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		const char *st = col(q, 2);
-		bool at_stop = sqlite3_column_int(q, 8);
-		if (json) {
-			json_obj_begin(&j, NULL);
-			json_int(&j, "slot", sqlite3_column_int(q, 0));
-			json_int(&j, "stage", sqlite3_column_int(q, 1));
-			json_str(&j, "state", st);
-			json_str(&j, "imei", col(q, 3));
-			json_str(&j, "gate", col(q, 4));
-			json_str(&j, "started_at", col(q, 5));
-			json_str(&j, "finished_at", col(q, 6));
-			json_str(&j, "detail", col(q, 7));
-			json_bool(&j, "in_flight_at_stop", at_stop);
-			json_obj_end(&j);
-			continue;
-		}
-		char stbuf[40];
-		snprintf(stbuf, sizeof stbuf, "%s%s", st, at_stop ? "*" : "");
-		fprintf(out, "%-5d %-5d %-18s %-16s %-9s %-9s %s%s%s\n", sqlite3_column_int(q, 0),
-			sqlite3_column_int(q, 1), stbuf, col(q, 3) ? col(q, 3) : "-",
-			col(q, 5) ? hms(col(q, 5), b1, sizeof b1) : "-", col(q, 6) ? hms(col(q, 6), b2, sizeof b2) : "-",
-			col(q, 4) ? col(q, 4) : "", col(q, 4) ? ": " : "", col(q, 7) ? col(q, 7) : "");
-		if (at_stop && sl < sizeof stopbuf - 100) {
-			stop_lines++;
-			if (strcmp(st, "updating") == 0)
-				sl += (size_t)snprintf(stopbuf + sl, sizeof stopbuf - sl, "  slot %d: still installing\n",
-						       sqlite3_column_int(q, 0));
-			else
-				sl += (size_t)snprintf(stopbuf + sl, sizeof stopbuf - sl, "  slot %d: -> %s at %s\n",
-						       sqlite3_column_int(q, 0), st, hms(col(q, 6), b2, sizeof b2));
-		}
-	}
-	sqlite3_finalize(q);
+	if (store_rollout_devices_each(db, id, NULL, status_device, &s) < 0)
+		return stored(db, -1, err, errlen);
 	if (json) {
-		json_arr_end(&j);
-		json_obj_end(&j);
-		json_end(&j);
-	} else if (stop_lines) {
-		fprintf(out, "%d device%s installing when stopped (*):\n%s", stop_lines, stop_lines == 1 ? " was" : "s were",
-			stopbuf);
+		json_arr_end(&s.j);
+		json_obj_end(&s.j);
+		json_end(&s.j);
+	} else if (s.stop_lines) {
+		fprintf(out, "%d device%s installing when stopped (*):\n%s", s.stop_lines,
+			s.stop_lines == 1 ? " was" : "s were", s.stopbuf);
 	}
 	return 0;
 }

@@ -2,9 +2,9 @@
 #include "slothealth.h"
 #include "power.h"
 #include "slotdev.h"
+#include "store_health.h"
 #include "tracker.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,62 +56,34 @@ int slot_health(const struct rack_slot *slot, rig_clock *clock, char *why, size_
 	return link_works(rc) ? 0 : -1;
 }
 
+/* Slots are kept by their label, as the rack file and the audit trail write them. */
+static const char *slot_label(int slot, char *buf, size_t len)
+{
+	snprintf(buf, len, "%d", slot);
+	return buf;
+}
+
 bool slot_quarantined(store *db, const char *station, int slot, char *why, size_t len)
 {
-	sqlite3_stmt *q;
-	bool found = false;
-	if (sqlite3_prepare_v2(store_db(db), "SELECT reason, since FROM quarantine WHERE station = ?1 AND slot = ?2"
-			       " AND cleared_at IS NULL ORDER BY id DESC LIMIT 1", -1, &q, NULL) != SQLITE_OK)
+	char s[16], reason[512], since[64];
+	if (store_quarantine_open(db, station, slot_label(slot, s, sizeof s), reason, sizeof reason, since,
+				  sizeof since) != 1)
 		return false;
-	char s[16];
-	snprintf(s, sizeof s, "%d", slot);
-	sqlite3_bind_text(q, 1, station, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, s, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		found = true;
-		snprintf(why, len, "%s (since %s)", (const char *)sqlite3_column_text(q, 0),
-			 (const char *)sqlite3_column_text(q, 1));
-	}
-	sqlite3_finalize(q);
-	return found;
+	snprintf(why, len, "%s (since %s)", reason, since);
+	return true;
 }
 
 int slot_quarantine(store *db, const char *station, int slot, const char *reason, int64_t run_id)
 {
-	sqlite3_stmt *q;
 	char now[32], s[16];
-	if (sqlite3_prepare_v2(store_db(db), "INSERT INTO quarantine (station, slot, since, reason, run_id)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5)", -1, &q, NULL) != SQLITE_OK)
-		return -1;
-	snprintf(s, sizeof s, "%d", slot);
-	sqlite3_bind_text(q, 1, station, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, s, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, store_now(now, sizeof now), -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, reason, -1, SQLITE_STATIC);
-	if (run_id > 0)
-		sqlite3_bind_int64(q, 5, run_id);
-	else
-		sqlite3_bind_null(q, 5);
-	int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
-	sqlite3_finalize(q);
-	return rc;
+	return store_quarantine_add(db, station, slot_label(slot, s, sizeof s), store_now(now, sizeof now), reason,
+				    run_id);
 }
 
 int slot_release(store *db, const char *station, int slot, const char *by)
 {
-	sqlite3_stmt *q;
 	char now[32], s[16];
-	if (sqlite3_prepare_v2(store_db(db), "UPDATE quarantine SET cleared_at = ?3, cleared_by = ?4"
-			       " WHERE station = ?1 AND slot = ?2 AND cleared_at IS NULL", -1, &q, NULL) != SQLITE_OK)
-		return -1;
-	snprintf(s, sizeof s, "%d", slot);
-	sqlite3_bind_text(q, 1, station, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, s, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, store_now(now, sizeof now), -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, by, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(q) == SQLITE_DONE ? sqlite3_changes(store_db(db)) : -1;
-	sqlite3_finalize(q);
-	return rc;
+	return store_quarantine_clear(db, station, slot_label(slot, s, sizeof s), store_now(now, sizeof now), by);
 }
 
 int slot_each_quarantined(store *db, const char *station,
@@ -119,19 +91,5 @@ int slot_each_quarantined(store *db, const char *station,
 				     const char *reason),
 			  void *ctx)
 {
-	sqlite3_stmt *q;
-	if (sqlite3_prepare_v2(store_db(db), "SELECT station, slot, since, reason FROM quarantine WHERE cleared_at IS NULL"
-			       " AND (?1 IS NULL OR station = ?1) ORDER BY station, CAST(slot AS INTEGER)", -1, &q,
-			       NULL) != SQLITE_OK)
-		return -1;
-	if (station)
-		sqlite3_bind_text(q, 1, station, -1, SQLITE_STATIC);
-	int n = 0;
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		cb(ctx, (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
-		   (const char *)sqlite3_column_text(q, 2), (const char *)sqlite3_column_text(q, 3));
-		n++;
-	}
-	sqlite3_finalize(q);
-	return n;
+	return store_quarantine_each(db, station, cb, ctx);
 }

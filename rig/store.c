@@ -9,6 +9,7 @@
  * million telemetry rows through here, and re-preparing would dominate.
  */
 #include "store.h"
+#include "store_impl.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -993,4 +994,48 @@ int store_rollback(store *s)
 struct sqlite3 *store_db(store *s)
 {
 	return s->db;
+}
+
+const char *store_sqlite_message(store *s)
+{
+	return s && s->db ? sqlite3_errmsg(s->db) : "no store";
+}
+
+int store_data_version(store *s)
+{
+	int v = -1;
+	return query_int(s, "PRAGMA data_version", "read data version", &v) < 0 ? -1 : v;
+}
+
+/* ---- for the store's own files (store_impl.h) ---- */
+
+int store_fail_db(store *s, const char *what)
+{
+	return fail_db(s, what);
+}
+
+sqlite3_stmt *store_prepare(store *s, const char *what, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fail_db(s, what);
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	return st;
+}
+
+int store_bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	return bind_text(st, i, v);
+}
+
+int store_bind_id(sqlite3_stmt *st, int i, int64_t id)
+{
+	return bind_id(st, i, id);
+}
+
+const char *store_column_text(sqlite3_stmt *st, int i)
+{
+	return column_text(st, i);
 }

@@ -174,8 +174,19 @@ int store_begin(store *s);
 int store_commit(store *s);
 int store_rollback(store *s);
 
-/* The underlying handle, for reports and later modules that add their own
- * prepared statements. */
+/* The underlying handle, for reports/ (which may read the store with SQL
+ * of its own). In rig/, SQL lives only in the store's files (rig/store*.c,
+ * store_*.h): `make check-walls` refuses it anywhere else. */
 struct sqlite3 *store_db(store *s);
+
+/* SQLite's own message for the last failed call on S ("database is
+ * locked"), without path or statement: for callers that word the error
+ * themselves ("store: database is locked"). Read it right after the call
+ * that failed. */
+const char *store_sqlite_message(store *s);
+
+/* PRAGMA data_version: moves when another connection commits, not on this
+ * handle's own writes; a read of the WAL index, no I/O. -1 on failure. */
+int store_data_version(store *s);
 
 #endif

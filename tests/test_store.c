@@ -23,6 +23,9 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_health.h"
+#include "store_records.h"
+#include "store_rollout.h"
 
 static char dir[256];
 static char db_path[300];
@@ -1009,4 +1012,297 @@ Test(store, read_only_open_of_a_missing_or_empty_file_says_so_and_creates_nothin
 	size_t len;
 	free(read_file(db_path, &len));
 	cr_assert_eq(len, 0, "a read-only open wrote into an empty file");
+}
+
+/* ---- the store's own queries (store_health.c, store_records.c, store_rollout.c) ---- */
+
+static void audit_row(store *s, const char *station, const char *slot, const char *port, const char *command,
+		  const char *result)
+{
+	struct store_audit a = { .operator_ = "qa", .station = station, .slot = slot, .port = port,
+				 .command = command, .result = result };
+	cr_assert_gt(store_audit_add(s, &a), 0, "audit: %s", store_error(s));
+}
+
+Test(store, the_newest_restart_counter_is_the_last_written_good_reading_of_the_slot)
+{
+	store *s = open_ok(db_path);
+	char r[128];
+	cr_assert_eq(store_boot_reading_latest(s, "1", NULL, r, sizeof r), 0, "found a reading in an empty store");
+	audit_row(s, "A", "1", "/dev/a", "restarts", "ok: boots=3 reset=power uptime=10 rack_ms=1000");
+	audit_row(s, "B", "1", "/dev/b", "restarts", "ok: boots=7 reset=watchdog uptime=5 rack_ms=2000");
+	/* Neither a failed read, nor another command's answer, nor another slot's reading counts. */
+	audit_row(s, "A", "1", "/dev/a", "restarts", "timeout: no answer");
+	audit_row(s, "A", "1", "/dev/a", "getver", "ok: boots=99 reset=x uptime=1 rack_ms=3000");
+	audit_row(s, "A", "2", "/dev/c", "restarts", "ok: boots=42 reset=power uptime=1 rack_ms=4000");
+	cr_assert_eq(store_boot_reading_latest(s, "1", "A", r, sizeof r), 1);
+	cr_assert_str_eq(r, "ok: boots=3 reset=power uptime=10 rack_ms=1000");
+	cr_assert_eq(store_boot_reading_latest(s, "1", NULL, r, sizeof r), 1);
+	cr_assert_str_eq(r, "ok: boots=7 reset=watchdog uptime=5 rack_ms=2000", "any station: the newest");
+	cr_assert_eq(store_boot_reading_latest(s, "1", "", r, sizeof r), 1, "\"\" is any station");
+	cr_assert_str_eq(r, "ok: boots=7 reset=watchdog uptime=5 rack_ms=2000");
+	cr_assert_eq(store_boot_reading_latest(s, "1", "C", r, sizeof r), 0);
+	store_close(s);
+}
+
+Test(store, the_newest_console_answer_and_supply_reading_go_by_their_time_and_port)
+{
+	store *s = open_ok(db_path);
+	store_close(s);
+	/* Written out of time order (a clock stepped back, a merged store): the
+	 * time decides, not the row. */
+	raw_exec(db_path,
+		 "INSERT INTO audit (at, operator, station, slot, port, command, result) VALUES"
+		 " ('2026-11-26T08:00:05.000Z', 'qa', 'A', '1', '/dev/ttyS1', 'getver', 'ok'),"
+		 " ('2026-11-26T08:00:01.000Z', 'qa', 'A', '1', '/dev/ttyS1', 'getver', 'ok'),"
+		 " ('2026-11-26T08:00:09.000Z', 'qa', 'A', '1', '/dev/ttyS1', 'getver', 'timeout'),"
+		 " ('2026-11-26T08:00:08.000Z', 'qa', 'A', '1', 'tcp://psu:502', 'power status',"
+		 "  'ok: output on, 12.00 V, 0.045 A'),"
+		 " ('2026-11-26T08:00:07.000Z', 'qa', 'A', '1', 'tcp://psu:502', 'power status',"
+		 "  'ok: output off, 0.00 V, 0.000 A'),"
+		 " ('2026-11-26T08:00:09.500Z', 'qa', 'A', '1', 'tcp://psu:502', 'power on', 'ok'),"
+		 " ('2026-11-26T08:00:06.000Z', 'qa', 'B', '1', '/dev/ttyS1', 'getver', 'ok')");
+	s = open_ok(db_path);
+	char at[64], result[128];
+	cr_assert_eq(store_console_answer_latest(s, "1", "/dev/ttyS1", "A", at, sizeof at), 1);
+	cr_assert_str_eq(at, "2026-11-26T08:00:05.000Z", "the newest good answer on the console port");
+	cr_assert_eq(store_console_answer_latest(s, "1", "/dev/ttyS1", NULL, at, sizeof at), 1);
+	cr_assert_str_eq(at, "2026-11-26T08:00:06.000Z", "any station");
+	cr_assert_eq(store_console_answer_latest(s, "1", "/dev/ttyS9", "A", at, sizeof at), 0, "another port");
+	cr_assert_eq(store_supply_reading_latest(s, "1", "tcp://psu:502", "A", at, sizeof at, result, sizeof result), 1);
+	cr_assert_str_eq(at, "2026-11-26T08:00:08.000Z");
+	cr_assert_str_eq(result, "ok: output on, 12.00 V, 0.045 A", "a switch's bare \"ok\" is no reading");
+	cr_assert_eq(store_supply_reading_latest(s, "2", "tcp://psu:502", "A", at, sizeof at, result, sizeof result), 0);
+	store_close(s);
+}
+
+struct quarantined {
+	char list[256];
+};
+
+static void quarantined_add(void *ctx, const char *station, const char *slot, const char *since, const char *reason)
+{
+	struct quarantined *q = ctx;
+	(void)since;
+	(void)reason;
+	snprintf(q->list + strlen(q->list), sizeof q->list - strlen(q->list), "%s/%s ", station, slot);
+}
+
+Test(store, a_quarantine_is_open_until_cleared_and_the_newest_one_tells_why)
+{
+	store *s = open_ok(db_path);
+	char reason[128], since[64];
+	cr_assert_eq(store_quarantine_open(s, "A", "3", reason, sizeof reason, since, sizeof since), 0);
+	cr_assert_eq(store_quarantine_add(s, "A", "3", "2026-11-26T08:00:00.000Z", "console: silent", 0), 0);
+	cr_assert_eq(store_quarantine_add(s, "A", "3", "2026-11-26T09:00:00.000Z", "supply: output is off", 0), 0);
+	cr_assert_eq(store_quarantine_add(s, "A", "12", "2026-11-26T09:00:00.000Z", "console: gone", 0), 0);
+	cr_assert_eq(store_quarantine_add(s, "B", "3", "2026-11-26T09:30:00.000Z", "console: gone", 0), 0);
+	cr_assert_eq(store_quarantine_open(s, "A", "3", reason, sizeof reason, since, sizeof since), 1);
+	cr_assert_str_eq(reason, "supply: output is off");
+	cr_assert_str_eq(since, "2026-11-26T09:00:00.000Z");
+	struct quarantined seen = { 0 };
+	cr_assert_eq(store_quarantine_each(s, "A", quarantined_add, &seen), 3);
+	cr_assert_str_eq(seen.list, "A/3 A/3 A/12 ", "by slot number, not text: %s", seen.list);
+	cr_assert_eq(store_quarantine_clear(s, "A", "3", "2026-11-26T10:00:00.000Z", "qa"), 2, "both open ones");
+	cr_assert_eq(store_quarantine_open(s, "A", "3", reason, sizeof reason, since, sizeof since), 0,
+		     "cleared yet still open");
+	cr_assert_eq(store_quarantine_clear(s, "A", "3", "2026-11-26T10:00:00.000Z", "qa"), 0);
+	memset(&seen, 0, sizeof seen);
+	cr_assert_eq(store_quarantine_each(s, NULL, quarantined_add, &seen), 2);
+	cr_assert_str_eq(seen.list, "A/12 B/3 ", "%s", seen.list);
+	store_close(s);
+}
+
+/* ---- telemetry records ---- */
+
+#define IMEI_A "356307042441013"
+#define IMEI_B "356307042441021"
+
+/* One record of IMEI in RUN made at TS, arrived at ARRIVAL, with IO text IO. */
+static int add_record(store_records_writer *w, int64_t run, const char *imei, int64_t ts, int64_t arrival,
+		      int lat, const char *io)
+{
+	const struct store_record r = { .run_id = run, .imei = imei, .ts_device = "2026-11-26T08:00:00.000Z",
+					.ts_ms = ts, .arrival = "2026-11-26T08:00:00.000Z", .arrival_ms = arrival,
+					.lat_e7 = lat, .lon_e7 = 1, .io = io, .late = arrival - ts > 60000,
+					.packet_seq = 1, .content_hash = ts * 7 + lat };
+	return store_record_add(w, &r);
+}
+
+struct walked {
+	int n;
+	int64_t ts[16], gnss[16];
+	bool late[16];
+};
+
+static int walked_add(void *ctx, const struct store_record_row *r)
+{
+	struct walked *w = ctx;
+	if (w->n < 16) {
+		w->ts[w->n] = r->ts_ms;
+		w->gnss[w->n] = r->io_gnss;
+		w->late[w->n] = r->late;
+	}
+	w->n++;
+	return 0;
+}
+
+static store_records_writer *writer_ok(store *s)
+{
+	store_records_writer *w;
+	char err[512];
+	cr_assert_eq(store_records_writer_open(s, &w, err, sizeof err), 0, "%s", err);
+	return w;
+}
+
+Test(store, records_are_read_by_their_window_run_and_imei)
+{
+	store *s = open_ok(db_path);
+	struct store_run run = { .command = "run", .operator_ = "qa" };
+	int64_t r1 = store_run_begin(s, &run), r2 = store_run_begin(s, &run);
+	store_records_writer *w = writer_ok(s);
+	/* Stored out of the device's order: a flush sends the backlog late. */
+	cr_assert_eq(add_record(w, r1, IMEI_A, 30000, 31000, 1, "{\"69\":1}"), 1);
+	cr_assert_eq(add_record(w, r1, IMEI_A, 10000, 11000, 1, "{\"69\":2}"), 1);
+	cr_assert_eq(add_record(w, r1, IMEI_A, 20000, 95000, 1, "{\"21\":3}"), 1);
+	cr_assert_eq(add_record(w, r1, IMEI_A, 40000, 96000, 1, "not json"), 1);
+	cr_assert_eq(add_record(w, r1, IMEI_A, 50000, 97000, 1, "{\"69\":1}"), 1);
+	cr_assert_eq(add_record(w, r1, IMEI_A, 50000, 98000, 1, "{\"69\":1}"), 0, "a duplicate stored again");
+	cr_assert_eq(add_record(w, r2, IMEI_A, 25000, 26000, 1, "{\"69\":1}"), 1, "another run's is its own");
+	cr_assert_eq(add_record(w, r1, IMEI_B, 25000, 26000, 1, "{\"69\":1}"), 1);
+
+	int64_t ts = -1;
+	cr_assert_eq(store_record_latest_before(s, r1, IMEI_A, 30000, &ts), 1);
+	cr_assert_eq(ts, 20000, "made before 30000, strictly: %lld", (long long)ts);
+	cr_assert_eq(store_record_latest_before(s, r1, IMEI_A, 10000, &ts), 0, "nothing before the first");
+	cr_assert_eq(store_record_latest_before(s, r2, IMEI_A, 100000, &ts), 1);
+	cr_assert_eq(ts, 25000, "run 2 has its own");
+
+	struct walked d = { 0 };
+	cr_assert_eq(store_records_during(s, r1, IMEI_A, 10000, 50000, walked_add, &d), 2);
+	cr_assert_eq(d.ts[0], 20000, "oldest first, ends excluded: %lld", (long long)d.ts[0]);
+	cr_assert_eq(d.ts[1], 30000);
+	cr_assert_eq(d.gnss[0], -1, "no IO 69 in the record");
+	cr_assert_eq(d.gnss[1], 1, "IO 69 read from the JSON");
+	memset(&d, 0, sizeof d);
+	cr_assert_eq(store_records_during(s, r1, IMEI_A, 0, 60000, walked_add, &d), 4, "invalid JSON left out");
+
+	memset(&d, 0, sizeof d);
+	cr_assert_eq(store_records_arrived_since(s, r1, IMEI_A, 95000, walked_add, &d), 3);
+	cr_assert_eq(d.ts[0], 20000, "in the order stored");
+	cr_assert_eq(d.ts[1], 40000);
+	cr_assert_eq(d.ts[2], 50000);
+	cr_assert(d.late[0] && !d.late[1] && !d.late[2], "the late flag as stored");
+	cr_assert_eq(d.gnss[1], -1, "invalid JSON is no GNSS status, and no failure");
+
+	int64_t newest, seq;
+	cr_assert_eq(store_records_newest(w, IMEI_A, &newest, &seq), 0);
+	cr_assert_eq(newest, 50000, "over every run");
+	store_records_writer_close(w);
+	store_close(s);
+}
+
+Test(store, the_uplink_summary_reads_the_newest_records_by_the_devices_time)
+{
+	store *s = open_ok(db_path);
+	struct store_uplink_summary u;
+	cr_assert_eq(store_uplink_summary(s, IMEI_A, &u), 0, "%s", store_error(s));
+	cr_assert_eq(u.n_records, 0);
+	cr_assert_eq(u.last_arrival_ms, STORE_NONE);
+	cr_assert_eq(u.bytes_used, -1);
+	cr_assert_eq(u.io_gnss, -1);
+	store_records_writer *w = writer_ok(s);
+	char io[64];
+	/* Six records; the newest by the device's time is stored first. */
+	for (int k = 0; k < 6; k++) {
+		int i = (k + 5) % 6;
+		snprintf(io, sizeof io, "{\"21\":%d,\"66\":%d,\"69\":%d}", i % 5, 12000 + i * 100, i == 5 ? 1 : 2);
+		cr_assert_eq(add_record(w, 0, IMEI_A, i == 5 ? 90000 : 10000 + i * 1000, 100000 + (5 - i) * 10, i, io), 1);
+	}
+	const int64_t delta[STORE_USAGE_FIELDS] = { 100, 20, 1, 6, 0, 0 };
+	cr_assert_eq(store_uplink_usage_add(w, 0, IMEI_A, delta, "2026-11-26T08:00:00.000Z"), 0);
+	cr_assert_eq(store_uplink_usage_add(w, 0, IMEI_A, delta, "2026-11-26T08:01:00.000Z"), 0);
+	cr_assert_eq(raw_int(db_path, "SELECT count(*) FROM uplink_usage"), 1, "deltas add to one row");
+	cr_assert_eq(store_uplink_summary(s, IMEI_A, &u), 0);
+	cr_assert_eq(u.n_records, 6);
+	cr_assert_eq(u.last_arrival_ms, 100050);
+	cr_assert_eq(u.last_ts_ms, 90000);
+	cr_assert_eq(u.io_signal, 0, "IO 21 of the newest by device time");
+	cr_assert_eq(u.io_ext_mv, 12500);
+	cr_assert_eq(u.io_gnss, 1);
+	cr_assert_eq(u.io_ext_mv_before, 12100, "IO 66 four records before the newest: %d", u.io_ext_mv_before);
+	cr_assert_eq(u.bytes_used, 240);
+	cr_assert_str_eq(u.last_login, "2026-11-26T08:01:00.000Z");
+	cr_assert_eq(store_uplink_summary(s, IMEI_B, &u), 0);
+	cr_assert_eq(u.n_records, 0, "another IMEI's");
+	store_records_writer_close(w);
+	store_close(s);
+}
+
+/* ---- rollouts ---- */
+
+static void count_into(void *ctx, const char *state, int n, int in_flight_at_stop)
+{
+	char *buf = ctx;
+	snprintf(buf + strlen(buf), 256 - strlen(buf), "%s=%d/%d ", state, n, in_flight_at_stop);
+}
+
+static void request_seen(void *ctx, const struct store_rollout_row *row)
+{
+	snprintf(ctx, 64, "%s", row->request ? row->request : "(none)");
+}
+
+Test(store, a_rollout_starts_devices_by_stage_and_order_and_takes_a_request_once)
+{
+	store *s = open_ok(db_path);
+	const struct store_rollout_new r = { .image = "/fw/good.fw", .version = "2.0.0", .model = "FMB920",
+					     .stages = "1,100%", .cohort = "all", .operator_ = "qa",
+					     .created_at = "2026-11-26T08:00:00.000Z", .success_pct = 90,
+					     .max_failures = "1", .device_timeout_ms = 60000, .n_stages = 2 };
+	cr_assert_eq(store_rollout_latest(s), 0, "a rollout in an empty store");
+	int64_t id = store_rollout_add(s, &r);
+	cr_assert_gt(id, 0, "%s", store_error(s));
+	cr_assert_eq(store_rollout_latest(s), id);
+	/* Slot numbers against the order of starting: the order decides. */
+	cr_assert_eq(store_rollout_device_add(s, id, 7, "352094080222422", 1, 0), 0);
+	cr_assert_eq(store_rollout_device_add(s, id, 3, "352094086831630", 2, 2), 0);
+	cr_assert_eq(store_rollout_device_add(s, id, 9, NULL, 2, 1), 0);
+	char imei[32] = "x";
+	cr_assert_eq(store_rollout_next_waiting(s, id, 2, imei, sizeof imei), 9, "stage 2 starts with seq 1");
+	cr_assert_str_eq(imei, "", "no IMEI known yet");
+	cr_assert_eq(store_rollout_next_waiting(s, id, 1, imei, sizeof imei), 7);
+	const struct store_rollout_device_change up = { .state = "updating", .detail = "update sent",
+							.at = "2026-11-26T08:00:01.000Z", .started = true };
+	cr_assert_eq(store_rollout_device_set(s, id, 7, &up), 0);
+	cr_assert_eq(store_rollout_next_waiting(s, id, 1, imei, sizeof imei), 0, "a started device is not waiting");
+	cr_assert_eq(store_rollout_device_set(s, id, 9, &up), 0);
+	cr_assert_eq(store_rollout_next_waiting(s, id, 2, imei, sizeof imei), 3);
+	cr_assert_str_eq(imei, "352094086831630");
+	cr_assert_eq(store_rollout_device_count(s, id, "updating"), 2);
+
+	char counts[256] = "";
+	cr_assert_eq(store_rollout_state_counts(s, id, 2, count_into, counts), 0);
+	cr_assert_str_eq(counts, "updating=1/0 waiting=1/0 ", "stage 2 alone: %s", counts);
+	cr_assert_eq(store_rollout_device_in_flight(s, id, 7), 0);
+	cr_assert_eq(store_rollout_skip_waiting(s, id), 0);
+	counts[0] = '\0';
+	cr_assert_eq(store_rollout_state_counts(s, id, 0, count_into, counts), 0);
+	cr_assert_str_eq(counts, "skipped_after_stop=1/0 updating=2/1 ", "every stage: %s", counts);
+
+	char what[16], at[40];
+	cr_assert_eq(store_rollout_request_take(s, id, what, sizeof what, at, sizeof at), 0, "no request yet");
+	cr_assert_eq(store_rollout_request_set(s, id, "pause", "2026-11-26T08:00:02.000Z"), 0);
+	cr_assert_eq(store_rollout_request_take(s, id, what, sizeof what, at, sizeof at), 1);
+	cr_assert_str_eq(what, "pause");
+	cr_assert_str_eq(at, "2026-11-26T08:00:02.000Z");
+	cr_assert_eq(store_rollout_request_take(s, id, what, sizeof what, at, sizeof at), 0, "taken twice");
+	char seen[64];
+	cr_assert_eq(store_rollout_get(s, id, request_seen, seen), 1);
+	cr_assert_str_eq(seen, "(none)");
+	cr_assert_eq(store_rollout_get(s, id + 1, request_seen, seen), 0, "a rollout that does not exist");
+
+	cr_assert_eq(store_rollout_set_state(s, id, "stopped", "stop by SIGINT", "2026-11-26T08:00:03.000Z", 2), 0);
+	char *stopped = raw_text(db_path, "SELECT stopped_at || ' ' || state || ' ' || stage FROM rollouts");
+	assert_text(stopped, "2026-11-26T08:00:03.000Z stopped 2", "a stop keeps its time");
+	store_close(s);
 }
