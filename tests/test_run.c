@@ -574,6 +574,79 @@ Test(run, gnss_scenarios_catch_each_receiver_defect)
 	simrack_stop(&sr);
 }
 
+/* The issue's rack: faithful Teltonika FMB920s (no console extensions, no
+ * event lines), reference units and one of each field defect. Every
+ * reference unit passes power-loss, offline-flush, data-cap, gnss-outage
+ * and ttff on what a real FMB tells; each defective unit fails for its own
+ * reason and passes what its defect does not touch. */
+Test(run, teltonika_rack_reference_passes_each_defect_fails_for_its_reason)
+{
+	static const char *const tel_mix[] = { "--virtual", "--mix", "teltonika", NULL };
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start_args(&sr, 8, 3, tel_mix), 0);
+	char rackfile[4200];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	char *yaml = support_read_file(rackfile);
+	cr_assert(yaml && !strstr(yaml, "protocol: agent"), "every slot speaks Teltonika: %s", yaml);
+	free(yaml);
+	/* Longer than support_run's 10 s under the sanitizers (gpsd, 4 h of rack time). */
+	char cmd[16000];
+	snprintf(cmd, sizeof cmd,
+		 "'%s' run power-loss offline-flush data-cap gnss-outage ttff --rack '%s' --db '%s' --json '%s' > '%s' 2>&1",
+		 rig(), rackfile, path_in("t.db"), path_in("t.json"), path_in("t.out"));
+	int st = system(cmd);
+	char *out = support_read_file(path_in("t.out"));
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "defective units fail the run (exit %d):\n%s", WEXITSTATUS(st), out);
+	free(out);
+	char *json = support_read_file(path_in("t.json"));
+	cr_assert_not_null(json);
+	cr_assert_null(strstr(json, "\"source\": \"console\""), "an event from a Teltonika unit:\n%.2000s", json);
+	static char b[32768];
+	static const char *const all[] = { "power-loss", "offline-flush", "data-cap", "gnss-outage", "ttff" };
+	/* Reference units in slots 1, 2 and 5. */
+	int refs[] = { 1, 2, 5 };
+	for (size_t i = 0; i < 3; i++)
+		for (size_t k = 0; k < 5; k++) {
+			result_block(json, refs[i], all[k], b, sizeof b);
+			cr_assert(strstr(b, "\"outcome\": \"pass\""), "reference slot %d %s:\n%s", refs[i], all[k], b);
+		}
+	result_block(json, 1, "power-loss", b, sizeof b);
+	cr_assert(strstr(b, "\"name\": \"boot_time\"") && strstr(b, "\"marginal\": false"), "%s", b);
+	result_block(json, 1, "data-cap", b, sizeof b);
+	cr_assert(strstr(b, "sim_data_cap_exceeded"), "the cap named on a unit that tells only getstatus:\n%s", b);
+	/* 3: its bootloader hangs after the power cut: no restart, unresponsive. */
+	result_block(json, 3, "power-loss", b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "no answer showing a restart") &&
+		  strstr(b, "device_unresponsive"), "fmb920_no_return:\n%s", b);
+	/* 4: loses every 7th record of a flush; the rest of its life is healthy. */
+	result_block(json, 4, "offline-flush", b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "4 missing"), "fmb920_flush_drops:\n%s", b);
+	/* 6: keeps 20 records of a 30-record outage. */
+	result_block(json, 6, "offline-flush", b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "10 missing"), "fmb920_small_buffer:\n%s", b);
+	/* 7: reports its last fix as current without sky. */
+	result_block(json, 7, "gnss-outage", b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "stale fix reported as current"),
+		  "fmb920_gnss_stale:\n%s", b);
+	/* 8: a slow receiver: cold TTFF over the limit. */
+	result_block(json, 8, "ttff", b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "ttff_cold = 18") && strstr(b, "outside 0..60"),
+		  "fmb920_slow_ttff:\n%s", b);
+	/* Each defect touches only its own checks. */
+	static const struct { int slot; const char *scenario; } healthy[] = {
+		{ 4, "power-loss" }, { 4, "data-cap" }, { 4, "gnss-outage" }, { 4, "ttff" },
+		{ 6, "power-loss" }, { 6, "data-cap" }, { 6, "gnss-outage" }, { 6, "ttff" },
+		{ 7, "power-loss" }, { 7, "offline-flush" }, { 7, "data-cap" }, { 7, "ttff" },
+		{ 8, "power-loss" }, { 8, "offline-flush" }, { 8, "data-cap" },
+	};
+	for (size_t i = 0; i < sizeof healthy / sizeof healthy[0]; i++) {
+		result_block(json, healthy[i].slot, healthy[i].scenario, b, sizeof b);
+		cr_assert(strstr(b, "\"outcome\": \"pass\""), "slot %d %s:\n%s", healthy[i].slot, healthy[i].scenario, b);
+	}
+	free(json);
+	simrack_stop(&sr);
+}
+
 Test(run, ota_scenarios_reference_passes_each_update_defect_fails_for_its_reason)
 {
 	char fw[4096], key[4200];
