@@ -518,6 +518,27 @@ Test(simrack, bad_args_exit_2)
 	cr_expect(strstr(out, "usage: simrack"), "%s", out);
 }
 
+/* simrack --list: each profile's dialect and where its figures come from. */
+Test(simrack, list_names_dialects_and_figures)
+{
+	char out[16384];
+	const char *args[] = { "--list", NULL };
+	cr_assert_eq(run_simrack(args, out, sizeof out), 0, "%s", out);
+	cr_expect(strstr(out, "reference ") && strstr(out, "published: 24 mA nominal, 63 mA rms GPRS"), "%s", out);
+	cr_expect(strstr(out, "agent_reference        Acme      FMB920  agent"), "%s", out);
+	cr_expect(strstr(out, "fmb920_no_return       Teltonika FMB920  teltonika"), "%s", out);
+	cr_expect(strstr(out, "mix teltonika"), "%s", out);
+	/* Every Acme profile speaks agent, every Teltonika one teltonika. */
+	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+		if (!strncmp(line, "mix ", 4))
+			continue;
+		if (strstr(line, " Acme "))
+			cr_expect(strstr(line, " agent "), "%s", line);
+		else
+			cr_expect(strstr(line, " Teltonika ") && strstr(line, " teltonika "), "%s", line);
+	}
+}
+
 Test(simrack, unknown_profile_exit_2)
 {
 	char dir[PATH_MAX], out[4096];
