@@ -579,7 +579,13 @@ Test(run, gnss_scenarios_catch_each_receiver_defect)
  * reference unit passes power-loss, offline-flush, data-cap, gnss-outage
  * and ttff on what a real FMB tells; each defective unit fails for its own
  * reason and passes what its defect does not touch. */
-Test(run, teltonika_rack_reference_passes_each_defect_fails_for_its_reason)
+/* A suite of its own, outside TSAN_SUITES' run/: under ThreadSanitizer
+ * eight slots through five scenarios with gpsd take about 9 minutes, past
+ * any sane timeout; the same rig paths (8-slot offline-flush, gnss-outage,
+ * ttff, power-loss) run under TSan in run/ already. */
+TestSuite(teltonika_rack, .init = make_dir, .fini = remove_dir, .timeout = 300);
+
+Test(teltonika_rack, reference_passes_each_defect_fails_for_its_reason)
 {
 	static const char *const tel_mix[] = { "--virtual", "--mix", "teltonika", NULL };
 	struct simrack_proc sr;
