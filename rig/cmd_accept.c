@@ -227,7 +227,9 @@ static void check_identity(struct session *s)
 	};
 	char drift[ACCEPT_TEXT_MAX] = "", checked[128] = "";
 	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-		if (!*f[i].want || (i == 3 && !*f[i].got))
+		/* The vehicle only when the technician found one; the serial only
+		 * when the unit tells one (a real FMB's is on its label only). */
+		if (!*f[i].want || ((i == 2 || i == 3) && !*f[i].got))
 			continue;
 		snprintf(checked + strlen(checked), sizeof checked - strlen(checked), "%s%s", *checked ? ", " : "",
 			 f[i].what);

@@ -101,12 +101,20 @@ int support_tty_command(int fd, const char *cmd, char *buf, size_t len, int time
 
 /* ---- asserting console helpers (Criterion tests only) ---- */
 
-#define SUPPORT_BOOT_MS 10000   /* wait for @BOOT (flaky boots slower, ASan is slow) */
+#define SUPPORT_BOOT_MS 10000   /* wait for a boot (a reference FMB920 takes 5 s, ASan is slow) */
 #define SUPPORT_ANSWER_MS 5000  /* wait for an answer from a healthy console */
 
-/* Opens SLOT's console and waits for its @BOOT line (copied into BOOT);
- * fails the test if either does not happen. Returns the fd. */
+/* Opens SLOT's console and waits until the unit is up: an agent unit's
+ * @BOOT line, or a Teltonika unit's first answer to getver (it prints
+ * nothing unasked), copied into BOOT; fails the test if neither comes.
+ * Returns the fd. */
 int support_console_booted(const struct simrack_proc *p, int slot, char *boot, size_t len);
+
+/* Asks getver on console FD every 500 ms until the unit answers (a booting
+ * unit is deaf, so no answer is owed from the tries before) or an agent
+ * unit's @BOOT arrives, that line into BUF: 0, or -1 after TIMEOUT_MS.
+ * How a test sees a Teltonika unit back after a reset: it prints nothing. */
+int support_console_up(int fd, char *buf, size_t len, int timeout_ms);
 
 /* Sends CMD and fails the test unless an answer (events skipped) arrives. */
 void support_console_command(int fd, const char *cmd, char *buf, size_t len);

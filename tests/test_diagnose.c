@@ -673,7 +673,7 @@ Test(diagnose, garbled_console_is_console_garbled_not_unresponsive)
 	struct diag_report rep;
 	const struct diag_finding *f = only(&ev, &rep);
 	cr_assert_str_eq(f->rule->code, "console_garbled", "%s", f->summary);
-	cr_assert(strstr(f->summary, "2 of 3 getver answers damaged"), "%s", f->summary);
+	cr_assert(strstr(f->summary, "2 of 3 identity answers damaged"), "%s", f->summary);
 	double some_good = f->confidence;
 	ev.console.good = 0;
 	ev.console.garbled = 3;

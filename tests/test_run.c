@@ -86,7 +86,16 @@ static double trace_figure(const char *db, const char *sql, int slot)
 /* The power-loss trace, read back: idle before the cut, nothing while it
  * lasts, booting current when power returns, then idle again; a unit whose
  * bootloader hangs stays at its booting current (fixtures/README.md draws). */
-static void check_power_trace(const char *db, int slot, bool hangs)
+/* Slot SLOT's supply trace around the 5 s cut: IDLE amps before and after
+ * (its profile's idle draw), BOOT amps when power returns (its booting
+ * draw), and for a unit that HANGS, still booting current at the end.
+ * Within 15 %: the readings are the supply's, rounded to its mA. */
+static bool near(double v, double want)
+{
+	return v > want * 0.85 && v < want * 1.15;
+}
+
+static void check_power_trace(const char *db, int slot, bool hangs, double idle, double boot)
 {
 	double before = trace_figure(db, "SELECT max(amps) FROM supply_samples WHERE slot = ?1 AND t_ms < 1000", slot);
 	double during = trace_figure(db, "SELECT max(amps) FROM supply_samples WHERE slot = ?1 AND t_ms BETWEEN 1200 AND 5900", slot);
@@ -96,14 +105,14 @@ static void check_power_trace(const char *db, int slot, bool hangs)
 	double last = trace_figure(db, "SELECT amps FROM supply_samples WHERE slot = ?1 ORDER BY t_ms DESC LIMIT 1", slot);
 	double n = trace_figure(db, "SELECT count(*) FROM supply_samples WHERE slot = ?1", slot);
 	cr_assert(n >= 60, "slot %d: %g readings at 100 ms", slot, n);
-	cr_assert(before > 0.03 && before < 0.07, "slot %d idle before the cut: %g A", slot, before);
+	cr_assert(near(before, idle), "slot %d idle before the cut: %g A, not %g", slot, before, idle);
 	cr_assert_float_eq(during, 0.0, 1e-9, "slot %d during the cut: %g A", slot, during);
 	cr_assert(back > 5000, "slot %d: power back at %g ms, after the 5 s cut", slot, back);
-	cr_assert(first >= 0.17 && first <= 0.21, "slot %d booting current when power returns: %g A", slot, first);
+	cr_assert(near(first, boot), "slot %d booting current when power returns: %g A, not %g", slot, first, boot);
 	if (hangs)
-		cr_assert(last >= 0.17, "slot %d hangs in its bootloader: still %g A at the end", slot, last);
+		cr_assert(near(last, boot), "slot %d hangs in its bootloader: still %g A at the end", slot, last);
 	else
-		cr_assert(last > 0.03 && last < 0.07, "slot %d idle again after its boot: %g A", slot, last);
+		cr_assert(near(last, idle), "slot %d idle again after its boot: %g A, not %g", slot, last, idle);
 }
 
 Test(run, embedded_rack_reference_passes_each_defect_fails_for_its_reason)
@@ -122,18 +131,25 @@ Test(run, embedded_rack_reference_passes_each_defect_fails_for_its_reason)
 		slot_block(json, refs[i], b, sizeof b);
 		cr_assert(strstr(b, "\"outcome\": \"pass\""), "reference slot %d:\n%s", refs[i], b);
 		cr_assert(strstr(b, "\"name\": \"boot_time\""), "%s", b);
-		cr_assert(strstr(b, "\"kind\": \"boot\""), "boot events recorded: %s", b);
+		/* A Teltonika unit prints no events: the restart was read from
+		 * its restart counter and uptime, and no event was invented. */
+		cr_assert(strstr(b, "\"events\": []"), "events recorded from a Teltonika unit: %s", b);
 	}
-	check_power_trace(path_in("r.db"), 1, false);
-	check_power_trace(path_in("r.db"), 3, true);
+	/* The reference FMB920: 24 mA idle (published), 100 mA booting
+	 * (assumed); the no_return clone (AT-200): 55 and 200 mA. */
+	check_power_trace(path_in("r.db"), 1, false, 0.024, 0.100);
+	check_power_trace(path_in("r.db"), 3, true, 0.055, 0.200);
 	slot_block(json, 3, b, sizeof b);
-	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "no 'boot' event"), "no_return:\n%s", b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "no answer showing a restart"), "no_return:\n%s", b);
 	cr_assert(strstr(b, "device_unresponsive"), "its diagnosis names it:\n%s", b);
 	slot_block(json, 6, b, sizeof b);
 	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "reset_reason") && strstr(b, "not reported"),
 		  "no_reset_reason:\n%s", b);
 	slot_block(json, 8, b, sizeof b);
-	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "getver"), "flaky console:\n%s", b);
+	/* Its own reason: an answer that came damaged (characters lost). */
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") &&
+		  (strstr(b, "unrecognised line") || strstr(b, "garbled") || strstr(b, "no readable") ||
+		   strstr(b, "no numeric")), "flaky console:\n%s", b);
 	free(json);
 
 	char *junit = support_read_file(path_in("j.xml"));
@@ -307,12 +323,14 @@ Test(run, tag_selection_and_file_errors)
 Test(run, a_failed_scenario_leaves_the_slot_as_it_found_it)
 {
 	FILE *f = fopen(path_in("breaks.yaml"), "w");
-	fputs("name: breaks\nrequires: [console, uplink, power, relay:cell_antenna, fault:datacap]\nsteps:\n"
+	fputs("name: breaks\nrequires: [console, uplink, power, report_period, relay:cell_antenna, fault:datacap]\n"
+	      "steps:\n"
+	      "  - report_period: 60s\n"
 	      "  - expect: {uplink: flowing, within: 5m}\n"
 	      "  - relay: {line: cell_antenna, state: off}\n"
 	      "  - fault: {datacap: 100, period: 24h}\n"
 	      "  - power: off\n"
-	      "  - expect: {state: signal, equals: \"5\", within: 10s}\n",
+	      "  - expect: {uplink: flowing, within: 1m}\n",
 	      f);
 	fclose(f);
 	f = fopen(path_in("after.yaml"), "w");
@@ -390,10 +408,11 @@ Test(run, offline_flush_reference_passes_each_flush_defect_fails_for_its_reason)
 		cr_assert(strstr(b, "\"outcome\": \"pass\""), "reference slot %d:\n%s", refs[i], b);
 		cr_assert(strstr(b, "\"name\": \"drain_120m\"") && strstr(b, "\"name\": \"rate_120m\""), "%s", b);
 		cr_assert(strstr(b, "coverage_loss"), "the outage was diagnosed as coverage: %s", b);
-		/* The reference radio draws 120 mA transmitting and 45 mA idle
-		 * (fixtures/README.md): a reading between packets would be 0.045. */
+		/* The reference FMB920 draws 63 mA rms with GPRS active and 24 mA
+		 * nominal (published; fixtures/README.md): a reading between
+		 * packets would be 0.024. */
 		double tx = measure_value(b, "tx_current_30m");
-		cr_assert(tx > 0.110 && tx < 0.130, "transmit current %.3f A, the reference draws 0.120 A:\n%s", tx, b);
+		cr_assert(tx > 0.058 && tx < 0.068, "transmit current %.3f A, the reference draws 0.063 A:\n%s", tx, b);
 	}
 	/* The mix: 3 drops records, 4 rewrites timestamps, 6 sends duplicates,
 	 * 7 has a smaller buffer than its datasheet says. */
@@ -555,6 +574,85 @@ Test(run, gnss_scenarios_catch_each_receiver_defect)
 	simrack_stop(&sr);
 }
 
+/* The issue's rack: faithful Teltonika FMB920s (no console extensions, no
+ * event lines), reference units and one of each field defect. Every
+ * reference unit passes power-loss, offline-flush, data-cap, gnss-outage
+ * and ttff on what a real FMB tells; each defective unit fails for its own
+ * reason and passes what its defect does not touch. */
+/* A suite of its own, outside TSAN_SUITES' run/: under ThreadSanitizer
+ * eight slots through five scenarios with gpsd take about 9 minutes, past
+ * any sane timeout; the same rig paths (8-slot offline-flush, gnss-outage,
+ * ttff, power-loss) run under TSan in run/ already. */
+TestSuite(teltonika_rack, .init = make_dir, .fini = remove_dir, .timeout = 300);
+
+Test(teltonika_rack, reference_passes_each_defect_fails_for_its_reason)
+{
+	static const char *const tel_mix[] = { "--virtual", "--mix", "teltonika", NULL };
+	struct simrack_proc sr;
+	cr_assert_eq(simrack_start_args(&sr, 8, 3, tel_mix), 0);
+	char rackfile[4200];
+	simrack_rackfile(&sr, rackfile, sizeof rackfile);
+	char *yaml = support_read_file(rackfile);
+	cr_assert(yaml && !strstr(yaml, "protocol: agent"), "every slot speaks Teltonika: %s", yaml);
+	free(yaml);
+	/* Longer than support_run's 10 s under the sanitizers (gpsd, 4 h of rack time). */
+	char cmd[16000];
+	snprintf(cmd, sizeof cmd,
+		 "'%s' run power-loss offline-flush data-cap gnss-outage ttff --rack '%s' --db '%s' --json '%s' > '%s' 2>&1",
+		 rig(), rackfile, path_in("t.db"), path_in("t.json"), path_in("t.out"));
+	int st = system(cmd);
+	char *out = support_read_file(path_in("t.out"));
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "defective units fail the run (exit %d):\n%s", WEXITSTATUS(st), out);
+	free(out);
+	char *json = support_read_file(path_in("t.json"));
+	cr_assert_not_null(json);
+	cr_assert_null(strstr(json, "\"source\": \"console\""), "an event from a Teltonika unit:\n%.2000s", json);
+	static char b[32768];
+	static const char *const all[] = { "power-loss", "offline-flush", "data-cap", "gnss-outage", "ttff" };
+	/* Reference units in slots 1, 2 and 5. */
+	int refs[] = { 1, 2, 5 };
+	for (size_t i = 0; i < 3; i++)
+		for (size_t k = 0; k < 5; k++) {
+			result_block(json, refs[i], all[k], b, sizeof b);
+			cr_assert(strstr(b, "\"outcome\": \"pass\""), "reference slot %d %s:\n%s", refs[i], all[k], b);
+		}
+	result_block(json, 1, "power-loss", b, sizeof b);
+	cr_assert(strstr(b, "\"name\": \"boot_time\"") && strstr(b, "\"marginal\": false"), "%s", b);
+	result_block(json, 1, "data-cap", b, sizeof b);
+	cr_assert(strstr(b, "sim_data_cap_exceeded"), "the cap named on a unit that tells only getstatus:\n%s", b);
+	/* 3: its bootloader hangs after the power cut: no restart, unresponsive. */
+	result_block(json, 3, "power-loss", b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "no answer showing a restart") &&
+		  strstr(b, "device_unresponsive"), "fmb920_no_return:\n%s", b);
+	/* 4: loses every 7th record of a flush; the rest of its life is healthy. */
+	result_block(json, 4, "offline-flush", b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "4 missing"), "fmb920_flush_drops:\n%s", b);
+	/* 6: keeps 20 records of a 30-record outage. */
+	result_block(json, 6, "offline-flush", b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "10 missing"), "fmb920_small_buffer:\n%s", b);
+	/* 7: reports its last fix as current without sky. */
+	result_block(json, 7, "gnss-outage", b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "stale fix reported as current"),
+		  "fmb920_gnss_stale:\n%s", b);
+	/* 8: a slow receiver: cold TTFF over the limit. */
+	result_block(json, 8, "ttff", b, sizeof b);
+	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "ttff_cold = 18") && strstr(b, "outside 0..60"),
+		  "fmb920_slow_ttff:\n%s", b);
+	/* Each defect touches only its own checks. */
+	static const struct { int slot; const char *scenario; } healthy[] = {
+		{ 4, "power-loss" }, { 4, "data-cap" }, { 4, "gnss-outage" }, { 4, "ttff" },
+		{ 6, "power-loss" }, { 6, "data-cap" }, { 6, "gnss-outage" }, { 6, "ttff" },
+		{ 7, "power-loss" }, { 7, "offline-flush" }, { 7, "data-cap" }, { 7, "ttff" },
+		{ 8, "power-loss" }, { 8, "offline-flush" }, { 8, "data-cap" },
+	};
+	for (size_t i = 0; i < sizeof healthy / sizeof healthy[0]; i++) {
+		result_block(json, healthy[i].slot, healthy[i].scenario, b, sizeof b);
+		cr_assert(strstr(b, "\"outcome\": \"pass\""), "slot %d %s:\n%s", healthy[i].slot, healthy[i].scenario, b);
+	}
+	free(json);
+	simrack_stop(&sr);
+}
+
 Test(run, ota_scenarios_reference_passes_each_update_defect_fails_for_its_reason)
 {
 	char fw[4096], key[4200];
@@ -577,13 +675,20 @@ Test(run, ota_scenarios_reference_passes_each_update_defect_fails_for_its_reason
 	free(out);
 	char *json = support_read_file(path_in("o.json"));
 	static char b[32768];
-	int refs[] = { 1, 2, 5, 8 };
-	for (size_t i = 0; i < 4; i++) {
-		const char *sc[] = { "ota-rollback", "ota-in-service", "ota-power-cut" };
+	/* Healthy agent units in slots 1, 2 and 5 pass; slot 8 is a Teltonika
+	 * unit, which takes no update from a rig: skipped, with the reason. */
+	int refs[] = { 1, 2, 5 };
+	const char *sc[] = { "ota-rollback", "ota-in-service", "ota-power-cut" };
+	for (size_t i = 0; i < 3; i++) {
 		for (int k = 0; k < 3; k++) {
 			result_block(json, refs[i], sc[k], b, sizeof b);
 			cr_assert(strstr(b, "\"outcome\": \"pass\""), "reference slot %d %s:\n%s", refs[i], sc[k], b);
 		}
+	}
+	for (int k = 0; k < 3; k++) {
+		result_block(json, 8, sc[k], b, sizeof b);
+		cr_assert(strstr(b, "\"outcome\": \"skipped\"") && strstr(b, "needs 'ota'") && strstr(b, "teltonika"),
+			  "Teltonika slot 8 %s:\n%s", sc[k], b);
 	}
 	result_block(json, 1, "ota-rollback", b, sizeof b);
 	cr_assert(strstr(b, "\"name\": \"crash_loop_boots\"") && strstr(b, "\"name\": \"crash_loop_recovery\""), "%s", b);
@@ -592,7 +697,7 @@ Test(run, ota_scenarios_reference_passes_each_update_defect_fails_for_its_reason
 	cr_assert(strstr(b, "crash-loop.fw: no end to the update") && strstr(b, "firmware_crash_loop"), "%s", b);
 	/* early_success reports committed where it must roll back. */
 	result_block(json, 4, "ota-rollback", b, sizeof b);
-	cr_assert(strstr(b, "expected rolled_back, the device said '@FOTA state=committed"), "%s", b);
+	cr_assert(strstr(b, "expected rolled_back, the unit says 'FOTA:committed"), "%s", b);
 	/* ignores_service installs with ignition on. */
 	result_block(json, 6, "ota-in-service", b, sizeof b);
 	cr_assert(strstr(b, "expected the update deferred (in service)"), "%s", b);

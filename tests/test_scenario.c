@@ -60,7 +60,7 @@ Test(scenario, shipped_power_loss_reads)
 	char err[512];
 	cr_assert_eq(scenario_load("scenarios/power-loss.yaml", &sc, err, sizeof err), 0, "%s", err);
 	cr_assert_str_eq(sc.name, "power-loss");
-	cr_assert_eq(sc.n_requires, 3);
+	cr_assert_eq(sc.n_requires, 3, "console, power, restarts");
 	cr_assert_gt(sc.n_steps, 5);
 	scenario_free(&sc);
 }
