@@ -564,7 +564,8 @@ static void gather(struct slot_run *sr, struct diag_evidence *ev, int watch_ms)
 	bool has_supply = sr->slot->power.kind == RACK_POWER_SUPPLY;
 	struct evidence_source src = {
 		.now_ms = ev->now_ms, .timeout_ms = 1000, /* a healthy console answers in milliseconds */
-		.trk = sr->trk, .console_path = sr->slot->console.path, .console_err = sr->console_err,
+		.trk = sr->trk, .console_path = sr->slot->console.path, .over_uplink = over_uplink(sr),
+		.console_err = sr->console_err,
 		.imei = slot_imei(sr), .has_supply = has_supply, .supply = sr->supply, .supply_where = where,
 		.supply_err = has_supply ? sr->supply_err : "power by relay line or none: the rig cannot measure it",
 		.gps = gps_of(sr), .nmea_path = sr->slot->nmea.path, .db = sr->o->db, .db_lock = sr->db_lock,
@@ -1447,6 +1448,10 @@ static const char *missing(struct slot_run *sr, const struct scenario *sc, char 
 static const char *lacks(const struct slot_run *sr, const struct scenario *sc, char *buf, size_t len)
 {
 	const struct tracker_proto *p = slotdev_proto(sr->slot);
+	for (int i = 0; i < sc->n_requires; i++)
+		if (!strcmp(sc->requires[i], "console_port") && over_uplink(sr))
+			return snprintf(buf, len, "needs a console port: it asks the unit while its uplink is down, and the "
+					"slot's commands go over that uplink"), buf;
 	for (int i = 0; i < sc->n_requires; i++)
 		if (tracker_cap_known(sc->requires[i]) && !tracker_has(p, sc->requires[i]))
 			return snprintf(buf, len, "needs '%s', which the slot's %s driver cannot tell or do", sc->requires[i],

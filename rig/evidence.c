@@ -25,12 +25,13 @@
 void evidence_console(const struct evidence_source *src, struct diag_console *c)
 {
 	c->last_seen_ms = DIAG_NEVER;
-	if (!src->console_path || !*src->console_path) {
+	bool uplink = src->over_uplink && src->trk;
+	if ((!src->console_path || !*src->console_path) && !uplink) {
 		c->state = DIAG_CH_ABSENT;
 		snprintf(c->detail, sizeof c->detail, "no console in the rack file");
 		return;
 	}
-	snprintf(c->where, sizeof c->where, "%s", src->console_path);
+	snprintf(c->where, sizeof c->where, "%s", uplink ? tracker_where(src->trk) : src->console_path);
 	if (!src->trk) {
 		c->state = DIAG_CH_UNREACHABLE;
 		snprintf(c->detail, sizeof c->detail, "%.300s", src->console_err ? src->console_err : "console not open");
@@ -58,13 +59,13 @@ void evidence_console(const struct evidence_source *src, struct diag_console *c)
 			c->good++;
 			continue;
 		}
-		if (rc == TRACKER_ERR_GONE || rc == TRACKER_ERR_IO) {
+		if ((rc == TRACKER_ERR_GONE && !uplink) || rc == TRACKER_ERR_IO) {
 			gone = true;
 			snprintf(bad, sizeof bad, "%.300s", tracker_error(src->trk));
 			break;
 		}
-		if (rc == TRACKER_ERR_TIMEOUT) {
-			timed_out = true;
+		if (rc == TRACKER_ERR_TIMEOUT || rc == TRACKER_ERR_GONE) {
+			timed_out = rc == TRACKER_ERR_TIMEOUT;
 			if (!*bad)
 				snprintf(bad, sizeof bad, "%.300s", tracker_error(src->trk));
 			continue;
@@ -75,7 +76,7 @@ void evidence_console(const struct evidence_source *src, struct diag_console *c)
 	if (*other && !c->good && !c->garbled) {
 		c->state = DIAG_CH_UNREACHABLE;
 		snprintf(bad, sizeof bad, "%.120s: answers as IMEI %s, not the slot's %.15s: console cable to another unit, "
-			 "or another unit in the slot", src->console_path, other, src->imei);
+			 "or another unit in the slot", c->where, other, src->imei);
 	} else if (gone) {
 		c->state = DIAG_CH_UNREACHABLE;
 	} else if (c->garbled) {

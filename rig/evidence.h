@@ -38,6 +38,10 @@ struct evidence_source {
 	/* console: an open tracker, or NULL with console_err saying why */
 	tracker *trk;
 	const char *console_path; /* NULL or "": the slot has no console */
+	/* No console port, the unit's commands go over its uplink (codec 12
+	 * through the ingest) on TRK: a unit not connected is silent, as a
+	 * console that says nothing is, not a port that vanished. */
+	bool over_uplink;
 	const char *console_err;
 	const char *imei;         /* the slot's IMEI: console answers must carry it, and its uplink
 				   * records are read; NULL or "": none known */

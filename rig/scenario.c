@@ -42,7 +42,11 @@ const struct scenario_state scenario_states[] = {
 	{ NULL, NULL },
 };
 
-const char *const scenario_rig_requires[] = { "console", "power", "uplink", "gnss", "fault:datacap", NULL };
+/* "console" is a way to command the unit (its console port or its uplink);
+ * "console_port" a console port itself: what a scenario needs when it asks
+ * the unit while its uplink is down (a spent data plan, no coverage). */
+const char *const scenario_rig_requires[] = { "console", "console_port", "power", "uplink", "gnss", "fault:datacap",
+					      NULL };
 
 static const char *const top_keys[] = { "name", "summary", "requires", "steps", NULL };
 static const char *const relay_keys[] = { "line", "state", NULL };

@@ -189,10 +189,38 @@ Test(engine, state_is_read_through_its_hook)
 Test(engine, a_state_the_driver_cannot_tell_is_skipped)
 {
 	struct engine_result r;
-	run_one("fake_min", "name: s\nrequires: [console]\nsteps:\n  - expect: {state: reset_reason, equals: power_on}\n",
-		&r);
+	run_one("fake_min",
+		"name: s\nrequires: [console, restarts]\nsteps:\n  - expect: {state: reset_reason, equals: power_on}\n", &r);
 	cr_assert_eq(r.outcome, OUTCOME_SKIPPED, "%s: %s", engine_outcome_name(r.outcome), r.message);
-	cr_assert(strstr(r.message, "reset_reason"), "%s", r.message);
+	cr_assert(strstr(r.message, "restarts"), "%s", r.message);
+}
+
+Test(engine, a_slot_without_a_console_and_no_ingest_is_the_rigs_error)
+{
+	/* commands over the uplink, but nothing in this run serves it */
+	char rack_text[600], err[512];
+	snprintf(rack_text, sizeof rack_text,
+		 "station: engine-test\nuplink: {port: 5027}\nslots:\n  - id: 1\n    protocol: fake\n"
+		 "    expect: {imei: \"352094087230394\"}\n");
+	struct rack rack;
+	cr_assert_eq(rack_load(write_file("rack.yaml", rack_text), &rack, err, sizeof err), 0, "%s", err);
+	struct scenario sc;
+	cr_assert_eq(scenario_load(write_file("s.yaml", "name: p\nrequires: [console, report_period]\nsteps:\n"
+						   "  - report_period: 90s\n"), &sc, err, sizeof err), 0, "%s", err);
+	rig_clock *clk;
+	cr_assert_eq(clock_open_real(&clk), 0);
+	struct engine_opts o = { .clock = clk, .command_timeout_ms = 500 };
+	bool sel[1] = { true };
+	struct engine_result r;
+	memset(&r, 0, sizeof r);
+	cr_assert_eq(engine_run(&rack, sel, &sc, 1, &o, &r), 0);
+	cr_assert_eq(r.outcome, OUTCOME_ERROR, "%s: %s", engine_outcome_name(r.outcome), r.message);
+	cr_assert(strstr(r.message, "over the uplink"), "%s", r.message);
+	cr_assert_eq(fk.period_calls, 0);
+	engine_results_free(&r, 1);
+	scenario_free(&sc);
+	clock_close(clk);
+	rack_free(&rack);
 }
 
 Test(engine, uptime_is_the_units_own)

@@ -139,7 +139,10 @@ Test(rack, structure_errors)
 {
 	expect_error("station: x\n", "missing 'slots'", NULL);
 	expect_error("slots: []\n", "no slots", NULL);
-	expect_error("slots:\n  - id: 1\n", "missing 'console'", NULL);
+	/* No console: commands over the uplink, which needs the unit's IMEI
+	 * and the rack's uplink port. */
+	expect_error("slots:\n  - id: 1\n", "give its IMEI", NULL);
+	expect_error("slots:\n  - id: 1\n    expect: {imei: \"352094087230394\"}\n", "needs 'uplink: {port: N}'", NULL);
 	expect_error("slots:\n  - {id: 1, console: {port: /a}}\n  - {id: 1, console: {port: /b}}\n",
 		     "slot 1 is also defined on line 2", "bad.yaml:3:");
 	expect_error("slots:\n  - id: 1\n    id: 2\n    console: {port: /a}\n", "given twice", NULL);
