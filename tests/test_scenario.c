@@ -312,7 +312,7 @@ Test(scenario, unknown_requirement_refused_at_load)
 	expect_error("name: t\nrequires: [console, realy:ignition]\nsteps:\n  - wait: 1s\n",
 		     "s.yaml:2:21: requires[1]: unknown requirement 'realy:ignition'", "; did you mean 'relay:ignition'?");
 	expect_error("name: t\nrequires: [teleport]\nsteps:\n  - wait: 1s\n", "s.yaml:2:12: requires[0]",
-		     "(known: console, power, uplink, gnss, fault:datacap, relay:NAME, restarts, ");
+		     "(known: console, console_port, power, uplink, gnss, fault:datacap, relay:NAME, restarts, ");
 	expect_error("name: t\nrequires: [\"relay:\"]\nsteps:\n  - wait: 1s\n", "requires[0]: unknown requirement 'relay:'", NULL);
 	expect_error("name: t\nrequires: [fault:meteor]\nsteps:\n  - wait: 1s\n", "unknown requirement 'fault:meteor'", NULL);
 	expect_error("name: t\nrequires: [power, power]\nsteps:\n  - wait: 1s\n", "s.yaml:2:19: requires[1]",
