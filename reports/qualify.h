@@ -27,7 +27,7 @@ struct qualify_model {
 	double ttff_s;             /* cold start; NaN: not measured */
 	double reacq_s;            /* first fix after the antenna's return (gnss-outage) */
 	double rollback_pass_rate; /* ota-rollback passes / device verdicts, 0..1; NaN when none */
-	double rollback_s;         /* mean time from a bad image's fota to the known-good bank again */
+	double rollback_s;         /* mean time from a bad image's update start to the known-good bank again */
 	int defects;               /* failed device verdicts (fail, timeout) */
 	int rank;
 	char reasons[512];         /* why it ranks where it does */

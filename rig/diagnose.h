@@ -62,7 +62,7 @@ struct diag_supply {
 struct diag_console {
 	enum diag_channel state;      /* ANSWERED, GARBLED, SILENT, UNREACHABLE (port missing), ABSENT */
 	char where[DIAG_WHERE_MAX];   /* the port */
-	char detail[DIAG_TEXT_MAX];   /* why not ANSWERED: "PORT: getver: no answer within 1000 ms" (the driver's words) */
+	char detail[DIAG_TEXT_MAX];   /* why not ANSWERED: "PORT: CMD: no answer within 1000 ms" (the driver's words) */
 	int64_t last_seen_ms;         /* the last good answer (now when ANSWERED); DIAG_NEVER */
 	int asked, good, garbled;     /* pings (the driver's identity question), intact answers, damaged answers */
 };
