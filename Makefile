@@ -203,9 +203,10 @@ FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
 FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
 # What the targets reach: the drivers (codec, firmware images, tracker
 # command sets) and the rig's loaders and framing (the scenario loader checks
-# reason codes against diagnose.c and guesses through cli.c's cli_suggest).
+# reason codes against diagnose.c and guesses through cli.c's cli_suggest;
+# diagnose.c writes its times through timefmt.c).
 FUZZ_LIBSRC  := $(DRV_SRC) rig/rack.c rig/scenario.c rig/yamldoc.c rig/duration.c rig/ingest_frame.c \
-		rig/cli.c rig/diagnose.c rig/dispatch.c
+		rig/cli.c rig/diagnose.c rig/dispatch.c rig/timefmt.c
 fuzzobj       = $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(1))
 
 .PHONY: fuzz fuzz-run
