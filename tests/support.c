@@ -540,3 +540,25 @@ int support_run_logged(char *const argv[], const char *log, int seconds)
 	waitpid(pid, &st, 0);
 	return -1;
 }
+
+/* The result block of SLOT for SCENARIO in a JSON record. */
+char *support_result_block(const char *json, int slot, const char *scenario, char *out, size_t len)
+{
+	char pat[32], sc[96];
+	snprintf(pat, sizeof pat, "\"slot\": %d,", slot);
+	snprintf(sc, sizeof sc, "\"scenario\": \"%s\"", scenario);
+	for (const char *p = strstr(json, pat); p; p = strstr(p + 1, pat)) {
+		const char *q = strstr(p + 1, "\"slot\": ");
+		const char *hit = strstr(p, sc);
+		if (!hit || (q && hit > q))
+			continue;
+		size_t n = q ? (size_t)(q - p) : strlen(p);
+		if (n >= len)
+			n = len - 1;
+		memcpy(out, p, n);
+		out[n] = '\0';
+		return out;
+	}
+	cr_assert_fail("no %s result for slot %d", scenario, slot);
+	return NULL;
+}

@@ -137,4 +137,8 @@ const char *support_ctl(int fd, const char *req);
  * "ok now=..."; returns the rack time it names. */
 uint64_t support_ctl_move(int fd, const char *verb, uint64_t t);
 
+/* The result block of SLOT for SCENARIO in a `rig run --json` record, into
+ * OUT; fails the test when there is none. */
+char *support_result_block(const char *json, int slot, const char *scenario, char *out, size_t len);
+
 #endif

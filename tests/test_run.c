@@ -513,27 +513,6 @@ Test(run, nightly_quarantines_a_broken_slot_until_reset)
 	simrack_stop(&sr);
 }
 
-/* The result block of SLOT for SCENARIO in a JSON record. */
-static char *result_block(const char *json, int slot, const char *scenario, char *out, size_t len)
-{
-	char pat[32], sc[96];
-	snprintf(pat, sizeof pat, "\"slot\": %d,", slot);
-	snprintf(sc, sizeof sc, "\"scenario\": \"%s\"", scenario);
-	for (const char *p = strstr(json, pat); p; p = strstr(p + 1, pat)) {
-		const char *q = strstr(p + 1, "\"slot\": ");
-		const char *hit = strstr(p, sc);
-		if (!hit || (q && hit > q))
-			continue;
-		size_t n = q ? (size_t)(q - p) : strlen(p);
-		if (n >= len)
-			n = len - 1;
-		memcpy(out, p, n);
-		out[n] = '\0';
-		return out;
-	}
-	cr_assert_fail("no %s result for slot %d", scenario, slot);
-	return NULL;
-}
 
 Test(run, gnss_scenarios_catch_each_receiver_defect)
 {
@@ -556,19 +535,19 @@ Test(run, gnss_scenarios_catch_each_receiver_defect)
 	static char b[32768];
 	int refs[] = { 1, 2, 5, 7, 8 };
 	for (size_t i = 0; i < 5; i++) {
-		result_block(json, refs[i], "ttff", b, sizeof b);
+		support_result_block(json, refs[i], "ttff", b, sizeof b);
 		cr_assert(strstr(b, "\"outcome\": \"pass\"") && strstr(b, "\"name\": \"ttff_cold\""), "slot %d:\n%s",
 			  refs[i], b);
-		result_block(json, refs[i], "gnss-outage", b, sizeof b);
+		support_result_block(json, refs[i], "gnss-outage", b, sizeof b);
 		cr_assert(strstr(b, "\"outcome\": \"pass\"") && strstr(b, "\"name\": \"reacquisition\""), "slot %d:\n%s",
 			  refs[i], b);
 		cr_assert(strstr(b, "gnss_fix_stale"), "the outage was diagnosed: %s", b);
 	}
-	result_block(json, 3, "gnss-outage", b, sizeof b);
+	support_result_block(json, 3, "gnss-outage", b, sizeof b);
 	cr_assert(strstr(b, "stale fix reported as current"), "stale:\n%s", b);
-	result_block(json, 4, "gnss-outage", b, sizeof b);
+	support_result_block(json, 4, "gnss-outage", b, sizeof b);
 	cr_assert(strstr(b, "invented positions"), "invents:\n%s", b);
-	result_block(json, 6, "ttff", b, sizeof b);
+	support_result_block(json, 6, "ttff", b, sizeof b);
 	cr_assert(strstr(b, "ttff_cold = 180 s outside 0..60"), "slow TTFF:\n%s", b);
 	free(json);
 	simrack_stop(&sr);
@@ -613,29 +592,29 @@ Test(teltonika_rack, reference_passes_each_defect_fails_for_its_reason)
 	int refs[] = { 1, 2, 5 };
 	for (size_t i = 0; i < 3; i++)
 		for (size_t k = 0; k < 5; k++) {
-			result_block(json, refs[i], all[k], b, sizeof b);
+			support_result_block(json, refs[i], all[k], b, sizeof b);
 			cr_assert(strstr(b, "\"outcome\": \"pass\""), "reference slot %d %s:\n%s", refs[i], all[k], b);
 		}
-	result_block(json, 1, "power-loss", b, sizeof b);
+	support_result_block(json, 1, "power-loss", b, sizeof b);
 	cr_assert(strstr(b, "\"name\": \"boot_time\"") && strstr(b, "\"marginal\": false"), "%s", b);
-	result_block(json, 1, "data-cap", b, sizeof b);
+	support_result_block(json, 1, "data-cap", b, sizeof b);
 	cr_assert(strstr(b, "sim_data_cap_exceeded"), "the cap named on a unit that tells only getstatus:\n%s", b);
 	/* 3: its bootloader hangs after the power cut: no restart, unresponsive. */
-	result_block(json, 3, "power-loss", b, sizeof b);
+	support_result_block(json, 3, "power-loss", b, sizeof b);
 	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "no answer showing a restart") &&
 		  strstr(b, "device_unresponsive"), "fmb920_no_return:\n%s", b);
 	/* 4: loses every 7th record of a flush; the rest of its life is healthy. */
-	result_block(json, 4, "offline-flush", b, sizeof b);
+	support_result_block(json, 4, "offline-flush", b, sizeof b);
 	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "4 missing"), "fmb920_flush_drops:\n%s", b);
 	/* 6: keeps 20 records of a 30-record outage. */
-	result_block(json, 6, "offline-flush", b, sizeof b);
+	support_result_block(json, 6, "offline-flush", b, sizeof b);
 	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "10 missing"), "fmb920_small_buffer:\n%s", b);
 	/* 7: reports its last fix as current without sky. */
-	result_block(json, 7, "gnss-outage", b, sizeof b);
+	support_result_block(json, 7, "gnss-outage", b, sizeof b);
 	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "stale fix reported as current"),
 		  "fmb920_gnss_stale:\n%s", b);
 	/* 8: a slow receiver: cold TTFF over the limit. */
-	result_block(json, 8, "ttff", b, sizeof b);
+	support_result_block(json, 8, "ttff", b, sizeof b);
 	cr_assert(strstr(b, "\"outcome\": \"fail\"") && strstr(b, "ttff_cold = 18") && strstr(b, "outside 0..60"),
 		  "fmb920_slow_ttff:\n%s", b);
 	/* Each defect touches only its own checks. */
@@ -646,7 +625,7 @@ Test(teltonika_rack, reference_passes_each_defect_fails_for_its_reason)
 		{ 8, "power-loss" }, { 8, "offline-flush" }, { 8, "data-cap" },
 	};
 	for (size_t i = 0; i < sizeof healthy / sizeof healthy[0]; i++) {
-		result_block(json, healthy[i].slot, healthy[i].scenario, b, sizeof b);
+		support_result_block(json, healthy[i].slot, healthy[i].scenario, b, sizeof b);
 		cr_assert(strstr(b, "\"outcome\": \"pass\""), "slot %d %s:\n%s", healthy[i].slot, healthy[i].scenario, b);
 	}
 	free(json);
@@ -681,28 +660,28 @@ Test(run, ota_scenarios_reference_passes_each_update_defect_fails_for_its_reason
 	const char *sc[] = { "ota-rollback", "ota-in-service", "ota-power-cut" };
 	for (size_t i = 0; i < 3; i++) {
 		for (int k = 0; k < 3; k++) {
-			result_block(json, refs[i], sc[k], b, sizeof b);
+			support_result_block(json, refs[i], sc[k], b, sizeof b);
 			cr_assert(strstr(b, "\"outcome\": \"pass\""), "reference slot %d %s:\n%s", refs[i], sc[k], b);
 		}
 	}
 	for (int k = 0; k < 3; k++) {
-		result_block(json, 8, sc[k], b, sizeof b);
+		support_result_block(json, 8, sc[k], b, sizeof b);
 		cr_assert(strstr(b, "\"outcome\": \"skipped\"") && strstr(b, "needs 'ota'") && strstr(b, "teltonika"),
 			  "Teltonika slot 8 %s:\n%s", sc[k], b);
 	}
-	result_block(json, 1, "ota-rollback", b, sizeof b);
+	support_result_block(json, 1, "ota-rollback", b, sizeof b);
 	cr_assert(strstr(b, "\"name\": \"crash_loop_boots\"") && strstr(b, "\"name\": \"crash_loop_recovery\""), "%s", b);
 	/* no_rollback stays in its crash loop, and the diagnosis says so. */
-	result_block(json, 3, "ota-rollback", b, sizeof b);
+	support_result_block(json, 3, "ota-rollback", b, sizeof b);
 	cr_assert(strstr(b, "crash-loop.fw: no end to the update") && strstr(b, "firmware_crash_loop"), "%s", b);
 	/* early_success reports committed where it must roll back. */
-	result_block(json, 4, "ota-rollback", b, sizeof b);
+	support_result_block(json, 4, "ota-rollback", b, sizeof b);
 	cr_assert(strstr(b, "expected rolled_back, the unit says 'FOTA:committed"), "%s", b);
 	/* ignores_service installs with ignition on. */
-	result_block(json, 6, "ota-in-service", b, sizeof b);
+	support_result_block(json, 6, "ota-in-service", b, sizeof b);
 	cr_assert(strstr(b, "expected the update deferred (in service)"), "%s", b);
 	/* accepts_unsigned installs an image with a bad signature. */
-	result_block(json, 7, "ota-rollback", b, sizeof b);
+	support_result_block(json, 7, "ota-rollback", b, sizeof b);
 	cr_assert(strstr(b, "bad-signature.fw: expected rejected"), "%s", b);
 	free(json);
 	simrack_stop(&sr);
@@ -757,7 +736,7 @@ Test(run, sigint_leaves_no_fail_for_scenarios_not_finished)
 	cr_assert_not_null(json, "the record is written even after a stop");
 	static char b[16384];
 	for (int slot = 1; slot <= 2; slot++) {
-		result_block(json, slot, "later", b, sizeof b);
+		support_result_block(json, slot, "later", b, sizeof b);
 		cr_assert(strstr(b, "\"outcome\": \"aborted\""), "a scenario that never started is ABORTED:\n%s", b);
 	}
 	cr_assert_null(strstr(json, "\"outcome\": \"fail\""), "no FAIL after Ctrl-C on reference units:\n%s", json);
@@ -814,7 +793,7 @@ static void console_goes_away(bool unlink_node, char *b, size_t len, int *code, 
 	*code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 	char *json = support_read_file(path_in("r.json"));
 	cr_assert_not_null(json);
-	result_block(json, 1, "two", b, len);
+	support_result_block(json, 1, "two", b, len);
 	free(json);
 }
 
@@ -898,7 +877,7 @@ Test(run, a_rack_clock_that_dies_mid_run_is_error_not_aborted)
 	char *json = support_read_file(path_in("r.json"));
 	cr_assert_not_null(json, "no record:\n%s", buf);
 	static char b[16384];
-	result_block(json, 1, "long", b, sizeof b);
+	support_result_block(json, 1, "long", b, sizeof b);
 	free(json);
 	cr_assert(strstr(b, "\"outcome\": \"error\""), "%s", b);
 	/* The clock or the console, whichever the rig met first: the rack's. */

@@ -35,27 +35,6 @@ static char *path_in(const char *name)
 	return s;
 }
 
-/* The result block of SLOT for SCENARIO in a JSON record. */
-static char *result_block(const char *json, int slot, const char *scenario, char *out, size_t len)
-{
-	char pat[32], sc[96];
-	snprintf(pat, sizeof pat, "\"slot\": %d,", slot);
-	snprintf(sc, sizeof sc, "\"scenario\": \"%s\"", scenario);
-	for (const char *p = strstr(json, pat); p; p = strstr(p + 1, pat)) {
-		const char *q = strstr(p + 1, "\"slot\": ");
-		const char *hit = strstr(p, sc);
-		if (!hit || (q && hit > q))
-			continue;
-		size_t n = q ? (size_t)(q - p) : strlen(p);
-		if (n >= len)
-			n = len - 1;
-		memcpy(out, p, n);
-		out[n] = '\0';
-		return out;
-	}
-	cr_assert_fail("no %s result for slot %d", scenario, slot);
-	return NULL;
-}
 
 /* A loopback port nobody listens on now. */
 static int free_port(void)
@@ -117,12 +96,12 @@ Test(uplink_slot, a_console_less_teltonika_runs_over_codec12)
 	static char b[32768];
 	static const char *const pass[] = { "power-loss", "gnss-outage", "ttff" };
 	for (size_t i = 0; i < 3; i++) {
-		result_block(json, 1, pass[i], b, sizeof b);
+		support_result_block(json, 1, pass[i], b, sizeof b);
 		cr_assert(strstr(b, "\"outcome\": \"pass\""), "%s over codec 12:\n%s", pass[i], b);
 	}
 	/* With its data plan spent the unit's uplink is gone, and every
 	 * command with it: the cap can be named only from a console port. */
-	result_block(json, 1, "data-cap", b, sizeof b);
+	support_result_block(json, 1, "data-cap", b, sizeof b);
 	cr_assert(strstr(b, "\"outcome\": \"skipped\"") && strstr(b, "console port"), "%s", b);
 	free(json);
 	free(out);
