@@ -1,6 +1,6 @@
 /*
  * accept.c - the work order and answers files of `rig accept`, and its
- * text and JSON reports. No I/O with devices here (cmd_accept.c does that).
+ * text and JSON reports. No I/O with devices here (cmd/accept.c does that).
  */
 #include "accept.h"
 #include "json.h"

@@ -1,5 +1,5 @@
 /*
- * cmd_accept.c - `rig accept`: a technician's install acceptance of ONE
+ * cmd/accept.c - `rig accept`: a technician's install acceptance of ONE
  * device, in minutes (seconds on a virtual rack).
  *
  * Identity against the work order (a difference is metadata drift, named

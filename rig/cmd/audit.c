@@ -1,5 +1,5 @@
 /*
- * cmd_audit.c - `rig audit`: who sent what to which device, and what came
+ * cmd/audit.c - `rig audit`: who sent what to which device, and what came
  * back, read from the audit trail in the results store (store.h).
  *
  * A store that does not exist yet means nothing has been sent to any device

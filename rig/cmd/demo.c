@@ -1,5 +1,5 @@
 /*
- * cmd_demo.c - `rig demo`: the main job on a simulated rack, for a first look.
+ * cmd/demo.c - `rig demo`: the main job on a simulated rack, for a first look.
  *
  * The main job is the nightly suite: it is `rig nightly` with no rack file,
  * writing the HTML report and the trends page beside the results store.

@@ -1,5 +1,5 @@
 /*
- * cmd_diagnose.c - `rig diagnose [SLOTS] --rack FILE`: gather each slot's
+ * cmd/diagnose.c - `rig diagnose [SLOTS] --rack FILE`: gather each slot's
  * evidence over its independent channels (supply, console, results store),
  * run the reason-code rules (diagnose.h) and say what to do.
  *

@@ -1,5 +1,5 @@
 /*
- * cmd_fw.c - `rig fw`: firmware images (drivers/fwimage.h): pack a payload,
+ * cmd/fw.c - `rig fw`: firmware images (drivers/fwimage.h): pack a payload,
  * sign it with the vendor key, inspect a header, verify an image as a
  * device would before writing its inactive bank, and serve a directory of
  * images over HTTP with Range requests (rig/fwserve.h).

@@ -1,5 +1,5 @@
 /*
- * cmd_gnss.c - `rig gnss`: fix quality of NMEA ports through the rig's own
+ * cmd/gnss.c - `rig gnss`: fix quality of NMEA ports through the rig's own
  * gpsd, and the dispatch-safety verdict for each.
  *
  *   rig gnss --port PATH [--port PATH ...]   any NMEA port(s)

@@ -1,5 +1,5 @@
 /*
- * main.c - the `rig` command: one table of subcommands.
+ * cmd/main.c - the `rig` command: one table of subcommands.
  */
 #include "cli.h"
 #include "embedded.h"

@@ -1,5 +1,5 @@
 /*
- * cmd_nightly.c - `rig nightly`: the whole suite on every slot, for QA.
+ * cmd/nightly.c - `rig nightly`: the whole suite on every slot, for QA.
  *
  * Each slot first proves its rig side works (health gate); slots that fail
  * are quarantined and reported instead of failing devices. Scenarios a rack

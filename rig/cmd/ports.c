@@ -1,4 +1,4 @@
-/* cmd_ports.c - `rig ports`: serial ports as libserialport sees them. */
+/* cmd/ports.c - `rig ports`: serial ports as libserialport sees them. */
 #include "cli.h"
 #include "json.h"
 #include "serial.h"

@@ -1,5 +1,5 @@
 /*
- * cmd_power.c - `rig power SLOTS on|off|cycle|status`: a slot's supply by hand.
+ * cmd/power.c - `rig power SLOTS on|off|cycle|status`: a slot's supply by hand.
  *
  * Every switching action goes to the audit trail: a tracker that lost power
  * at 03:12 must be traceable to the person who cut it.

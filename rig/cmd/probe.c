@@ -1,5 +1,5 @@
 /*
- * cmd_probe.c - `rig probe`: identity, firmware and status of trackers.
+ * cmd/probe.c - `rig probe`: identity, firmware and status of trackers.
  *
  *   rig probe PORT          one tracker on a serial port
  *   rig probe --rack FILE   every (or --slots LIST) slot of a rack

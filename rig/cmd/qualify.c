@@ -1,5 +1,5 @@
 /*
- * cmd_qualify.c - `rig qualify`: the qualification suite across every model
+ * cmd/qualify.c - `rig qualify`: the qualification suite across every model
  * on the rack (several units each), then a side-by-side comparison per model
  * read back from the store, a ranking with its reasons, defects with their
  * evidence, and charts. For procurement.

@@ -1,5 +1,5 @@
 /*
- * cmd_rack.c - `rig rack check`: is every part of the station answering?
+ * cmd/rack.c - `rig rack check`: is every part of the station answering?
  *
  * Before a night of tests, one command says whether the rack file still
  * matches the bench: each slot's console (and the identity behind it), each

@@ -1,5 +1,5 @@
 /*
- * cmd_relay.c - `rig relay SLOTS LINE on|off|status`: a slot's relay line
+ * cmd/relay.c - `rig relay SLOTS LINE on|off|status`: a slot's relay line
  * (ignition, antennas, inputs) by hand.
  *
  * Like supply switching, every relay switching action goes to the audit

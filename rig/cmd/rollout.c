@@ -1,5 +1,5 @@
 /*
- * cmd_rollout.c - `rig rollout`: a staged firmware rollout over a cohort of
+ * cmd/rollout.c - `rig rollout`: a staged firmware rollout over a cohort of
  * slots, and its control from another terminal (rig/rollout.h,
  * docs/rollout.md).
  */

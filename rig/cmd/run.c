@@ -1,5 +1,5 @@
 /*
- * cmd_run.c - `rig run`: scenarios on every selected slot, in parallel.
+ * cmd/run.c - `rig run`: scenarios on every selected slot, in parallel.
  */
 #include "cli.h"
 #include "clock.h"

@@ -1,5 +1,5 @@
 /*
- * cmd_serve.c - `rig serve`: the ingest server (ingest.h) on its own, for
+ * cmd/serve.c - `rig serve`: the ingest server (ingest.h) on its own, for
  * real racks whose trackers report to this host and for soak runs that
  * collect telemetry for days. Runs on the wall clock: a standalone server
  * has no scenario to keep virtual time for.

@@ -1,4 +1,4 @@
-/* cmd_slot.c - `rig slot list|reset`: the quarantine of slots that failed a
+/* cmd/slot.c - `rig slot list|reset`: the quarantine of slots that failed a
  * health check. */
 #include "cli.h"
 #include "rack.h"

@@ -1,5 +1,5 @@
 /*
- * cmd_usb.c - `rig usb`: USB devices on the rack's hubs, which slot each
+ * cmd/usb.c - `rig usb`: USB devices on the rack's hubs, which slot each
  * belongs to, and hub port power.
  *
  * The rack file names each slot's USB port path; the serial number on that
